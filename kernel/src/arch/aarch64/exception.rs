@@ -1,0 +1,102 @@
+//! Exception dispatch: what `entry.s` calls with a saved [`TrapFrame`], and the decoding of
+//! the syndrome register for the panic report.
+
+use super::{gic, timer};
+use aarch64_cpu::registers::{ESR_EL1, FAR_EL1, Readable, VBAR_EL1, Writeable};
+
+/// Registers saved on every exception, in the order `entry.s` stores them.
+#[repr(C)]
+#[derive(Debug)]
+pub struct TrapFrame {
+    pub x: [u64; 31],
+    pub elr: u64,
+    pub spsr: u64,
+    pub sp_el0: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<TrapFrame>() == 272);
+
+/// Points VBAR_EL1 at the vector table.
+pub fn install_vectors() {
+    unsafe extern "C" {
+        static exception_vectors: u8;
+    }
+    VBAR_EL1.set(core::ptr::addr_of!(exception_vectors) as u64);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}
+
+/// A name for the exception class in ESR_EL1.EC (Arm ARM, D17.2.37).
+pub fn exception_class_name(ec: u64) -> &'static str {
+    match ec {
+        0x00 => "unknown reason",
+        0x01 => "WFI/WFE trapped",
+        0x07 => "FP/SIMD access trapped",
+        0x0e => "illegal execution state",
+        0x15 => "SVC from AArch64",
+        0x18 => "MSR/MRS trapped",
+        0x20 => "instruction abort from a lower EL",
+        0x21 => "instruction abort, same EL",
+        0x22 => "PC alignment fault",
+        0x24 => "data abort from a lower EL",
+        0x25 => "data abort, same EL",
+        0x26 => "SP alignment fault",
+        0x2f => "SError",
+        0x3c => "BRK instruction",
+        _ => "other",
+    }
+}
+
+const KIND_NAMES: [&str; 16] = [
+    "synchronous, EL1 with SP0",
+    "IRQ, EL1 with SP0",
+    "FIQ, EL1 with SP0",
+    "SError, EL1 with SP0",
+    "synchronous, EL1",
+    "IRQ, EL1",
+    "FIQ, EL1",
+    "SError, EL1",
+    "synchronous, EL0 AArch64",
+    "IRQ, EL0 AArch64",
+    "FIQ, EL0 AArch64",
+    "SError, EL0 AArch64",
+    "synchronous, EL0 AArch32",
+    "IRQ, EL0 AArch32",
+    "FIQ, EL0 AArch32",
+    "SError, EL0 AArch32",
+];
+
+/// Called by `entry.s` for every exception.
+#[unsafe(no_mangle)]
+extern "C" fn handle_exception(kind: u64, frame: &mut TrapFrame) {
+    match kind {
+        1 | 5 | 9 | 13 => handle_irq(),
+        _ => fatal(kind, frame),
+    }
+}
+
+fn handle_irq() {
+    while let Some(intid) = gic::acknowledge() {
+        if intid == timer::intid() {
+            timer::tick();
+        } else {
+            log::warn!("unexpected interrupt {intid}");
+        }
+        gic::end_of_interrupt(intid);
+    }
+}
+
+/// An exception the kernel cannot continue after: report the syndrome and panic.
+fn fatal(kind: u64, frame: &TrapFrame) -> ! {
+    let esr = ESR_EL1.get();
+    let ec = ESR_EL1.read(ESR_EL1::EC);
+    panic!(
+        "unhandled exception ({}): EC {:#04x} ({}), ESR {:#010x}, ELR {:#x}, FAR {:#x}, SPSR {:#x}",
+        KIND_NAMES[(kind & 15) as usize],
+        ec,
+        exception_class_name(ec),
+        esr,
+        frame.elr,
+        FAR_EL1.get(),
+        frame.spsr
+    );
+}

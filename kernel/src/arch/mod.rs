@@ -1,0 +1,2 @@
+//! Architecture support. hmk runs on AArch64 only.
+pub mod aarch64;
