@@ -62,16 +62,10 @@ extern "C" fn kernel_main(
     }
     // SAFETY: the boot contract maps the kernel's 1 GiB region from its start, and the loader
     // places the DTB right after the kernel image, so it is readable through the window offset.
-    let dtb = unsafe {
-        core::slice::from_raw_parts(mmu::phys_to_virt(dtb_pa) as *const u8, dtb_size as usize)
-    };
-    let Ok(board) = board::probe(dtb) else {
-        stop::stop(2)
-    };
+    let dtb = unsafe { core::slice::from_raw_parts(mmu::phys_to_virt(dtb_pa) as *const u8, dtb_size as usize) };
+    let Ok(board) = board::probe(dtb) else { stop::stop(2) };
     let devices = board.kernel_device_regions();
-    let Ok(tables) = mmu::build_window(board.memory.as_slice(), &devices) else {
-        stop::stop(3)
-    };
+    let Ok(tables) = mmu::build_window(board.memory.as_slice(), &devices) else { stop::stop(3) };
     if let Some(uart) = board.uart {
         // SAFETY: `build_window` mapped the UART's register frame as device memory.
         console::init(unsafe { mmu::device::<Pl011Registers>(uart.base) });
@@ -87,26 +81,16 @@ extern "C" fn kernel_main(
         log::info!("test-fault: the read returned {value:#x}, which it must not");
     }
 
-    let Some(gic_config) = board.gic else {
-        panic!("the device tree names no interrupt controller")
-    };
-    let Some(timer_irqs) = board.timer else {
-        panic!("the device tree names no generic timer")
-    };
+    let Some(gic_config) = board.gic else { panic!("the device tree names no interrupt controller") };
+    let Some(timer_irqs) = board.timer else { panic!("the device tree names no generic timer") };
     let info = gic::init(gic_config);
     match gic_config {
-        Gic::V2 {
-            distributor,
-            cpu_interface,
-        } => log::info!(
+        Gic::V2 { distributor, cpu_interface } => log::info!(
             "interrupts: GICv2, {} lines, GICD {distributor:#x}, GICC {cpu_interface:#x}, IIDR {:#x}",
             info.interrupt_lines,
             info.implementer_revision
         ),
-        Gic::V3 {
-            distributor,
-            redistributors,
-        } => log::info!(
+        Gic::V3 { distributor, redistributors } => log::info!(
             "interrupts: GICv3, {} lines, GICD {distributor:#x}, GICR {:#x}, IIDR {:#x}",
             info.interrupt_lines,
             redistributors.start,
@@ -155,10 +139,7 @@ fn cpu_name(midr: u64) -> &'static str {
 }
 
 fn report(board: &BoardConfig, handoff: &Handoff, window_tables: usize) {
-    log::info!(
-        "hmk {}: capability microkernel for AArch64",
-        env!("CARGO_PKG_VERSION")
-    );
+    log::info!("hmk {}: capability microkernel for AArch64", env!("CARGO_PKG_VERSION"));
     log::info!("board: {}", board.model);
     let midr = MIDR_EL1.get();
     let psci = match board.psci {
@@ -174,20 +155,10 @@ fn report(board: &BoardConfig, handoff: &Handoff, window_tables: usize) {
         CurrentEL.read(CurrentEL::EL)
     );
     for bank in board.memory.as_slice() {
-        log::info!(
-            "memory: [{:#x}, {:#x}) {}",
-            bank.start,
-            bank.end,
-            Size(bank.size())
-        );
+        log::info!("memory: [{:#x}, {:#x}) {}", bank.start, bank.end, Size(bank.size()));
     }
     for reserved in board.reserved.as_slice() {
-        log::info!(
-            "reserved: [{:#x}, {:#x}) {}",
-            reserved.start,
-            reserved.end,
-            Size(reserved.size())
-        );
+        log::info!("reserved: [{:#x}, {:#x}) {}", reserved.start, reserved.end, Size(reserved.size()));
     }
     let kernel = kernel_image();
     log::info!(
@@ -196,11 +167,7 @@ fn report(board: &BoardConfig, handoff: &Handoff, window_tables: usize) {
         kernel.end,
         Size(kernel.size())
     );
-    log::info!(
-        "device tree: [{:#x}, {:#x})",
-        handoff.dtb.start,
-        handoff.dtb.end
-    );
+    log::info!("device tree: [{:#x}, {:#x})", handoff.dtb.start, handoff.dtb.end);
     if handoff.user_image.is_empty() {
         log::info!("user image: none");
     } else {
@@ -216,20 +183,11 @@ fn report(board: &BoardConfig, handoff: &Handoff, window_tables: usize) {
         Ok(free) => {
             let mut blocks = 0;
             for region in free.as_slice() {
-                let count =
-                    power_of_two_blocks(*region, UNTYPED_MIN_BITS, UNTYPED_MAX_BITS).count();
+                let count = power_of_two_blocks(*region, UNTYPED_MIN_BITS, UNTYPED_MAX_BITS).count();
                 blocks += count;
-                log::info!(
-                    "free: [{:#x}, {:#x}) {} as {count} untyped",
-                    region.start,
-                    region.end,
-                    Size(region.size())
-                );
+                log::info!("free: [{:#x}, {:#x}) {} as {count} untyped", region.start, region.end, Size(region.size()));
             }
-            log::info!(
-                "untyped: {blocks} blocks, {} in all",
-                Size(free.total_size())
-            );
+            log::info!("untyped: {blocks} blocks, {} in all", Size(free.total_size()));
         }
         Err(_) => log::warn!("free memory is too fragmented to list"),
     }

@@ -5,9 +5,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=HMK_KERNEL_ELF");
     println!("cargo:rerun-if-env-changed=HMK_ROOT_ELF");
     let target = std::env::var("TARGET").unwrap_or_default();
-    if !target.starts_with("aarch64")
-        || std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("none")
-    {
+    if !target.starts_with("aarch64") || std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("none") {
         return;
     }
     let board = std::env::var("HMK_BOARD").unwrap_or_else(|_| "virt".into());

@@ -19,15 +19,9 @@ const MAX_DEPTH: usize = 8;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gic {
     /// GICv2 (also the Pi 4's GIC-400): distributor and CPU interface.
-    V2 {
-        distributor: u64,
-        cpu_interface: u64,
-    },
+    V2 { distributor: u64, cpu_interface: u64 },
     /// GICv3: distributor and the redistributor region (two 64 KiB frames per CPU).
-    V3 {
-        distributor: u64,
-        redistributors: Region,
-    },
+    V3 { distributor: u64, redistributors: Region },
 }
 
 impl Gic {
@@ -96,9 +90,11 @@ fn read_cells(bytes: &mut &[u8], cells: usize) -> Option<u64> {
     }
     let (value, rest) = bytes.split_at(cells * 4);
     *bytes = rest;
-    Some(value.chunks_exact(4).fold(0u64, |acc, c| {
-        (acc << 32) | u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-    }))
+    Some(
+        value
+            .chunks_exact(4)
+            .fold(0u64, |acc, c| (acc << 32) | u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))),
+    )
 }
 
 fn read_u32(node: FdtNode, name: &str) -> Option<u32> {
@@ -131,18 +127,11 @@ struct Ranges {
 }
 
 impl Ranges {
-    const IDENTITY: Ranges = Ranges {
-        opaque: false,
-        windows: [(0, 0, 0); MAX_RANGES],
-        len: 0,
-    };
+    const IDENTITY: Ranges = Ranges { opaque: false, windows: [(0, 0, 0); MAX_RANGES], len: 0 };
 
     fn parse(node: FdtNode, own: CellSizes, parent: CellSizes) -> Ranges {
         let Some(prop) = node.property("ranges") else {
-            return Ranges {
-                opaque: true,
-                ..Ranges::IDENTITY
-            };
+            return Ranges { opaque: true, ..Ranges::IDENTITY };
         };
         let mut ranges = Ranges::IDENTITY;
         let mut bytes = prop.value;
@@ -200,26 +189,17 @@ impl Visit<'_, '_> {
     }
 
     fn is_enabled(&self) -> bool {
-        self.node
-            .property("status")
-            .and_then(|p| p.as_str())
-            .is_none_or(|s| s == "okay" || s == "ok")
+        self.node.property("status").and_then(|p| p.as_str()).is_none_or(|s| s == "okay" || s == "ok")
     }
 
     fn is_compatible(&self, any_of: &[&str]) -> bool {
-        self.node
-            .compatible()
-            .is_some_and(|c| c.all().any(|s| any_of.contains(&s)))
+        self.node.compatible().is_some_and(|c| c.all().any(|s| any_of.contains(&s)))
     }
 
     /// The `index`th interrupt of a three-cell GIC `interrupts` property as an INTID.
     fn gic_interrupt(&self, index: usize) -> Option<u32> {
         let value = self.node.property("interrupts")?.value;
-        let cell = |i: usize| {
-            value
-                .get(i * 4..i * 4 + 4)
-                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-        };
+        let cell = |i: usize| value.get(i * 4..i * 4 + 4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
         let (kind, number) = (cell(index * 3)?, cell(index * 3 + 1)?);
         match kind {
             0 => Some(32 + number),
@@ -238,11 +218,7 @@ fn walk<'b, 'a>(
 ) {
     let own = cell_sizes(node);
     for child in node.children() {
-        visit(Visit {
-            node: child,
-            parent_cells: own,
-            path: &stack[MAX_DEPTH - depth..],
-        });
+        visit(Visit { node: child, parent_cells: own, path: &stack[MAX_DEPTH - depth..] });
         if depth + 1 < MAX_DEPTH && child.children().next().is_some() {
             stack[MAX_DEPTH - depth - 1] = Ranges::parse(child, cell_sizes(child), own);
             walk(child, stack, depth + 1, visit);
@@ -260,21 +236,14 @@ impl BoardConfig<'_> {
             devices[0] = Region::with_size(uart.base, 0x1000);
         }
         match self.gic {
-            Some(Gic::V2 {
-                distributor,
-                cpu_interface,
-            }) => {
+            Some(Gic::V2 { distributor, cpu_interface }) => {
                 devices[1] = Region::with_size(distributor, 0x1000);
                 devices[2] = Region::with_size(cpu_interface, 0x2000);
             }
-            Some(Gic::V3 {
-                distributor,
-                redistributors,
-            }) => {
+            Some(Gic::V3 { distributor, redistributors }) => {
                 devices[1] = Region::with_size(distributor, 0x10000);
                 let frames = 0x20000 * u64::from(self.cpu_count.max(1));
-                devices[2] =
-                    Region::with_size(redistributors.start, frames.min(redistributors.size()));
+                devices[2] = Region::with_size(redistributors.start, frames.min(redistributors.size()));
             }
             None => {}
         }
@@ -283,10 +252,7 @@ impl BoardConfig<'_> {
 
     /// RAM that nothing uses: every memory bank minus the device tree's reservations and the
     /// `in_use` ranges (kernel image, DTB, user image), shrunk to whole pages.
-    pub fn free_memory(
-        &self,
-        in_use: &[Region],
-    ) -> Result<RegionSet<MAX_FREE_REGIONS>, CapacityExceeded> {
+    pub fn free_memory(&self, in_use: &[Region]) -> Result<RegionSet<MAX_FREE_REGIONS>, CapacityExceeded> {
         let mut free = RegionSet::new();
         for bank in self.memory.as_slice() {
             free.insert(*bank)?;
@@ -347,18 +313,13 @@ pub fn probe(dtb: &[u8]) -> Result<BoardConfig<'_>, ProbeError> {
         } else if device_type == Some("cpu") {
             config.cpu_count += 1;
             if config.cpu_enable_method.is_none() {
-                config.cpu_enable_method =
-                    v.node.property("enable-method").and_then(|p| p.as_str());
+                config.cpu_enable_method = v.node.property("enable-method").and_then(|p| p.as_str());
             }
         }
         if v.is_compatible(&["arm,pl011"]) && v.is_enabled() {
             if let Some(r) = v.reg(0) {
-                let uart = Uart {
-                    base: r.start,
-                    intid: v.gic_interrupt(0),
-                };
-                let is_stdout = stdout_reg.is_some()
-                    && v.node.property("reg").map(|p| p.value.as_ptr()) == stdout_reg;
+                let uart = Uart { base: r.start, intid: v.gic_interrupt(0) };
+                let is_stdout = stdout_reg.is_some() && v.node.property("reg").map(|p| p.value.as_ptr()) == stdout_reg;
                 if is_stdout {
                     config.uart = Some(uart);
                 } else if first_pl011.is_none() {
@@ -367,34 +328,20 @@ pub fn probe(dtb: &[u8]) -> Result<BoardConfig<'_>, ProbeError> {
             }
         }
         if config.gic.is_none() && v.is_enabled() {
-            if v.is_compatible(&[
-                "arm,gic-400",
-                "arm,cortex-a15-gic",
-                "arm,cortex-a9-gic",
-                "arm,gic-v2",
-            ]) {
+            if v.is_compatible(&["arm,gic-400", "arm,cortex-a15-gic", "arm,cortex-a9-gic", "arm,gic-v2"]) {
                 if let (Some(d), Some(c)) = (v.reg(0), v.reg(1)) {
-                    config.gic = Some(Gic::V2 {
-                        distributor: d.start,
-                        cpu_interface: c.start,
-                    });
+                    config.gic = Some(Gic::V2 { distributor: d.start, cpu_interface: c.start });
                 }
             } else if v.is_compatible(&["arm,gic-v3"]) {
                 if let (Some(d), Some(r)) = (v.reg(0), v.reg(1)) {
-                    config.gic = Some(Gic::V3 {
-                        distributor: d.start,
-                        redistributors: r,
-                    });
+                    config.gic = Some(Gic::V3 { distributor: d.start, redistributors: r });
                 }
             }
         }
         if v.is_compatible(&["arm,armv8-timer", "arm,armv7-timer"]) {
-            if let (Some(s), Some(ns), Some(virt), Some(hyp)) = (
-                v.gic_interrupt(0),
-                v.gic_interrupt(1),
-                v.gic_interrupt(2),
-                v.gic_interrupt(3),
-            ) {
+            if let (Some(s), Some(ns), Some(virt), Some(hyp)) =
+                (v.gic_interrupt(0), v.gic_interrupt(1), v.gic_interrupt(2), v.gic_interrupt(3))
+            {
                 config.timer = Some(TimerIrqs {
                     secure_physical: s,
                     nonsecure_physical: ns,
@@ -403,10 +350,7 @@ pub fn probe(dtb: &[u8]) -> Result<BoardConfig<'_>, ProbeError> {
                 });
             }
         }
-        if v.node
-            .compatible()
-            .is_some_and(|c| c.all().any(|s| s.starts_with("arm,psci")))
-        {
+        if v.node.compatible().is_some_and(|c| c.all().any(|s| s.starts_with("arm,psci"))) {
             config.psci = match v.node.property("method").and_then(|p| p.as_str()) {
                 Some("hvc") => Some(PsciConduit::Hvc),
                 Some("smc") => Some(PsciConduit::Smc),
@@ -420,11 +364,7 @@ pub fn probe(dtb: &[u8]) -> Result<BoardConfig<'_>, ProbeError> {
         let own = cell_sizes(reserved);
         let identity = [Ranges::IDENTITY];
         for child in reserved.children() {
-            let v = Visit {
-                node: child,
-                parent_cells: own,
-                path: &identity,
-            };
+            let v = Visit { node: child, parent_cells: own, path: &identity };
             if let Some(r) = v.reg(0) {
                 overflow |= config.reserved.insert(r).is_err();
             }

@@ -17,9 +17,7 @@ pub enum DtbEditError {
 }
 
 fn be32(bytes: &[u8], offset: usize) -> Option<u32> {
-    bytes
-        .get(offset..offset + 4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    bytes.get(offset..offset + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 fn put32(bytes: &mut [u8], offset: usize, value: u32) {
@@ -39,17 +37,9 @@ pub fn max_size_with_reservation(src: &[u8]) -> Option<usize> {
 
 /// Copies the device tree in `src` to `dst`, adding `reserve` to its memory reservation block.
 /// Returns the size written. Layout of the copy: header, reservations, structure, strings.
-pub fn copy_with_reservation(
-    src: &[u8],
-    dst: &mut [u8],
-    reserve: Region,
-) -> Result<usize, DtbEditError> {
+pub fn copy_with_reservation(src: &[u8], dst: &mut [u8], reserve: Region) -> Result<usize, DtbEditError> {
     let total = total_size(src).ok_or(DtbEditError::BadHeader)?;
-    let field = |index: usize| {
-        be32(src, 4 * index)
-            .map(|v| v as usize)
-            .ok_or(DtbEditError::BadHeader)
-    };
+    let field = |index: usize| be32(src, 4 * index).map(|v| v as usize).ok_or(DtbEditError::BadHeader);
     let (off_struct, off_strings, off_rsvmap) = (field(2)?, field(3)?, field(4)?);
     let (size_strings, size_struct) = (field(8)?, field(9)?);
     if total > src.len()
@@ -79,8 +69,7 @@ pub fn copy_with_reservation(
     }
     dst[..HEADER_SIZE].copy_from_slice(&src[..HEADER_SIZE]);
     dst[HEADER_SIZE..new_rsvmap].fill(0);
-    dst[new_rsvmap..new_rsvmap + entries * 16]
-        .copy_from_slice(&src[off_rsvmap..off_rsvmap + entries * 16]);
+    dst[new_rsvmap..new_rsvmap + entries * 16].copy_from_slice(&src[off_rsvmap..off_rsvmap + entries * 16]);
     let added = new_rsvmap + entries * 16;
     dst[added..added + 8].copy_from_slice(&reserve.start.to_be_bytes());
     dst[added + 8..added + 16].copy_from_slice(&reserve.size().to_be_bytes());

@@ -67,10 +67,6 @@ impl Pl011Registers {
 
     /// A received byte, if one is waiting.
     pub fn read_byte(&self) -> Option<u8> {
-        if self.fr.is_set(FR::RXFE) {
-            None
-        } else {
-            Some(self.dr.get() as u8)
-        }
+        if self.fr.is_set(FR::RXFE) { None } else { Some(self.dr.get() as u8) }
     }
 }

@@ -15,8 +15,7 @@ pub enum MemAttr {
 
 /// MAIR_EL1: idx0 0x00 Device-nGnRnE, idx1 0x04 Device-nGnRE, idx2 0x0c Device-GRE,
 /// idx3 0x44 Normal non-cacheable, idx4 0xff Normal write-back, idx5 0xaa (write-through).
-pub const MAIR_VALUE: u64 =
-    0x00 | (0x04 << 8) | (0x0c << 16) | (0x44 << 24) | (0xff << 32) | (0xaa << 40);
+pub const MAIR_VALUE: u64 = 0x00 | (0x04 << 8) | (0x0c << 16) | (0x44 << 24) | (0xff << 32) | (0xaa << 40);
 
 /// Access permissions (AP[2:1]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,10 +180,7 @@ mod tests {
     fn kernel_ram_block_encoding() {
         // 2 MiB block at 0x4020_0000: AttrIndx 4, AP 00, SH inner, AF, UXN, valid block.
         let d = block_descriptor(0x4020_0000, LeafAttrs::KERNEL_RAM);
-        assert_eq!(
-            d,
-            UXN | 0x4020_0000 | ACCESS_FLAG | SH_INNER_SHAREABLE | (4 << 2) | 1
-        );
+        assert_eq!(d, UXN | 0x4020_0000 | ACCESS_FLAG | SH_INNER_SHAREABLE | (4 << 2) | 1);
         assert_eq!(d, 0x0040_0000_4020_0711);
         assert!(!is_table(d, 2));
     }
@@ -205,13 +201,7 @@ mod tests {
         );
         assert_eq!(
             user_ro_page,
-            PXN | NOT_GLOBAL
-                | ACCESS_FLAG
-                | SH_INNER_SHAREABLE
-                | (0b11 << 6)
-                | (4 << 2)
-                | 0x1234_5000
-                | 0b11
+            PXN | NOT_GLOBAL | ACCESS_FLAG | SH_INNER_SHAREABLE | (0b11 << 6) | (4 << 2) | 0x1234_5000 | 0b11
         );
         assert!(!is_table(user_ro_page, 3));
     }

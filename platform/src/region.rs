@@ -18,10 +18,7 @@ impl Region {
 
     /// The region of `size` bytes at `start`, saturating at the top of the address space.
     pub const fn with_size(start: u64, size: u64) -> Self {
-        Self {
-            start,
-            end: start.saturating_add(size),
-        }
+        Self { start, end: start.saturating_add(size) }
     }
 
     pub const fn size(&self) -> u64 {
@@ -43,18 +40,12 @@ impl Region {
     /// The smallest region with `align`-aligned bounds that covers `self`.
     /// `align` must be a power of two.
     pub const fn align_outward(&self, align: u64) -> Region {
-        Region {
-            start: align_down(self.start, align),
-            end: align_up_saturating(self.end, align),
-        }
+        Region { start: align_down(self.start, align), end: align_up_saturating(self.end, align) }
     }
 
     /// The largest region with `align`-aligned bounds inside `self` (possibly empty).
     pub const fn align_inward(&self, align: u64) -> Region {
-        Region {
-            start: align_up_saturating(self.start, align),
-            end: align_down(self.end, align),
-        }
+        Region { start: align_up_saturating(self.start, align), end: align_down(self.end, align) }
     }
 }
 
@@ -91,10 +82,7 @@ impl<const N: usize> Default for RegionSet<N> {
 
 impl<const N: usize> RegionSet<N> {
     pub const fn new() -> Self {
-        Self {
-            regions: [Region::new(0, 0); N],
-            len: 0,
-        }
+        Self { regions: [Region::new(0, 0); N], len: 0 }
     }
 
     pub fn as_slice(&self) -> &[Region] {
@@ -121,11 +109,7 @@ impl<const N: usize> RegionSet<N> {
         }
         let mut merged = region;
         // Find the run of existing regions that overlap or touch `merged`.
-        let first = self
-            .as_slice()
-            .iter()
-            .position(|r| r.end >= merged.start)
-            .unwrap_or(self.len);
+        let first = self.as_slice().iter().position(|r| r.end >= merged.start).unwrap_or(self.len);
         let mut last = first;
         while last < self.len && self.regions[last].start <= merged.end {
             merged.start = merged.start.min(self.regions[last].start);
@@ -208,12 +192,7 @@ impl<const N: usize> RegionSet<N> {
 /// cannot form a block of `2^min_bits` are left out. Yields `(base, size_bits)`.
 pub fn power_of_two_blocks(region: Region, min_bits: u32, max_bits: u32) -> PowerOfTwoBlocks {
     let inner = region.align_inward(1 << min_bits);
-    PowerOfTwoBlocks {
-        next: inner.start,
-        end: inner.end,
-        min_bits,
-        max_bits,
-    }
+    PowerOfTwoBlocks { next: inner.start, end: inner.end, min_bits, max_bits }
 }
 
 /// Iterator returned by [`power_of_two_blocks`].
@@ -233,11 +212,7 @@ impl Iterator for PowerOfTwoBlocks {
             return None;
         }
         let remaining = self.end - self.next;
-        let align_bits = if self.next == 0 {
-            63
-        } else {
-            self.next.trailing_zeros()
-        };
+        let align_bits = if self.next == 0 { 63 } else { self.next.trailing_zeros() };
         let fit_bits = 63 - remaining.leading_zeros();
         let bits = align_bits.min(fit_bits).min(self.max_bits);
         if bits < self.min_bits {
@@ -267,16 +242,8 @@ mod tests {
 
     #[test]
     fn insert_sorts_and_merges_touching_and_overlapping() {
-        let s = set::<8>(&[
-            (0x3000, 0x4000),
-            (0x1000, 0x2000),
-            (0x2000, 0x2800),
-            (0x6000, 0x7000),
-        ]);
-        assert_eq!(
-            pairs(&s),
-            vec![(0x1000, 0x2800), (0x3000, 0x4000), (0x6000, 0x7000)]
-        );
+        let s = set::<8>(&[(0x3000, 0x4000), (0x1000, 0x2000), (0x2000, 0x2800), (0x6000, 0x7000)]);
+        assert_eq!(pairs(&s), vec![(0x1000, 0x2800), (0x3000, 0x4000), (0x6000, 0x7000)]);
         let mut s = s;
         s.insert(Region::new(0x2000, 0x6800)).unwrap();
         assert_eq!(pairs(&s), vec![(0x1000, 0x7000)]);
@@ -299,10 +266,7 @@ mod tests {
         s.subtract(Region::new(0x4100_0000, 0x4102_0000)).unwrap(); // inside: split
         s.subtract(Region::new(0x3000_0000, 0x4000_1000)).unwrap(); // front trim
         s.subtract(Region::new(0x47ff_0000, 0x5000_0000)).unwrap(); // back trim
-        assert_eq!(
-            pairs(&s),
-            vec![(0x4000_1000, 0x4100_0000), (0x4102_0000, 0x47ff_0000)]
-        );
+        assert_eq!(pairs(&s), vec![(0x4000_1000, 0x4100_0000), (0x4102_0000, 0x47ff_0000)]);
         s.subtract(Region::new(0x4000_0000, 0x4100_0000)).unwrap(); // whole region
         assert_eq!(pairs(&s), vec![(0x4102_0000, 0x47ff_0000)]);
         s.subtract(Region::new(0, 0x1000)).unwrap(); // disjoint: nothing
@@ -319,10 +283,7 @@ mod tests {
     #[test]
     fn subtract_split_reports_capacity() {
         let mut s = set::<1>(&[(0, 0x3000)]);
-        assert_eq!(
-            s.subtract(Region::new(0x1000, 0x2000)),
-            Err(CapacityExceeded)
-        );
+        assert_eq!(s.subtract(Region::new(0x1000, 0x2000)), Err(CapacityExceeded));
     }
 
     #[test]
@@ -330,10 +291,7 @@ mod tests {
         assert_eq!(align_down(0x1fff, 0x1000), 0x1000);
         assert_eq!(align_up_saturating(0x1001, 0x1000), 0x2000);
         assert_eq!(align_up_saturating(0x1000, 0x1000), 0x1000);
-        assert_eq!(
-            align_up_saturating(u64::MAX - 5, 0x1000),
-            0xffff_ffff_ffff_f000
-        );
+        assert_eq!(align_up_saturating(u64::MAX - 5, 0x1000), 0xffff_ffff_ffff_f000);
         let r = Region::new(0x1234, 0x5678);
         assert_eq!(r.align_outward(0x1000), Region::new(0x1000, 0x6000));
         assert_eq!(r.align_inward(0x1000), Region::new(0x2000, 0x5000));
@@ -350,11 +308,7 @@ mod tests {
         let mut cursor = 0x4102_3000;
         for &(base, bits) in &blocks {
             assert_eq!(base, cursor, "blocks are contiguous");
-            assert_eq!(
-                base % (1 << bits),
-                0,
-                "block {base:#x} is naturally aligned"
-            );
+            assert_eq!(base % (1 << bits), 0, "block {base:#x} is naturally aligned");
             cursor += 1 << bits;
         }
         assert_eq!(cursor, 0x4800_0000);
@@ -376,9 +330,6 @@ mod tests {
         // Edges smaller than the minimum are dropped.
         let blocks: Vec<_> = power_of_two_blocks(Region::new(0x10, 0x3010), 12, 47).collect();
         assert_eq!(blocks, vec![(0x1000, 12), (0x2000, 12)]);
-        assert_eq!(
-            power_of_two_blocks(Region::new(0x10, 0x20), 12, 47).count(),
-            0
-        );
+        assert_eq!(power_of_two_blocks(Region::new(0x10, 0x20), 12, 47).count(), 0);
     }
 }

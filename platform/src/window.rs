@@ -41,11 +41,7 @@ impl<'a> TableArena<'a> {
     /// Table 0 becomes the root (level 0) table. All tables are cleared.
     pub fn new(tables: &'a mut [Table], base_pa: u64) -> Self {
         tables.iter_mut().for_each(|t| *t = Table::EMPTY);
-        Self {
-            tables,
-            used: 1,
-            base_pa,
-        }
+        Self { tables, used: 1, base_pa }
     }
 
     /// Physical address of the root table, for TTBR0/TTBR1.
@@ -95,13 +91,7 @@ impl<'a> TableArena<'a> {
         Ok(())
     }
 
-    fn map_one(
-        &mut self,
-        va: u64,
-        pa: u64,
-        leaf_level: usize,
-        attrs: LeafAttrs,
-    ) -> Result<(), MapError> {
+    fn map_one(&mut self, va: u64, pa: u64, leaf_level: usize, attrs: LeafAttrs) -> Result<(), MapError> {
         let mut table = 0;
         for level in 0..leaf_level {
             let index = pte::level_index(va, level);
@@ -116,11 +106,7 @@ impl<'a> TableArena<'a> {
                 return Err(MapError::Overlap { va });
             };
         }
-        let leaf = if leaf_level == 3 {
-            pte::page_descriptor(pa, attrs)
-        } else {
-            pte::block_descriptor(pa, attrs)
-        };
+        let leaf = if leaf_level == 3 { pte::page_descriptor(pa, attrs) } else { pte::block_descriptor(pa, attrs) };
         let slot = &mut self.tables[table].0[pte::level_index(va, leaf_level)];
         if *slot != 0 && *slot != leaf {
             return Err(MapError::Overlap { va });
@@ -142,10 +128,7 @@ impl<'a> TableArena<'a> {
                 continue;
             }
             let size = pte::level_size(level);
-            return Some((
-                entry,
-                pte::output_address(entry) & !(size - 1) | (va & (size - 1)),
-            ));
+            return Some((entry, pte::output_address(entry) & !(size - 1) | (va & (size - 1))));
         }
         None
     }
@@ -159,10 +142,7 @@ pub fn map_window(
     ram: &[Region],
     devices: &[Region],
 ) -> Result<(), MapError> {
-    for (regions, attrs) in [
-        (ram, LeafAttrs::KERNEL_RAM),
-        (devices, LeafAttrs::KERNEL_DEVICE),
-    ] {
+    for (regions, attrs) in [(ram, LeafAttrs::KERNEL_RAM), (devices, LeafAttrs::KERNEL_DEVICE)] {
         for region in regions {
             let r = region.align_outward(4096);
             if !r.is_empty() {
@@ -186,20 +166,11 @@ mod tests {
     fn gib_aligned_ram_uses_one_gib_blocks() {
         let mut tables = vec![Table::EMPTY; 4];
         let mut a = arena(&mut tables);
-        a.map(
-            PPTR_BASE + 0x4000_0000,
-            0x4000_0000,
-            1 << 30,
-            LeafAttrs::KERNEL_RAM,
-        )
-        .unwrap();
+        a.map(PPTR_BASE + 0x4000_0000, 0x4000_0000, 1 << 30, LeafAttrs::KERNEL_RAM).unwrap();
         assert_eq!(a.tables_used(), 2, "root plus one level-1 table");
         let (leaf, pa) = a.translate(PPTR_BASE + 0x4123_4567).unwrap();
         assert_eq!(pa, 0x4123_4567);
-        assert_eq!(
-            leaf,
-            pte::block_descriptor(0x4000_0000, LeafAttrs::KERNEL_RAM)
-        );
+        assert_eq!(leaf, pte::block_descriptor(0x4000_0000, LeafAttrs::KERNEL_RAM));
         assert_eq!(a.translate(PPTR_BASE + 0x8000_0000), None);
     }
 
@@ -208,10 +179,7 @@ mod tests {
         let mut tables = vec![Table::EMPTY; 8];
         let mut a = arena(&mut tables);
         let ram = [Region::new(0x4000_0000, 0x4800_0000)];
-        let devices = [
-            Region::new(0x0800_0000, 0x0802_0000),
-            Region::with_size(0x0900_0000, 0x1000),
-        ];
+        let devices = [Region::new(0x0800_0000, 0x0802_0000), Region::with_size(0x0900_0000, 0x1000)];
         map_window(&mut a, PPTR_BASE, &ram, &devices).unwrap();
         // root, L1, L2 for RAM, L2 + two L3 for devices.
         assert_eq!(a.tables_used(), 6);
@@ -220,10 +188,7 @@ mod tests {
         assert_eq!(leaf & 0b11, 0b01, "2 MiB block");
         let (leaf, pa) = a.translate(PPTR_BASE + 0x0900_0018).unwrap();
         assert_eq!(pa, 0x0900_0018);
-        assert_eq!(
-            leaf,
-            pte::page_descriptor(0x0900_0000, LeafAttrs::KERNEL_DEVICE)
-        );
+        assert_eq!(leaf, pte::page_descriptor(0x0900_0000, LeafAttrs::KERNEL_DEVICE));
         assert_eq!(a.translate(PPTR_BASE + 0x0900_1000), None);
         assert!(a.translate(PPTR_BASE + 0x0801_f000).is_some());
         assert_eq!(a.translate(PPTR_BASE + 0x0802_0000), None);
@@ -233,10 +198,7 @@ mod tests {
     fn identity_and_errors() {
         let mut tables = vec![Table::EMPTY; 3];
         let mut a = arena(&mut tables);
-        assert_eq!(
-            a.map(0x1000, 0x1001, 0x1000, LeafAttrs::KERNEL_RAM),
-            Err(MapError::Misaligned)
-        );
+        assert_eq!(a.map(0x1000, 0x1001, 0x1000, LeafAttrs::KERNEL_RAM), Err(MapError::Misaligned));
         a.map(0, 0, 1 << 30, LeafAttrs::KERNEL_DEVICE).unwrap();
         // Same mapping again is fine; a different one over it is an overlap.
         a.map(0, 0, 1 << 30, LeafAttrs::KERNEL_DEVICE).unwrap();
@@ -245,9 +207,6 @@ mod tests {
             Err(MapError::Overlap { va: 0x20_0000 })
         );
         // Needing more tables than the arena holds fails cleanly.
-        assert_eq!(
-            a.map(1 << 39, 0, 0x1000, LeafAttrs::KERNEL_RAM),
-            Err(MapError::OutOfTables)
-        );
+        assert_eq!(a.map(1 << 39, 0, 0x1000, LeafAttrs::KERNEL_RAM), Err(MapError::OutOfTables));
     }
 }

@@ -70,10 +70,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 }
 
 fn loader_image() -> Region {
-    Region::new(
-        core::ptr::addr_of!(__loader_start) as u64,
-        core::ptr::addr_of!(__loader_end) as u64,
-    )
+    Region::new(core::ptr::addr_of!(__loader_start) as u64, core::ptr::addr_of!(__loader_end) as u64)
 }
 
 /// Where the kernel ELF's loadable segments go and where to enter it.
@@ -88,25 +85,16 @@ fn plan_kernel(kernel: &ElfBytes<LittleEndian>) -> Option<KernelPlan> {
         image.start = image.start.min(ph.p_paddr);
         image.end = image.end.max(ph.p_paddr.checked_add(ph.p_memsz)?);
     }
-    (!image.is_empty()).then(|| KernelPlan {
-        image: image.align_outward(4096),
-        entry: kernel.ehdr.e_entry,
-    })
+    (!image.is_empty()).then(|| KernelPlan { image: image.align_outward(4096), entry: kernel.ehdr.e_entry })
 }
 
 /// Copies every loadable segment to its physical address and zero-fills the rest of `image`.
 fn load_kernel(kernel: &ElfBytes<LittleEndian>, image: Region) {
     // SAFETY: `image` is RAM that the caller checked overlaps nothing in use; MMU is off, so
     // physical addresses are the addresses we write through.
-    let target =
-        unsafe { core::slice::from_raw_parts_mut(image.start as *mut u8, image.size() as usize) };
+    let target = unsafe { core::slice::from_raw_parts_mut(image.start as *mut u8, image.size() as usize) };
     target.fill(0);
-    for ph in kernel
-        .segments()
-        .into_iter()
-        .flatten()
-        .filter(|ph| ph.p_type == PT_LOAD)
-    {
+    for ph in kernel.segments().into_iter().flatten().filter(|ph| ph.p_type == PT_LOAD) {
         let offset = (ph.p_paddr - image.start) as usize;
         let source = &KERNEL_ELF[ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize];
         target[offset..offset + source.len()].copy_from_slice(source);
@@ -149,38 +137,25 @@ extern "C" fn loader_main(dtb_address: u64) -> ! {
 
     let kernel = ElfBytes::<LittleEndian>::minimal_parse(KERNEL_ELF)
         .unwrap_or_else(|_| fail("the embedded kernel is not an ELF file"));
-    let plan =
-        plan_kernel(&kernel).unwrap_or_else(|| fail("the kernel ELF has no loadable segments"));
+    let plan = plan_kernel(&kernel).unwrap_or_else(|| fail("the kernel ELF has no loadable segments"));
     let dtb_region = Region::with_size(dtb_address, dtb_size as u64);
     let new_dtb_size = dtb_edit::max_size_with_reservation(dtb).unwrap_or(dtb_size + 24) as u64;
     let new_dtb = Region::with_size(align_up_saturating(plan.image.end, 4096), new_dtb_size);
-    let in_ram = |r: &Region| {
-        board
-            .memory
-            .as_slice()
-            .iter()
-            .any(|m| m.start <= r.start && r.end <= m.end)
-    };
+    let in_ram = |r: &Region| board.memory.as_slice().iter().any(|m| m.start <= r.start && r.end <= m.end);
     for placed in [plan.image, new_dtb] {
         if !in_ram(&placed) || placed.overlaps(&loader) || placed.overlaps(&dtb_region) {
             fail("the kernel or the DTB copy would overlap the loader, the DTB or leave RAM");
         }
-        if board
-            .reserved
-            .as_slice()
-            .iter()
-            .any(|r| r.overlaps(&placed))
-        {
+        if board.reserved.as_slice().iter().any(|r| r.overlaps(&placed)) {
             fail("the kernel or the DTB copy would overlap reserved memory");
         }
     }
     load_kernel(&kernel, plan.image);
     // SAFETY: `new_dtb` is RAM checked above to overlap neither the loader, the original DTB,
     // reserved memory nor the kernel (it starts after the kernel's end).
-    let dtb_copy =
-        unsafe { core::slice::from_raw_parts_mut(new_dtb.start as *mut u8, new_dtb_size as usize) };
-    let dtb_copy_size = dtb_edit::copy_with_reservation(dtb, dtb_copy, loader)
-        .unwrap_or_else(|_| fail("the DTB could not be copied"));
+    let dtb_copy = unsafe { core::slice::from_raw_parts_mut(new_dtb.start as *mut u8, new_dtb_size as usize) };
+    let dtb_copy_size =
+        dtb_edit::copy_with_reservation(dtb, dtb_copy, loader).unwrap_or_else(|_| fail("the DTB could not be copied"));
     say!(
         "hmk-loader: kernel at [{:#x}, {:#x}), entry {:#x}, DTB copy at {:#x}",
         plan.image.start,

@@ -5,9 +5,7 @@
 //! Device-nGnRE), a superset of what seL4's boot contract promises the kernel.
 
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{
-    ID_AA64MMFR0_EL1, MAIR_EL1, SCTLR_EL1, TCR_EL1, TTBR0_EL1, TTBR1_EL1,
-};
+use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, MAIR_EL1, SCTLR_EL1, TCR_EL1, TTBR0_EL1, TTBR1_EL1};
 use aarch64_cpu::registers::{ReadWriteable, Readable, Writeable};
 use hmk_platform::PPTR_BASE;
 use hmk_platform::board::BoardConfig;
@@ -28,22 +26,15 @@ pub struct Roots {
 pub fn build(board: &BoardConfig, devices: &[Region]) -> Option<Roots> {
     // SAFETY: the loader is single-threaded and calls `build` once; the MMU is off, so the
     // tables' addresses are their physical addresses.
-    let (identity, window) = unsafe {
-        (
-            &mut *core::ptr::addr_of_mut!(IDENTITY_TABLES),
-            &mut *core::ptr::addr_of_mut!(WINDOW_TABLES),
-        )
-    };
+    let (identity, window) =
+        unsafe { (&mut *core::ptr::addr_of_mut!(IDENTITY_TABLES), &mut *core::ptr::addr_of_mut!(WINDOW_TABLES)) };
     let identity_pa = identity.as_ptr() as u64;
     let window_pa = window.as_ptr() as u64;
     let mut identity = TableArena::new(identity, identity_pa);
     map_window(&mut identity, 0, board.memory.as_slice(), &devices[..1]).ok()?;
     let mut window = TableArena::new(window, window_pa);
     map_window(&mut window, PPTR_BASE, board.memory.as_slice(), devices).ok()?;
-    Some(Roots {
-        ttbr0: identity.root_pa(),
-        ttbr1: window.root_pa(),
-    })
+    Some(Roots { ttbr0: identity.root_pa(), ttbr1: window.root_pa() })
 }
 
 /// Programs MAIR, TCR and both TTBRs as seL4's boot contract describes, then enables the MMU

@@ -78,14 +78,8 @@ const FIRST_SPECIAL_INTID: u32 = 1020;
 const DEFAULT_PRIORITY: u8 = 0xa0;
 
 enum Driver {
-    V2 {
-        distributor: Mmio<DistributorRegisters>,
-        cpu: Mmio<CpuInterfaceRegisters>,
-    },
-    V3 {
-        distributor: Mmio<DistributorRegisters>,
-        sgi: Mmio<RedistributorSgiRegisters>,
-    },
+    V2 { distributor: Mmio<DistributorRegisters>, cpu: Mmio<CpuInterfaceRegisters> },
+    V3 { distributor: Mmio<DistributorRegisters>, sgi: Mmio<RedistributorSgiRegisters> },
 }
 
 static DRIVER: Once<Driver> = Once::new();
@@ -101,29 +95,17 @@ pub fn init(gic: Gic) -> GicInfo {
     let driver = DRIVER.call_once(|| match gic {
         // SAFETY: the device tree names these register frames and `mmu` maps them as device
         // memory in the kernel window for the kernel's whole life.
-        Gic::V2 {
-            distributor,
-            cpu_interface,
-        } => unsafe {
-            Driver::V2 {
-                distributor: device(distributor),
-                cpu: device(cpu_interface),
-            }
+        Gic::V2 { distributor, cpu_interface } => unsafe {
+            Driver::V2 { distributor: device(distributor), cpu: device(cpu_interface) }
         },
-        Gic::V3 {
-            distributor,
-            redistributors,
-        } => {
+        Gic::V3 { distributor, redistributors } => {
             let rd_base = this_cpu_redistributor(redistributors.start, redistributors.size());
             // SAFETY: as above; `this_cpu_redistributor` stays inside the mapped frames.
             wake(&*unsafe { device::<RedistributorRegisters>(rd_base) });
             // SAFETY: the SGI/PPI frame follows RD_base at +64 KiB within the mapped frames.
             let sgi = unsafe { device(rd_base + 0x10000) };
             // SAFETY: as above.
-            Driver::V3 {
-                distributor: unsafe { device(distributor) },
-                sgi,
-            }
+            Driver::V3 { distributor: unsafe { device(distributor) }, sgi }
         }
     });
     let (Driver::V2 { distributor, .. } | Driver::V3 { distributor, .. }) = driver;
@@ -133,11 +115,7 @@ pub fn init(gic: Gic) -> GicInfo {
     // through GICC_IAR (group 1 would read as spurious there). With security extensions the
     // firmware has put everything in group 1 and these writes are ignored from non-secure state.
     // GICv3: non-secure group 1, acknowledged through ICC_IAR1_EL1.
-    let group = if matches!(driver, Driver::V2 { .. }) {
-        0
-    } else {
-        u32::MAX
-    };
+    let group = if matches!(driver, Driver::V2 { .. }) { 0 } else { u32::MAX };
     distributor.ctlr.set(0);
     for index in 1..registers.min(32) {
         distributor.icenabler[index].set(u32::MAX);
@@ -165,10 +143,7 @@ pub fn init(gic: Gic) -> GicInfo {
             cpu_interface_v3_enable();
         }
     }
-    GicInfo {
-        interrupt_lines,
-        implementer_revision: distributor.iidr.get(),
-    }
+    GicInfo { interrupt_lines, implementer_revision: distributor.iidr.get() }
 }
 
 /// Finds the redistributor frame whose affinity is this CPU's.
@@ -244,9 +219,7 @@ pub fn acknowledge() -> Option<u32> {
         Driver::V3 { .. } => {
             let iar: u64;
             // SAFETY: reading ICC_IAR1_EL1 acknowledges the interrupt; no memory is touched.
-            unsafe {
-                core::arch::asm!("mrs {}, S3_0_C12_C12_0", out(reg) iar, options(nomem, nostack))
-            };
+            unsafe { core::arch::asm!("mrs {}, S3_0_C12_C12_0", out(reg) iar, options(nomem, nostack)) };
             (iar & 0xff_ffff) as u32
         }
     };
@@ -259,9 +232,7 @@ pub fn end_of_interrupt(intid: u32) {
         Some(Driver::V2 { cpu, .. }) => cpu.eoir.set(intid),
         Some(Driver::V3 { .. }) => {
             // SAFETY: writing ICC_EOIR1_EL1 ends the interrupt; no memory is touched.
-            unsafe {
-                core::arch::asm!("msr S3_0_C12_C12_1, {}", in(reg) u64::from(intid), options(nomem, nostack))
-            };
+            unsafe { core::arch::asm!("msr S3_0_C12_C12_1, {}", in(reg) u64::from(intid), options(nomem, nostack)) };
         }
         None => {}
     }

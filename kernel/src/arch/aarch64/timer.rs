@@ -3,9 +3,7 @@
 //! For now the timer fires periodically every [`TICK_HZ`]th of a second, reloaded by compare
 //! value so ticks do not drift. The first ticks and then one a second are logged.
 
-use aarch64_cpu::registers::{
-    CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTPCT_EL0, Readable, Writeable,
-};
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTPCT_EL0, Readable, Writeable};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 pub const TICK_HZ: u64 = 100;

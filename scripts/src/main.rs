@@ -1,0 +1,136 @@
+//! `cargo xtask`: hmk's build tool. It owns every host-side step: setting up the toolchain
+//! parts and host packages, building the kernel and loader per board, booting them in QEMU,
+//! running the test suites and making the Raspberry Pi 4 SD-card image.
+//!
+//! Commands:
+//!   run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS]
+//!   test
+//!   image rpi4 [-o FILE] [--firmware DIR]
+
+mod build;
+mod image;
+mod qemu;
+mod setup;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The repository root (the workspace directory above `scripts/`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("scripts/ has a parent").to_path_buf()
+}
+
+const USAGE: &str = "usage: cargo xtask <command>
+  run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS]
+        build and boot hmk in QEMU (Ctrl-A x quits); --timeout runs unattended
+  test  host unit tests, then every board configuration booted in QEMU
+  image rpi4 [-o FILE] [--firmware DIR]
+        a flashable SD-card image for the Raspberry Pi 4";
+
+/// Command-line words after the command, consumed flag by flag.
+struct Args(Vec<String>);
+
+impl Args {
+    fn flag(&mut self, name: &str) -> bool {
+        let before = self.0.len();
+        self.0.retain(|a| a != name);
+        before != self.0.len()
+    }
+
+    fn value(&mut self, names: &[&str]) -> Result<Option<String>, String> {
+        let Some(at) = self.0.iter().position(|a| names.contains(&a.as_str())) else { return Ok(None) };
+        if at + 1 >= self.0.len() {
+            return Err(format!("{} needs a value", self.0[at]));
+        }
+        let value = self.0.remove(at + 1);
+        self.0.remove(at);
+        Ok(Some(value))
+    }
+
+    fn finish(self) -> Result<(), String> {
+        match self.0.first() {
+            Some(extra) => Err(format!("unexpected argument {extra:?}\n{USAGE}")),
+            None => Ok(()),
+        }
+    }
+}
+
+fn run_command(mut args: Args) -> Result<(), String> {
+    let board = args.value(&["--board"])?.unwrap_or_else(|| "virt".into());
+    let gic: u32 =
+        args.value(&["--gic"])?.map_or(Ok(2), |g| g.parse().map_err(|_| format!("--gic {g}: expected 2 or 3")))?;
+    let smp: u32 =
+        args.value(&["--smp"])?.map_or(Ok(1), |n| n.parse().map_err(|_| format!("--smp {n}: expected a number")))?;
+    let timeout: Option<u64> = args
+        .value(&["--timeout"])?
+        .map(|t| t.parse().map_err(|_| format!("--timeout {t}: expected seconds")))
+        .transpose()?;
+    let memory = args.value(&["--mem"])?;
+    let el2 = args.flag("--el2");
+    args.finish()?;
+    let machine = match board.as_str() {
+        "virt" if gic == 2 || gic == 3 => qemu::Machine::Virt { gic, el2 },
+        "virt" => return Err(format!("--gic {gic}: expected 2 or 3")),
+        "rpi4" => qemu::Machine::Raspi4b,
+        other => return Err(format!("--board {other}: expected virt or rpi4")),
+    };
+    setup::ensure_rust_parts()?;
+    setup::ensure_host_tools()?;
+    let image = build::build_image(machine.board(), build::Variant::Run)?;
+    let config = qemu::Config { machine, memory, smp, image, semihosting: false };
+    match timeout {
+        None => qemu::run_interactive(&config),
+        Some(seconds) => {
+            let outcome = qemu::run_captured(&config, std::time::Duration::from_secs(seconds), true)?;
+            if outcome.exit_code.is_none() {
+                println!("\n[xtask] stopped QEMU after {seconds} s");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn image_command(mut args: Args) -> Result<(), String> {
+    let output = args.value(&["-o", "--output"])?.unwrap_or_else(|| "hmk-rpi4-sd.img".into());
+    let firmware = args.value(&["--firmware"])?.map(PathBuf::from);
+    let Some(board) = args.0.first().cloned() else { return Err(format!("image needs a board\n{USAGE}")) };
+    args.0.remove(0);
+    args.finish()?;
+    if board != "rpi4" {
+        return Err(format!("image {board}: only rpi4 has an SD-card image"));
+    }
+    setup::ensure_rust_parts()?;
+    let kernel8 = build::build_image("rpi4", build::Variant::Run)?;
+    let cache = repo_root().join("target/firmware");
+    image::build_rpi4_image(&kernel8, &PathBuf::from(&output), firmware.as_deref(), &cache)?;
+    println!("[xtask] wrote {output}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let mut words: Vec<String> = std::env::args().skip(1).collect();
+    if words.is_empty() {
+        eprintln!("{USAGE}");
+        return ExitCode::FAILURE;
+    }
+    let command = words.remove(0);
+    let args = Args(words);
+    let result = match command.as_str() {
+        "run" => run_command(args),
+        "test" => args.finish().and_then(|()| test::run()),
+        "image" => image_command(args),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Starting QEMU for a board configuration, interactively or with the serial log captured
+//! under a time limit.
+
+use crate::repo_root;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub use hmk_boot_checks::Machine;
+
+pub struct Config {
+    pub machine: Machine,
+    /// `-m` (virt only); default 1G.
+    pub memory: Option<String>,
+    pub smp: u32,
+    pub image: PathBuf,
+    /// Let the kernel end QEMU through semihosting (test kernels).
+    pub semihosting: bool,
+}
+
+/// The Pi 4 device tree QEMU's raspi4b needs (`-dtb`): Debian's, kept in the repository.
+pub fn rpi4_dtb() -> PathBuf {
+    repo_root().join("tests/fixtures/bcm2711-rpi-4-b.dtb")
+}
+
+fn arguments(config: &Config) -> Vec<String> {
+    let mut args: Vec<String> = Vec::new();
+    match config.machine {
+        Machine::Virt { gic, el2 } => {
+            let mut machine = format!("virt,gic-version={gic}");
+            if el2 {
+                machine.push_str(",virtualization=on");
+            }
+            args.extend(["-M".into(), machine, "-cpu".into(), "cortex-a72".into()]);
+            args.extend(["-m".into(), config.memory.clone().unwrap_or_else(|| "1G".into())]);
+            args.extend(["-nic".into(), "none".into()]);
+        }
+        Machine::Raspi4b => {
+            args.extend(["-M".into(), "raspi4b".into(), "-dtb".into(), rpi4_dtb().display().to_string()]);
+        }
+    }
+    args.extend(["-smp".into(), config.smp.to_string()]);
+    args.extend(["-kernel".into(), config.image.display().to_string()]);
+    if config.semihosting {
+        args.extend(["-semihosting-config".into(), "enable=on,target=native".into()]);
+    }
+    args
+}
+
+/// Boots with the console on this terminal until QEMU ends (Ctrl-A x).
+pub fn run_interactive(config: &Config) -> Result<(), String> {
+    println!("[xtask] booting {} in QEMU; Ctrl-A x quits", config.machine.board());
+    let status = Command::new("qemu-system-aarch64")
+        .args(arguments(config))
+        .arg("-nographic")
+        .status()
+        .map_err(|e| format!("qemu-system-aarch64: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("QEMU exited with {status}")) }
+}
+
+/// What a captured run produced.
+pub struct Outcome {
+    pub log: String,
+    /// QEMU's exit status; `None` when it was stopped at the time limit.
+    pub exit_code: Option<i32>,
+}
+
+/// Boots with the serial console captured; stops QEMU after `limit`. With `echo`, the console
+/// is also copied to this terminal as it arrives.
+pub fn run_captured(config: &Config, limit: Duration, echo: bool) -> Result<Outcome, String> {
+    let mut child = Command::new("qemu-system-aarch64")
+        .args(arguments(config))
+        .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("qemu-system-aarch64: {e}"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (sender, receiver) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).split(b'\n') {
+            let Ok(line) = line else { break };
+            let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+            if echo {
+                println!("{text}");
+                let _ = std::io::stdout().flush();
+            }
+            if sender.send(text).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + limit;
+    let exit_code = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status.code();
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = reader.join();
+    let mut log: String = receiver.try_iter().collect::<Vec<_>>().join("\n");
+    log.push('\n');
+    if let Some(mut stderr) = child.stderr.take() {
+        let mut errors = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut errors);
+        if !errors.trim().is_empty() {
+            log.push_str(&format!("[qemu stderr] {}\n", errors.trim()));
+        }
+    }
+    Ok(Outcome { log, exit_code })
+}

@@ -1,0 +1,131 @@
+//! `cargo xtask test`: host unit tests, then every board configuration of
+//! `hmk_boot_checks::SUITES` booted in QEMU and its serial log checked. One summary line per
+//! suite, then the overall `N passed, N failed`; non-zero exit on any failure.
+
+use crate::build::{self, Variant};
+use crate::qemu::{self, Config};
+use crate::{repo_root, setup};
+use hmk_boot_checks::{CheckResult, SUITES, check_boot, check_fault};
+use std::process::Command;
+use std::time::Duration;
+
+/// Time limit for one QEMU boot; a healthy one takes a few seconds.
+const BOOT_LIMIT: Duration = Duration::from_secs(60);
+
+/// Crates whose unit tests run on the host.
+const HOST_CRATES: [&str; 3] = ["hmk-platform", "hmk-boot-checks", "xtask"];
+
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+/// Sums the `test result:` lines of `cargo test` output.
+fn count_cargo_tests(output: &str) -> Tally {
+    let mut tally = Tally::default();
+    for line in output.lines().filter(|l| l.starts_with("test result:")) {
+        let number_before = |word: &str| {
+            line.split(';').find_map(|part| {
+                part.trim()
+                    .trim_start_matches("test result: ok.")
+                    .trim_start_matches("test result: FAILED.")
+                    .trim()
+                    .strip_suffix(word)?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+        };
+        tally.passed += number_before("passed").unwrap_or(0);
+        tally.failed += number_before("failed").unwrap_or(0);
+    }
+    tally
+}
+
+fn host_suite() -> Result<Tally, String> {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.arg("test").current_dir(repo_root());
+    for krate in HOST_CRATES {
+        command.args(["-p", krate]);
+    }
+    let output = command.output().map_err(|e| format!("cargo test: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut tally = count_cargo_tests(&text);
+    if !output.status.success() {
+        print!("{text}");
+        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        if tally.failed == 0 {
+            // It did not even build: count that as one failure.
+            tally.failed = 1;
+        }
+    }
+    Ok(tally)
+}
+
+fn report(results: &[CheckResult], tally: &mut Tally) {
+    for result in results {
+        match &result.failure {
+            None => tally.passed += 1,
+            Some(why) => {
+                tally.failed += 1;
+                println!("FAIL {}: {why}", result.name);
+            }
+        }
+    }
+}
+
+pub fn run() -> Result<(), String> {
+    setup::ensure_rust_parts()?;
+    setup::ensure_host_tools()?;
+    let mut total = Tally::default();
+
+    let host = host_suite()?;
+    println!("host: {} passed, {} failed", host.passed, host.failed);
+    total.passed += host.passed;
+    total.failed += host.failed;
+
+    for suite in &SUITES {
+        let mut tally = Tally::default();
+        for variant in [Variant::BootTest, Variant::TestFault] {
+            let image = build::build_image(suite.machine.board(), variant)?;
+            let config = Config {
+                machine: suite.machine,
+                memory: suite.memory.map(str::to_string),
+                smp: 1,
+                image,
+                semihosting: true,
+            };
+            let outcome = qemu::run_captured(&config, BOOT_LIMIT, false)?;
+            let results = match variant {
+                Variant::TestFault => check_fault(suite, &outcome.log, outcome.exit_code),
+                _ => check_boot(suite, &outcome.log, outcome.exit_code),
+            };
+            let before = tally.failed;
+            report(&results, &mut tally);
+            if tally.failed > before {
+                println!("--- serial log of {} ({variant:?}) ---\n{}---", suite.name, outcome.log);
+            }
+        }
+        println!("{}: {} passed, {} failed", suite.name, tally.passed, tally.failed);
+        total.passed += tally.passed;
+        total.failed += tally.failed;
+    }
+
+    println!("{} passed, {} failed", total.passed, total.failed);
+    if total.failed == 0 { Ok(()) } else { Err(format!("{} checks failed", total.failed)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_every_test_result_line() {
+        let output = "running 3 tests\ntest result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\n\
+            test result: FAILED. 5 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.1s\n";
+        let tally = count_cargo_tests(output);
+        assert_eq!((tally.passed, tally.failed), (8, 2));
+        assert_eq!(count_cargo_tests("no results").passed, 0);
+    }
+}

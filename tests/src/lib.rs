@@ -1,0 +1,202 @@
+//! The host side of hmk's QEMU tests: the board configurations that are booted and the checks
+//! each serial log must pass.
+//!
+//! `cargo xtask test` boots every [`Suite`] twice: once with a kernel built with `boot-test`
+//! (it stops itself after a few timer ticks) and once with `test-fault` (it touches an unmapped
+//! address after the boot report and must panic with the exception's syndrome). Each check is
+//! one counted test case.
+
+/// Which machine QEMU emulates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Machine {
+    Virt { gic: u32, el2: bool },
+    Raspi4b,
+}
+
+/// One board configuration booted in QEMU.
+#[derive(Clone, Copy, Debug)]
+pub struct Suite {
+    /// One word, printed in the summary line.
+    pub name: &'static str,
+    pub machine: Machine,
+    /// `-m` argument; `None` keeps the machine's fixed RAM.
+    pub memory: Option<&'static str>,
+    /// The RAM line the kernel must print for that memory size.
+    pub expected_memory: &'static str,
+    pub expected_model: &'static str,
+    pub expected_gic: &'static str,
+}
+
+impl Machine {
+    /// The board name the build tool uses (`virt` or `rpi4`).
+    pub fn board(self) -> &'static str {
+        match self {
+            Machine::Virt { .. } => "virt",
+            Machine::Raspi4b => "rpi4",
+        }
+    }
+}
+
+pub const SUITES: [Suite; 4] = [
+    Suite {
+        name: "virt-gic2",
+        machine: Machine::Virt { gic: 2, el2: false },
+        memory: Some("128M"),
+        expected_memory: "memory: [0x40000000, 0x48000000) 128 MiB",
+        expected_model: "board: linux,dummy-virt",
+        expected_gic: "interrupts: GICv2, 288 lines, GICD 0x8000000, GICC 0x8010000",
+    },
+    Suite {
+        name: "virt-gic3",
+        machine: Machine::Virt { gic: 3, el2: false },
+        memory: Some("1G"),
+        expected_memory: "memory: [0x40000000, 0x80000000) 1 GiB",
+        expected_model: "board: linux,dummy-virt",
+        expected_gic: "interrupts: GICv3, 288 lines, GICD 0x8000000, GICR 0x80a0000",
+    },
+    Suite {
+        name: "virt-el2",
+        machine: Machine::Virt { gic: 2, el2: true },
+        memory: Some("1G"),
+        expected_memory: "memory: [0x40000000, 0x80000000) 1 GiB",
+        expected_model: "board: linux,dummy-virt",
+        expected_gic: "interrupts: GICv2, 288 lines, GICD 0x8000000, GICC 0x8010000",
+    },
+    Suite {
+        name: "raspi4b",
+        machine: Machine::Raspi4b,
+        memory: None,
+        expected_memory: "memory: [0x0, 0x3c000000) 960 MiB",
+        expected_model: "board: Raspberry Pi 4 Model B",
+        expected_gic: "interrupts: GICv2, 256 lines, GICD 0xff841000, GICC 0xff842000",
+    },
+];
+
+/// The outcome of one check on one log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckResult {
+    pub name: String,
+    /// `None` when the check passed, else why it failed.
+    pub failure: Option<String>,
+}
+
+fn check(name: &str, ok: bool, why: impl FnOnce() -> String) -> CheckResult {
+    CheckResult { name: name.to_string(), failure: (!ok).then(why) }
+}
+
+fn has_line(log: &str, prefix: &str) -> bool {
+    log.lines().any(|l| l.trim_end().starts_with(prefix))
+}
+
+/// Highest `timer: tick N` the log shows.
+pub fn last_tick(log: &str) -> u64 {
+    log.lines()
+        .filter_map(|l| l.strip_prefix("timer: tick ")?.split_whitespace().next()?.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Checks the log of a `boot-test` kernel that QEMU ended with `exit_code` (`None`: killed at
+/// the time limit).
+pub fn check_boot(suite: &Suite, log: &str, exit_code: Option<i32>) -> Vec<CheckResult> {
+    let prefix = suite.name;
+    let missing = |what: &str| format!("no line starting {what:?} in the serial log");
+    vec![
+        check(&format!("{prefix}/loader"), has_line(log, "hmk-loader: entering the kernel"), || {
+            missing("hmk-loader: entering the kernel")
+        }),
+        check(&format!("{prefix}/banner"), has_line(log, "hmk 0.1.0: capability microkernel"), || missing("hmk 0.1.0")),
+        check(&format!("{prefix}/board"), has_line(log, suite.expected_model), || missing(suite.expected_model)),
+        check(
+            &format!("{prefix}/el1"),
+            log.lines().any(|l| l.starts_with("cpu: ") && l.ends_with("kernel at EL1")),
+            || missing("cpu: ... kernel at EL1"),
+        ),
+        check(&format!("{prefix}/memory-map"), has_line(log, suite.expected_memory), || missing(suite.expected_memory)),
+        check(
+            &format!("{prefix}/untyped"),
+            log.lines().any(|l| l.starts_with("untyped: ") && !l.starts_with("untyped: 0 ")),
+            || missing("untyped: N blocks (N > 0)"),
+        ),
+        check(&format!("{prefix}/interrupt-controller"), has_line(log, suite.expected_gic), || {
+            missing(suite.expected_gic)
+        }),
+        check(&format!("{prefix}/timer-ticks"), last_tick(log) >= 3, || {
+            format!("saw {} timer ticks, want at least 3", last_tick(log))
+        }),
+        check(
+            &format!("{prefix}/clean-stop"),
+            has_line(log, "hmk: boot test complete") && exit_code == Some(0),
+            || format!("want the boot-test stop line and exit status 0, got exit {exit_code:?}"),
+        ),
+    ]
+}
+
+/// Checks the log of a `test-fault` kernel: a panic naming the data abort and its addresses.
+pub fn check_fault(suite: &Suite, log: &str, exit_code: Option<i32>) -> Vec<CheckResult> {
+    let name = format!("{}/fault-report", suite.name);
+    let panic_line = log.lines().find(|l| l.contains("KERNEL PANIC"));
+    let Some(line) = panic_line else {
+        return vec![check(&name, false, || "no KERNEL PANIC line in the serial log".into())];
+    };
+    let wanted = ["EC 0x25 (data abort, same EL)", "ESR 0x96", "ELR 0xffffff80", "FAR 0xffffff7ffffff000"];
+    let absent: Vec<_> = wanted.iter().filter(|w| !line.contains(*w)).collect();
+    vec![
+        check(&name, absent.is_empty(), || format!("panic line {line:?} lacks {absent:?}")),
+        check(&format!("{}/fault-stop", suite.name), has_line(log, "hmk: halted") && exit_code == Some(1), || {
+            format!("want 'hmk: halted' and exit status 1, got exit {exit_code:?}")
+        }),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "hmk-loader: entering the kernel at EL1 with the MMU on\n\
+        hmk 0.1.0: capability microkernel for AArch64\n\
+        board: linux,dummy-virt\n\
+        cpu: Cortex-A72 (MIDR 0x410fd083), 1 CPUs in the device tree, enable-method none, PSCI via HVC; kernel at EL1\n\
+        memory: [0x40000000, 0x48000000) 128 MiB\n\
+        untyped: 18 blocks, 129388 KiB in all\n\
+        interrupts: GICv2, 288 lines, GICD 0x8000000, GICC 0x8010000, IIDR 0x43b\n\
+        timer: tick 1 (counter 1)\ntimer: tick 2 (counter 2)\ntimer: tick 3 (counter 3)\n\
+        hmk: boot test complete after 5 timer ticks, stopping\n";
+
+    #[test]
+    fn a_good_log_passes_every_check() {
+        let results = check_boot(&SUITES[0], GOOD, Some(0));
+        assert_eq!(results.len(), 9);
+        assert!(results.iter().all(|r| r.failure.is_none()), "{results:?}");
+    }
+
+    #[test]
+    fn each_missing_fact_fails_its_own_check() {
+        let two_ticks = GOOD.replace("timer: tick 3 (counter 3)\n", "");
+        let failed: Vec<_> =
+            check_boot(&SUITES[0], &two_ticks, Some(0)).into_iter().filter(|r| r.failure.is_some()).collect();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].name, "virt-gic2/timer-ticks");
+        let wrong_memory = check_boot(&SUITES[1], GOOD, Some(0));
+        assert!(wrong_memory.iter().any(|r| r.name == "virt-gic3/memory-map" && r.failure.is_some()));
+        let killed = check_boot(&SUITES[0], GOOD, None);
+        assert!(killed.iter().any(|r| r.name == "virt-gic2/clean-stop" && r.failure.is_some()));
+    }
+
+    #[test]
+    fn fault_report_needs_syndrome_and_addresses() {
+        let log = "hmk: KERNEL PANIC: panicked at kernel/src/arch/aarch64/exception.rs:1:1:\n";
+        let results = check_fault(&SUITES[0], log, Some(1));
+        assert!(results[0].failure.is_some());
+        let log = "hmk: KERNEL PANIC: panicked at x: unhandled exception (synchronous, EL1): EC 0x25 (data abort, same EL), ESR 0x96000006, ELR 0xffffff8041001234, FAR 0xffffff7ffffff000, SPSR 0x3c5\nhmk: halted\n";
+        let results = check_fault(&SUITES[0], log, Some(1));
+        assert!(results.iter().all(|r| r.failure.is_none()), "{results:?}");
+        assert!(check_fault(&SUITES[0], "", Some(1))[0].failure.is_some());
+    }
+
+    #[test]
+    fn last_tick_reads_the_highest_count() {
+        assert_eq!(last_tick("timer: tick 2 (counter 5)\nother\ntimer: tick 10 (counter 9)\n"), 10);
+        assert_eq!(last_tick("nothing"), 0);
+    }
+}
