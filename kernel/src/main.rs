@@ -13,6 +13,7 @@ use arch::aarch64::stop::stop;
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    console::emergency_write(format_args!("\nhmk: KERNEL PANIC: {info}\nhmk: halted\n"));
+    let (file, line) = info.location().map_or(("?", 0), |l| (l.file(), l.line()));
+    console::emergency_write(format_args!("\nhmk: KERNEL PANIC at {file}:{line}: {}\nhmk: halted\n", info.message()));
     stop(1)
 }

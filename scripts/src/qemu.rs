@@ -14,6 +14,7 @@ pub struct Config {
     pub machine: Machine,
     /// `-m` (virt only); default 1G.
     pub memory: Option<String>,
+    /// CPUs (virt only: raspi4b always has 4).
     pub smp: u32,
     pub image: PathBuf,
     /// Let the kernel end QEMU through semihosting (test kernels).
@@ -36,12 +37,12 @@ fn arguments(config: &Config) -> Vec<String> {
             args.extend(["-M".into(), machine, "-cpu".into(), "cortex-a72".into()]);
             args.extend(["-m".into(), config.memory.clone().unwrap_or_else(|| "1G".into())]);
             args.extend(["-nic".into(), "none".into()]);
+            args.extend(["-smp".into(), config.smp.to_string()]);
         }
         Machine::Raspi4b => {
             args.extend(["-M".into(), "raspi4b".into(), "-dtb".into(), rpi4_dtb().display().to_string()]);
         }
     }
-    args.extend(["-smp".into(), config.smp.to_string()]);
     args.extend(["-kernel".into(), config.image.display().to_string()]);
     if config.semihosting {
         args.extend(["-semihosting-config".into(), "enable=on,target=native".into()]);
