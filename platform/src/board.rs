@@ -316,15 +316,16 @@ pub fn probe(dtb: &[u8]) -> Result<BoardConfig<'_>, ProbeError> {
                 config.cpu_enable_method = v.node.property("enable-method").and_then(|p| p.as_str());
             }
         }
-        if v.is_compatible(&["arm,pl011"]) && v.is_enabled() {
-            if let Some(r) = v.reg(0) {
-                let uart = Uart { base: r.start, intid: v.gic_interrupt(0) };
-                let is_stdout = stdout_reg.is_some() && v.node.property("reg").map(|p| p.value.as_ptr()) == stdout_reg;
-                if is_stdout {
-                    config.uart = Some(uart);
-                } else if first_pl011.is_none() {
-                    first_pl011 = Some(uart);
-                }
+        if v.is_compatible(&["arm,pl011"])
+            && v.is_enabled()
+            && let Some(r) = v.reg(0)
+        {
+            let uart = Uart { base: r.start, intid: v.gic_interrupt(0) };
+            let is_stdout = stdout_reg.is_some() && v.node.property("reg").map(|p| p.value.as_ptr()) == stdout_reg;
+            if is_stdout {
+                config.uart = Some(uart);
+            } else if first_pl011.is_none() {
+                first_pl011 = Some(uart);
             }
         }
         if config.gic.is_none() && v.is_enabled() {
@@ -332,23 +333,18 @@ pub fn probe(dtb: &[u8]) -> Result<BoardConfig<'_>, ProbeError> {
                 if let (Some(d), Some(c)) = (v.reg(0), v.reg(1)) {
                     config.gic = Some(Gic::V2 { distributor: d.start, cpu_interface: c.start });
                 }
-            } else if v.is_compatible(&["arm,gic-v3"]) {
-                if let (Some(d), Some(r)) = (v.reg(0), v.reg(1)) {
-                    config.gic = Some(Gic::V3 { distributor: d.start, redistributors: r });
-                }
+            } else if v.is_compatible(&["arm,gic-v3"])
+                && let (Some(d), Some(r)) = (v.reg(0), v.reg(1))
+            {
+                config.gic = Some(Gic::V3 { distributor: d.start, redistributors: r });
             }
         }
-        if v.is_compatible(&["arm,armv8-timer", "arm,armv7-timer"]) {
-            if let (Some(s), Some(ns), Some(virt), Some(hyp)) =
+        if v.is_compatible(&["arm,armv8-timer", "arm,armv7-timer"])
+            && let (Some(s), Some(ns), Some(virt), Some(hyp)) =
                 (v.gic_interrupt(0), v.gic_interrupt(1), v.gic_interrupt(2), v.gic_interrupt(3))
-            {
-                config.timer = Some(TimerIrqs {
-                    secure_physical: s,
-                    nonsecure_physical: ns,
-                    virtual_timer: virt,
-                    hypervisor: hyp,
-                });
-            }
+        {
+            config.timer =
+                Some(TimerIrqs { secure_physical: s, nonsecure_physical: ns, virtual_timer: virt, hypervisor: hyp });
         }
         if v.node.compatible().is_some_and(|c| c.all().any(|s| s.starts_with("arm,psci"))) {
             config.psci = match v.node.property("method").and_then(|p| p.as_str()) {

@@ -13,9 +13,9 @@ pub enum MemAttr {
     NormalWriteBack = 4,
 }
 
-/// MAIR_EL1: idx0 0x00 Device-nGnRnE, idx1 0x04 Device-nGnRE, idx2 0x0c Device-GRE,
+/// MAIR_EL1 (idx0 is 0x00, so it adds no bits): idx0 0x00 Device-nGnRnE, idx1 0x04 Device-nGnRE, idx2 0x0c Device-GRE,
 /// idx3 0x44 Normal non-cacheable, idx4 0xff Normal write-back, idx5 0xaa (write-through).
-pub const MAIR_VALUE: u64 = 0x00 | (0x04 << 8) | (0x0c << 16) | (0x44 << 24) | (0xff << 32) | (0xaa << 40);
+pub const MAIR_VALUE: u64 = (0x04 << 8) | (0x0c << 16) | (0x44 << 24) | (0xff << 32) | (0xaa << 40);
 
 /// Access permissions (AP[2:1]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,10 +5,12 @@
 //! Commands:
 //!   run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS]
 //!   test
+//!   lint
 //!   image rpi4 [-o FILE] [--firmware DIR]
 
 mod build;
 mod image;
+mod lint;
 mod qemu;
 mod setup;
 mod test;
@@ -24,7 +26,8 @@ pub fn repo_root() -> PathBuf {
 const USAGE: &str = "usage: cargo xtask <command>
   run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS]
         build and boot hmk in QEMU (Ctrl-A x quits); --timeout runs unattended
-  test  host unit tests, then every board configuration booted in QEMU
+  test  host unit tests, lints, then every board configuration booted in QEMU
+  lint  rustfmt check and clippy (host crates, and kernel and loader for both boards)
   image rpi4 [-o FILE] [--firmware DIR]
         a flashable SD-card image for the Raspberry Pi 4";
 
@@ -120,6 +123,11 @@ fn main() -> ExitCode {
         "run" => run_command(args),
         "test" => args.finish().and_then(|()| test::run()),
         "image" => image_command(args),
+        "lint" => args.finish().and_then(|()| {
+            let failures: Vec<String> =
+                lint::run_all().into_iter().filter_map(|(name, r)| r.err().map(|e| format!("{name}: {e}"))).collect();
+            if failures.is_empty() { Ok(()) } else { Err(failures.join("\n")) }
+        }),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

@@ -85,6 +85,20 @@ pub fn run() -> Result<(), String> {
     total.passed += host.passed;
     total.failed += host.failed;
 
+    let mut lint = Tally::default();
+    for (name, outcome) in crate::lint::run_all() {
+        match outcome {
+            Ok(()) => lint.passed += 1,
+            Err(why) => {
+                lint.failed += 1;
+                println!("FAIL lint/{name}: {why}");
+            }
+        }
+    }
+    println!("lint: {} passed, {} failed", lint.passed, lint.failed);
+    total.passed += lint.passed;
+    total.failed += lint.failed;
+
     for suite in &SUITES {
         let mut tally = Tally::default();
         for variant in [Variant::BootTest, Variant::TestFault] {

@@ -42,7 +42,7 @@ pub fn tick() {
     }
     CNTP_CVAL_EL0.set(next);
     let count = TICKS.fetch_add(1, Ordering::Relaxed) + 1;
-    if count <= 5 || count % TICK_HZ == 0 {
+    if count <= 5 || count.is_multiple_of(TICK_HZ) {
         log::info!("timer: tick {count} (counter {now})");
     }
     #[cfg(feature = "boot-test")]

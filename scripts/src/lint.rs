@@ -1,0 +1,63 @@
+//! `cargo xtask lint`: `cargo fmt --check` and clippy with warnings denied, on the host crates
+//! and on the kernel and loader for every board. Part of `cargo xtask test`.
+
+use crate::build::{self, TARGET, Variant};
+use crate::repo_root;
+use std::process::Command;
+
+const HOST_CRATES: [&str; 3] = ["hmk-platform", "hmk-boot-checks", "xtask"];
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(repo_root());
+    command
+}
+
+fn outcome(command: &mut Command) -> Result<(), String> {
+    let output = command.output().map_err(|e| e.to_string())?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    let first: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(12).collect();
+    Err(first.join("\n"))
+}
+
+/// Every lint, by name, with its outcome.
+pub fn run_all() -> Vec<(String, Result<(), String>)> {
+    let mut results = vec![("rustfmt".to_string(), outcome(cargo().args(["fmt", "--all", "--", "--check"])))];
+    let mut host = cargo();
+    host.args(["clippy", "--quiet", "--all-targets"]);
+    for krate in HOST_CRATES {
+        host.args(["-p", krate]);
+    }
+    host.args(["--", "-D", "warnings"]);
+    results.push(("clippy-host".to_string(), outcome(&mut host)));
+    for board in ["virt", "rpi4"] {
+        // The loader embeds a kernel ELF, so one must exist before clippy can check it.
+        let embedded = build::build_image(board, Variant::Run).map(|image| image.with_file_name("hmk-kernel.elf"));
+        let result = embedded.and_then(|kernel| {
+            outcome(
+                cargo()
+                    .args([
+                        "clippy",
+                        "--quiet",
+                        "--release",
+                        "-p",
+                        "hmk-kernel",
+                        "-p",
+                        "hmk-loader",
+                        "--target",
+                        TARGET,
+                    ])
+                    .arg("--target-dir")
+                    .arg(repo_root().join("target").join(board))
+                    .env("HMK_BOARD", board)
+                    .env("HMK_KERNEL_ELF", kernel)
+                    .args(["--", "-D", "warnings"]),
+            )
+        });
+        results.push((format!("clippy-{board}"), result));
+    }
+    results
+}
