@@ -24,6 +24,8 @@ core::arch::global_asm!(include_str!("entry.s"));
 
 /// The kernel ELF, built for this board by `cargo xtask`.
 static KERNEL_ELF: &[u8] = include_bytes!(env!("HMK_KERNEL_ELF"));
+/// The root task's ELF, or nothing (then the kernel boots without a user image).
+static ROOT_ELF: &[u8] = include_bytes!(env!("HMK_ROOT_ELF_PATH"));
 
 unsafe extern "C" {
     static __loader_start: u8;
@@ -73,31 +75,50 @@ fn loader_image() -> Region {
     Region::new(core::ptr::addr_of!(__loader_start) as u64, core::ptr::addr_of!(__loader_end) as u64)
 }
 
-/// Where the kernel ELF's loadable segments go and where to enter it.
-struct KernelPlan {
-    image: Region,
+/// Where an ELF's loadable segments go: the page-aligned span of their addresses (physical
+/// `p_paddr` for the kernel, virtual `p_vaddr` for the root task) and the entry point.
+struct ElfPlan {
+    span: Region,
     entry: u64,
 }
 
-fn plan_kernel(kernel: &ElfBytes<LittleEndian>) -> Option<KernelPlan> {
-    let mut image = Region::new(u64::MAX, 0);
-    for ph in kernel.segments()?.iter().filter(|ph| ph.p_type == PT_LOAD) {
-        image.start = image.start.min(ph.p_paddr);
-        image.end = image.end.max(ph.p_paddr.checked_add(ph.p_memsz)?);
-    }
-    (!image.is_empty()).then(|| KernelPlan { image: image.align_outward(4096), entry: kernel.ehdr.e_entry })
+/// Which program-header address places a segment.
+#[derive(Clone, Copy)]
+enum Placement {
+    Physical,
+    Virtual,
 }
 
-/// Copies every loadable segment to its physical address and zero-fills the rest of `image`.
-fn load_kernel(kernel: &ElfBytes<LittleEndian>, image: Region) {
-    // SAFETY: `image` is RAM that the caller checked overlaps nothing in use; MMU is off, so
-    // physical addresses are the addresses we write through.
-    let target = unsafe { core::slice::from_raw_parts_mut(image.start as *mut u8, image.size() as usize) };
-    target.fill(0);
-    for ph in kernel.segments().into_iter().flatten().filter(|ph| ph.p_type == PT_LOAD) {
-        let offset = (ph.p_paddr - image.start) as usize;
-        let source = &KERNEL_ELF[ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize];
-        target[offset..offset + source.len()].copy_from_slice(source);
+fn segment_address(ph: &elf::segment::ProgramHeader, placement: Placement) -> u64 {
+    match placement {
+        Placement::Physical => ph.p_paddr,
+        Placement::Virtual => ph.p_vaddr,
+    }
+}
+
+fn plan_elf(file: &ElfBytes<LittleEndian>, placement: Placement) -> Option<ElfPlan> {
+    let mut span = Region::new(u64::MAX, 0);
+    for ph in file.segments()?.iter().filter(|ph| ph.p_type == PT_LOAD) {
+        let address = segment_address(&ph, placement);
+        span.start = span.start.min(address);
+        span.end = span.end.max(address.checked_add(ph.p_memsz)?);
+    }
+    (!span.is_empty()).then(|| ElfPlan { span: span.align_outward(4096), entry: file.ehdr.e_entry })
+}
+
+/// Copies every loadable segment of `file` (whose bytes are `bytes`) into the physical range
+/// `target` (the plan's span, shifted) and zero-fills the rest.
+fn load_elf(file: &ElfBytes<LittleEndian>, bytes: &[u8], plan: &ElfPlan, placement: Placement, target: Region) {
+    // SAFETY: `target` is RAM that the caller checked overlaps nothing in use; the MMU is off,
+    // so physical addresses are the addresses we write through.
+    let memory = unsafe { core::slice::from_raw_parts_mut(target.start as *mut u8, target.size() as usize) };
+    memory.fill(0);
+    for ph in file.segments().into_iter().flatten().filter(|ph| ph.p_type == PT_LOAD) {
+        let offset = (segment_address(&ph, placement) - plan.span.start) as usize;
+        let Some(source) = bytes.get(ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize) else {
+            fail("an ELF segment lies outside its file");
+        };
+        memory[offset..offset + source.len()].copy_from_slice(source);
     }
 }
 
@@ -137,20 +158,33 @@ extern "C" fn loader_main(dtb_address: u64) -> ! {
 
     let kernel = ElfBytes::<LittleEndian>::minimal_parse(KERNEL_ELF)
         .unwrap_or_else(|_| fail("the embedded kernel is not an ELF file"));
-    let plan = plan_kernel(&kernel).unwrap_or_else(|| fail("the kernel ELF has no loadable segments"));
+    let plan =
+        plan_elf(&kernel, Placement::Physical).unwrap_or_else(|| fail("the kernel ELF has no loadable segments"));
     let dtb_region = Region::with_size(dtb_address, dtb_size as u64);
     let new_dtb_size = dtb_edit::max_size_with_reservation(dtb).unwrap_or(dtb_size + 24) as u64;
-    let new_dtb = Region::with_size(align_up_saturating(plan.image.end, 4096), new_dtb_size);
+    let new_dtb = Region::with_size(align_up_saturating(plan.span.end, 4096), new_dtb_size);
+
+    // The root task follows the DTB copy, as in seL4's layout: kernel, DTB, user image.
+    let root = (!ROOT_ELF.is_empty()).then(|| {
+        let file = ElfBytes::<LittleEndian>::minimal_parse(ROOT_ELF)
+            .unwrap_or_else(|_| fail("the embedded root task is not an ELF file"));
+        let root_plan =
+            plan_elf(&file, Placement::Virtual).unwrap_or_else(|| fail("the root task has no loadable segments"));
+        let physical = Region::with_size(align_up_saturating(new_dtb.end, 4096), root_plan.span.size());
+        (file, root_plan, physical)
+    });
+
     let in_ram = |r: &Region| board.memory.as_slice().iter().any(|m| m.start <= r.start && r.end <= m.end);
-    for placed in [plan.image, new_dtb] {
+    let root_region = root.as_ref().map_or(Region::default(), |(_, _, physical)| *physical);
+    for placed in [plan.span, new_dtb, root_region].into_iter().filter(|r| !r.is_empty()) {
         if !in_ram(&placed) || placed.overlaps(&loader) || placed.overlaps(&dtb_region) {
-            fail("the kernel or the DTB copy would overlap the loader, the DTB or leave RAM");
+            fail("the kernel, DTB copy or root task would overlap the loader or the DTB, or leave RAM");
         }
         if board.reserved.as_slice().iter().any(|r| r.overlaps(&placed)) {
-            fail("the kernel or the DTB copy would overlap reserved memory");
+            fail("the kernel, DTB copy or root task would overlap reserved memory");
         }
     }
-    load_kernel(&kernel, plan.image);
+    load_elf(&kernel, KERNEL_ELF, &plan, Placement::Physical, plan.span);
     // SAFETY: `new_dtb` is RAM checked above to overlap neither the loader, the original DTB,
     // reserved memory nor the kernel (it starts after the kernel's end).
     let dtb_copy = unsafe { core::slice::from_raw_parts_mut(new_dtb.start as *mut u8, new_dtb_size as usize) };
@@ -158,11 +192,24 @@ extern "C" fn loader_main(dtb_address: u64) -> ! {
         dtb_edit::copy_with_reservation(dtb, dtb_copy, loader).unwrap_or_else(|_| fail("the DTB could not be copied"));
     say!(
         "hmk-loader: kernel at [{:#x}, {:#x}), entry {:#x}, DTB copy at {:#x}",
-        plan.image.start,
-        plan.image.end,
+        plan.span.start,
+        plan.span.end,
         plan.entry,
         new_dtb.start
     );
+    // seL4's handoff: x0/x1 user image physical start/end, x2 physical minus virtual, x3 entry.
+    let mut user = [0u64; 4];
+    if let Some((file, root_plan, physical)) = &root {
+        load_elf(file, ROOT_ELF, root_plan, Placement::Virtual, *physical);
+        user = [physical.start, physical.end, physical.start.wrapping_sub(root_plan.span.start), root_plan.entry];
+        say!(
+            "hmk-loader: root task at [{:#x}, {:#x}) for virtual {:#x}, entry {:#x}",
+            physical.start,
+            physical.end,
+            root_plan.span.start,
+            root_plan.entry
+        );
+    }
 
     let devices = board.kernel_device_regions();
     let tables = mmu::build(&board, &devices)
@@ -173,8 +220,7 @@ extern "C" fn loader_main(dtb_address: u64) -> ! {
         unsafe { (*(uart.base as *const Pl011Registers)).flush() };
     }
     mmu::enable(tables);
-    // No user image yet: x0..x3 are zero; x4/x5 describe the DTB copy.
     // SAFETY: the kernel is loaded at its physical addresses and mapped at PPTR_BASE + physical
     // in TTBR1; the loader's own code stays identity-mapped in TTBR0 until the jump.
-    unsafe { enter_kernel(0, 0, 0, 0, new_dtb.start, dtb_copy_size as u64, plan.entry) }
+    unsafe { enter_kernel(user[0], user[1], user[2], user[3], new_dtb.start, dtb_copy_size as u64, plan.entry) }
 }

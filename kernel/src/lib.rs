@@ -1,0 +1,7 @@
+//! The parts of the kernel that are pure logic: no registers, no MMIO, no assembly. They build
+//! for the target as part of the kernel binary and for the host, where they are unit- and
+//! property-tested (`cargo test -p hmk-kernel --lib`).
+#![cfg_attr(not(test), no_std)]
+
+pub mod boot_alloc;
+pub mod vspace;
