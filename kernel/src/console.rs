@@ -49,6 +49,17 @@ pub fn init(uart: Mmio<Pl011Registers>) {
     log::set_max_level(log::LevelFilter::Info);
 }
 
+/// Writes one byte for a user thread's DebugPutChar (`\n` becomes `\r\n`).
+pub fn put_byte(byte: u8) {
+    if let Some(uart) = UART.get() {
+        let _guard = LOCK.lock();
+        if byte == b'\n' {
+            uart.write_byte(b'\r');
+        }
+        uart.write_byte(byte);
+    }
+}
+
 /// Writes straight to the UART, ignoring the lock: only for the panic path.
 pub fn emergency_write(args: core::fmt::Arguments) {
     if let Some(uart) = UART.get() {

@@ -4,4 +4,5 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod boot_alloc;
+pub mod context;
 pub mod vspace;

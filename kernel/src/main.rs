@@ -8,6 +8,8 @@
 mod arch;
 mod boot;
 mod console;
+mod syscall;
+mod thread;
 
 use arch::aarch64::stop::stop;
 

@@ -4,10 +4,16 @@
 // the handoff (user image start/end, pv offset, user entry, DTB address and size). It moves to
 // the kernel's own stack and calls `kernel_main` with those six values.
 //
-// Every exception saves a TrapFrame (x0..x30, ELR, SPSR, SP_EL0: 34 words) on the current
-// stack and calls `handle_exception(kind, frame)`, where kind = 4 * group + type (group 0
-// current EL with SP0, 1 current EL with SPx, 2 lower EL AArch64, 3 lower EL AArch32; type
-// 0 synchronous, 1 IRQ, 2 FIQ, 3 SError).
+// Every exception saves a TrapFrame (x0..x30, ELR, SPSR, SP_EL0: 34 words). kind =
+// 4 * group + type (group 0 current EL with SP0, 1 current EL with SPx, 2 lower EL AArch64,
+// 3 lower EL AArch32; type 0 synchronous, 1 IRQ, 2 FIQ, 3 SError).
+//
+// From EL1 (groups 0, 1) the frame goes on the kernel stack and `handle_exception(kind,
+// frame)` returns to the interrupted kernel code. From EL0 (groups 2, 3) SP_EL1 points just past
+// the running thread's saved-register area (set by `restore_user_context`), so the registers
+// land directly in the thread's TCB; the kernel then switches to its own stack and calls
+// `handle_user_exception(kind, context)`, which returns the register area of the thread to
+// run next, and `restore_user_context` enters it.
 
 .equ KERNEL_STACK_SIZE, 0x4000
 .equ FRAME_SIZE, 272
@@ -31,28 +37,15 @@ _start:
     b       exception_common
 .endm
 
-.section .text.vectors, "ax"
-.balign 0x800
-.global exception_vectors
-exception_vectors:
-    VECTOR 0
-    VECTOR 1
-    VECTOR 2
-    VECTOR 3
-    VECTOR 4
-    VECTOR 5
-    VECTOR 6
-    VECTOR 7
-    VECTOR 8
-    VECTOR 9
-    VECTOR 10
-    VECTOR 11
-    VECTOR 12
-    VECTOR 13
-    VECTOR 14
-    VECTOR 15
+.macro USER_VECTOR kind
+.balign 0x80
+    sub     sp, sp, #FRAME_SIZE
+    stp     x0, x1, [sp, #0]
+    mov     x0, #\kind
+    b       user_exception_common
+.endm
 
-exception_common:
+.macro SAVE_X2_TO_SP_EL0
     stp     x2, x3, [sp, #16]
     stp     x4, x5, [sp, #32]
     stp     x6, x7, [sp, #48]
@@ -72,8 +65,9 @@ exception_common:
     mrs     x9, spsr_el1
     mrs     x10, sp_el0
     stp     x9, x10, [sp, #256]
-    mov     x1, sp
-    bl      handle_exception
+.endm
+
+.macro RESTORE_ALL_AND_POP
     ldp     x30, x9, [sp, #240]
     msr     elr_el1, x9
     ldp     x9, x10, [sp, #256]
@@ -95,6 +89,52 @@ exception_common:
     ldp     x28, x29, [sp, #224]
     ldp     x0, x1, [sp, #0]
     add     sp, sp, #FRAME_SIZE
+.endm
+
+.section .text.vectors, "ax"
+.balign 0x800
+.global exception_vectors
+exception_vectors:
+    VECTOR 0
+    VECTOR 1
+    VECTOR 2
+    VECTOR 3
+    VECTOR 4
+    VECTOR 5
+    VECTOR 6
+    VECTOR 7
+    USER_VECTOR 8
+    USER_VECTOR 9
+    USER_VECTOR 10
+    USER_VECTOR 11
+    USER_VECTOR 12
+    USER_VECTOR 13
+    USER_VECTOR 14
+    USER_VECTOR 15
+
+exception_common:
+    SAVE_X2_TO_SP_EL0
+    mov     x1, sp
+    bl      handle_exception
+    RESTORE_ALL_AND_POP
+    eret
+
+user_exception_common:
+    SAVE_X2_TO_SP_EL0
+    mov     x1, sp
+    adrp    x9, KERNEL_STACK
+    add     x9, x9, :lo12:KERNEL_STACK
+    add     x9, x9, #KERNEL_STACK_SIZE
+    mov     sp, x9
+    bl      handle_user_exception
+    // fall through with x0 = the register area of the thread to run
+
+// restore_user_context(x0 = saved-register area): enters the thread at EL0, leaving SP_EL1
+// just past its register area for the next exception. Never returns.
+.global restore_user_context
+restore_user_context:
+    mov     sp, x0
+    RESTORE_ALL_AND_POP
     eret
 
 .section .bss.kernel_stack, "aw", %nobits

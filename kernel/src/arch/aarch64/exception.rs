@@ -2,19 +2,12 @@
 //! the syndrome register for the panic report.
 
 use super::{gic, timer};
+use crate::{syscall, thread};
 use aarch64_cpu::registers::{ESR_EL1, FAR_EL1, Readable, VBAR_EL1, Writeable};
+use hmk_kernel::context::UserContext;
 
-/// Registers saved on every exception, in the order `entry.s` stores them.
-#[repr(C)]
-#[derive(Debug)]
-pub struct TrapFrame {
-    pub x: [u64; 31],
-    pub elr: u64,
-    pub spsr: u64,
-    pub sp_el0: u64,
-}
-
-const _: () = assert!(core::mem::size_of::<TrapFrame>() == 272);
+/// Registers saved on an exception taken in the kernel: the same layout as a thread's.
+pub type TrapFrame = hmk_kernel::context::UserContext;
 
 /// Points VBAR_EL1 at the vector table.
 pub fn install_vectors() {
@@ -65,13 +58,58 @@ const KIND_NAMES: [&str; 16] = [
     "SError, EL0 AArch32",
 ];
 
-/// Called by `entry.s` for every exception.
+/// Exception class of an SVC instruction from AArch64.
+const EC_SVC64: u64 = 0x15;
+
+/// Called by `entry.s` for every exception taken in the kernel (groups 0 and 1).
 #[unsafe(no_mangle)]
 extern "C" fn handle_exception(kind: u64, frame: &mut TrapFrame) {
     match kind {
-        1 | 5 | 9 | 13 => handle_irq(),
+        1 | 5 => {
+            handle_irq();
+            // An interrupt while idle may have made a thread runnable.
+            if thread::next_to_run().is_some() {
+                thread::leave_kernel();
+            }
+        }
         _ => fatal(kind, frame),
     }
+}
+
+/// Called by `entry.s` for every exception from EL0, with the thread's saved registers; returns
+/// the register area of the thread to run next.
+#[unsafe(no_mangle)]
+extern "C" fn handle_user_exception(kind: u64, context: &mut UserContext) -> *mut UserContext {
+    match kind {
+        8 if ESR_EL1.read(ESR_EL1::EC) == EC_SVC64 => syscall::handle(context),
+        9 => handle_irq(),
+        _ => {
+            let ec = ESR_EL1.read(ESR_EL1::EC);
+            log::warn!(
+                "user exception ({}): EC {ec:#04x} ({}), ESR {:#010x}, PC {:#x}, FAR {:#x}; thread stopped",
+                KIND_NAMES[(kind & 15) as usize],
+                exception_class_name(ec),
+                ESR_EL1.get(),
+                context.pc,
+                FAR_EL1.get()
+            );
+            thread::stop_current();
+        }
+    }
+    match thread::next_to_run() {
+        Some(next) => next,
+        None => thread::idle(),
+    }
+}
+
+/// Enters user mode with the registers at `context`.
+pub fn enter_user(context: *mut UserContext) -> ! {
+    unsafe extern "C" {
+        fn restore_user_context(context: *mut UserContext) -> !;
+    }
+    // SAFETY: `context` is a thread's saved-register area, which stays live while it runs; the
+    // assembly loads it and returns to EL0.
+    unsafe { restore_user_context(context) }
 }
 
 fn handle_irq() {
@@ -95,7 +133,7 @@ fn fatal(kind: u64, frame: &TrapFrame) -> ! {
         ec,
         exception_class_name(ec),
         esr,
-        frame.elr,
+        frame.pc,
         FAR_EL1.get(),
         frame.spsr
     );

@@ -3,7 +3,7 @@
 //! on no more than seL4's boot contract (its image mapped) from whatever loader started it.
 
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{TTBR1_EL1, Writeable};
+use aarch64_cpu::registers::{TTBR0_EL1, TTBR1_EL1, Writeable};
 use hmk_platform::PPTR_BASE;
 use hmk_platform::mmio::Mmio;
 use hmk_platform::region::Region;
@@ -51,4 +51,11 @@ pub fn build_window(ram: &[Region], devices: &[Region]) -> Result<usize, MapErro
     barrier::dsb(barrier::ISH);
     barrier::isb(barrier::SY);
     Ok(used)
+}
+
+/// Makes the user address space with root table `root_pa` and `asid` current (TTBR0).
+pub fn switch_user_vspace(root_pa: u64, asid: u64) {
+    barrier::dsb(barrier::ISHST);
+    TTBR0_EL1.set(root_pa | (asid << 48));
+    barrier::isb(barrier::SY);
 }

@@ -4,12 +4,15 @@
 //! report (board, CPU, memory map, interrupt controller, the free memory that becomes untyped),
 //! the GIC and the timer, then idle.
 
+mod root_task;
+
 use crate::arch::aarch64::{exception, gic, mmu, stop, timer};
-use crate::console;
-use aarch64_cpu::registers::{CurrentEL, DAIF, MIDR_EL1, Readable, Writeable};
+use crate::{console, thread};
+use aarch64_cpu::registers::{CurrentEL, MIDR_EL1, Readable};
+use hmk_kernel::boot_alloc::BootAllocator;
 use hmk_platform::board::{self, BoardConfig, Gic, PsciConduit};
 use hmk_platform::pl011::Pl011Registers;
-use hmk_platform::region::{Region, power_of_two_blocks};
+use hmk_platform::region::{Region, RegionSet, power_of_two_blocks};
 
 /// Timer ticks after which a `boot-test` kernel stops the machine.
 #[cfg(feature = "boot-test")]
@@ -105,12 +108,47 @@ extern "C" fn kernel_main(
         timer::TICK_HZ,
         timer_irqs.nonsecure_physical
     );
-    log::info!("hmk: boot complete, idle");
-    // Unmask IRQs (DAIF.I); the kernel then sleeps until the next interrupt.
-    DAIF.write(DAIF::D::Masked + DAIF::A::Masked + DAIF::I::Unmasked + DAIF::F::Masked);
-    loop {
-        aarch64_cpu::asm::wfi();
+
+    let Ok(free) = board.free_memory(&[kernel_image(), handoff.dtb, handoff.user_image]) else {
+        panic!("free memory is too fragmented to track")
+    };
+    let mut allocator = BootAllocator::new(free);
+    if handoff.user_image.is_empty() {
+        report_untyped(allocator.remaining());
+        log::info!("hmk: boot complete, no root task; idle");
+        thread::idle();
     }
+    let image = root_task::UserImage {
+        physical: handoff.user_image,
+        pv_offset: handoff.user_pv_offset,
+        entry: handoff.user_entry,
+    };
+    let root = match root_task::build(image, dtb, &mut allocator) {
+        Ok(root) => root,
+        Err(error) => panic!("cannot build the root task: {error:?}"),
+    };
+    report_untyped(allocator.remaining());
+    log::info!(
+        "root task: IPC buffer {:#x}, BootInfo {:#x}, {} page tables; entering it at {:#x}",
+        root.ipc_buffer.vaddr,
+        root.bootinfo.vaddr,
+        root.page_tables,
+        root.context.pc
+    );
+    mmu::switch_user_vspace(root.vspace_root, root_task::ROOT_ASID);
+    thread::start_root(root.context);
+    thread::leave_kernel()
+}
+
+/// Prints the memory that becomes untyped: each free region and its power-of-two blocks.
+fn report_untyped<const N: usize>(free: &RegionSet<N>) {
+    let mut blocks = 0;
+    for region in free.as_slice() {
+        let count = power_of_two_blocks(*region, UNTYPED_MIN_BITS, UNTYPED_MAX_BITS).count();
+        blocks += count;
+        log::info!("free: [{:#x}, {:#x}) {} as {count} untyped", region.start, region.end, Size(region.size()));
+    }
+    log::info!("untyped: {blocks} blocks, {} in all", Size(free.total_size()));
 }
 
 /// Prints a size in the largest unit that divides it evenly.
@@ -178,17 +216,5 @@ fn report(board: &BoardConfig, handoff: &Handoff, window_tables: usize) {
             handoff.user_pv_offset,
             handoff.user_entry
         );
-    }
-    match board.free_memory(&[kernel, handoff.dtb, handoff.user_image]) {
-        Ok(free) => {
-            let mut blocks = 0;
-            for region in free.as_slice() {
-                let count = power_of_two_blocks(*region, UNTYPED_MIN_BITS, UNTYPED_MAX_BITS).count();
-                blocks += count;
-                log::info!("free: [{:#x}, {:#x}) {} as {count} untyped", region.start, region.end, Size(region.size()));
-            }
-            log::info!("untyped: {blocks} blocks, {} in all", Size(free.total_size()));
-        }
-        Err(_) => log::warn!("free memory is too fragmented to list"),
     }
 }

@@ -1,0 +1,44 @@
+//! System calls: decoding the syscall number in x7 and dispatching. For now the debug
+//! syscalls; capability invocations follow.
+
+use crate::arch::aarch64::stop;
+use crate::{console, thread};
+use hmk_kernel::context::UserContext;
+
+/// seL4's MCS syscall numbers (x7).
+pub mod number {
+    pub const CALL: i64 = -1;
+    pub const REPLY_RECV: i64 = -2;
+    pub const NB_SEND_RECV: i64 = -3;
+    pub const NB_SEND_WAIT: i64 = -4;
+    pub const SEND: i64 = -5;
+    pub const NB_SEND: i64 = -6;
+    pub const RECV: i64 = -7;
+    pub const NB_RECV: i64 = -8;
+    pub const WAIT: i64 = -9;
+    pub const NB_WAIT: i64 = -10;
+    pub const YIELD: i64 = -11;
+    pub const DEBUG_PUT_CHAR: i64 = -12;
+    pub const DEBUG_DUMP_SCHEDULER: i64 = -13;
+    pub const DEBUG_HALT: i64 = -14;
+    pub const DEBUG_CAP_IDENTIFY: i64 = -15;
+    pub const DEBUG_SNAPSHOT: i64 = -16;
+    pub const DEBUG_NAME_THREAD: i64 = -17;
+}
+
+/// Handles `svc #0` from EL0 for the thread whose registers are `context`.
+pub fn handle(context: &mut UserContext) {
+    let syscall = context.x[7] as i64;
+    match syscall {
+        number::DEBUG_PUT_CHAR => console::put_byte(context.x[0] as u8),
+        number::DEBUG_HALT => {
+            log::info!("hmk: halted by the DebugHalt syscall");
+            stop::stop(0);
+        }
+        number::YIELD => {}
+        _ => {
+            log::warn!("unknown syscall {syscall} at pc {:#x}; thread stopped", context.pc);
+            thread::stop_current();
+        }
+    }
+}
