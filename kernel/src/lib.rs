@@ -5,4 +5,6 @@
 
 pub mod boot_alloc;
 pub mod context;
+pub mod error;
+pub mod object;
 pub mod vspace;

@@ -13,7 +13,7 @@ use std::time::Duration;
 const BOOT_LIMIT: Duration = Duration::from_secs(60);
 
 /// Crates whose unit tests run on the host.
-const HOST_CRATES: [&str; 3] = ["hmk-platform", "hmk-boot-checks", "xtask"];
+const HOST_CRATES: [&str; 4] = ["hmk-platform", "hmk-kernel", "hmk-boot-checks", "xtask"];
 
 #[derive(Default)]
 struct Tally {
