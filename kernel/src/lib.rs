@@ -7,4 +7,5 @@ pub mod boot_alloc;
 pub mod context;
 pub mod error;
 pub mod object;
+pub mod sched;
 pub mod vspace;

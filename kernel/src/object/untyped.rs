@@ -105,10 +105,7 @@ mod tests {
     #[test]
     fn not_enough_memory_reports_free_bytes() {
         let full = untyped(12, 0x1000, true);
-        assert_eq!(
-            plan_retype(full, ObjectType::Endpoint, 0, 1),
-            Err(SyscallError::NotEnoughMemory { available: 0 })
-        );
+        assert_eq!(plan_retype(full, ObjectType::Endpoint, 0, 1), Err(SyscallError::NotEnoughMemory { available: 0 }));
         let half = untyped(12, 0x800, true);
         assert_eq!(plan_retype(half, ObjectType::Tcb, 0, 2), Err(SyscallError::NotEnoughMemory { available: 0x800 }));
         assert!(plan_retype(half, ObjectType::Tcb, 0, 1).is_ok());

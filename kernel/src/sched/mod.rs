@@ -1,0 +1,2 @@
+//! Scheduling logic that does not touch hardware: MCS refills.
+pub mod refill;
