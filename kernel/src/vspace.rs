@@ -91,7 +91,8 @@ impl Walker {
         frame_pa: u64,
         attrs: LeafAttrs,
     ) -> Result<(), VSpaceError> {
-        if !(1..=3).contains(&level) || vaddr >= USER_TOP || (vaddr | frame_pa) % pte::level_size(level) != 0 {
+        if !(1..=3).contains(&level) || vaddr >= USER_TOP || !(vaddr | frame_pa).is_multiple_of(pte::level_size(level))
+        {
             return Err(VSpaceError::BadAddress);
         }
         // SAFETY: forwarded contract.

@@ -265,7 +265,8 @@ impl BoardConfig<'_> {
     }
 }
 
-/// Reads the device tree in `dtb`.
+/// Reads the device tree in `dtb`. The tree must hold no `FDT_NOP` tokens (the `fdt` crate
+/// rejects them): run [`crate::dtb_edit::remove_nops`] on trees from firmware first.
 pub fn probe(dtb: &[u8]) -> Result<BoardConfig<'_>, ProbeError> {
     let fdt = fdt::Fdt::new(dtb).map_err(|_| ProbeError::NotADeviceTree)?;
     let root = fdt.find_node("/").ok_or(ProbeError::NotADeviceTree)?;
@@ -374,4 +375,95 @@ pub fn probe(dtb: &[u8]) -> Result<BoardConfig<'_>, ProbeError> {
         return Err(ProbeError::TooManyRegions);
     }
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn qemu_virt_gicv2_128m() {
+        let dtb = fixture("virt-gicv2-128m.dtb");
+        let board = probe(&dtb).unwrap();
+        assert_eq!(board.model, "linux,dummy-virt");
+        assert_eq!(board.memory.as_slice(), &[Region::new(0x4000_0000, 0x4800_0000)]);
+        assert!(board.reserved.is_empty());
+        assert_eq!(board.uart, Some(Uart { base: 0x0900_0000, intid: Some(33) }));
+        assert_eq!(board.gic, Some(Gic::V2 { distributor: 0x0800_0000, cpu_interface: 0x0801_0000 }));
+        assert_eq!(
+            board.timer,
+            Some(TimerIrqs { secure_physical: 29, nonsecure_physical: 30, virtual_timer: 27, hypervisor: 26 })
+        );
+        assert_eq!(board.cpu_count, 1);
+        assert_eq!(board.psci, Some(PsciConduit::Hvc));
+    }
+
+    #[test]
+    fn qemu_virt_gicv3_1g() {
+        let dtb = fixture("virt-gicv3-1g.dtb");
+        let board = probe(&dtb).unwrap();
+        assert_eq!(board.memory.as_slice(), &[Region::new(0x4000_0000, 0x8000_0000)]);
+        assert_eq!(
+            board.gic,
+            Some(Gic::V3 { distributor: 0x0800_0000, redistributors: Region::with_size(0x080a_0000, 0xf6_0000) })
+        );
+        assert_eq!(board.gic.map(|g| g.version()), Some(3));
+    }
+
+    #[test]
+    fn qemu_virt_with_el2_uses_smc() {
+        let dtb = fixture("virt-el2-gicv2-1g.dtb");
+        let board = probe(&dtb).unwrap();
+        assert_eq!(board.psci, Some(PsciConduit::Smc));
+        assert_eq!(board.memory.total_size(), 1 << 30);
+    }
+
+    #[test]
+    fn raspberry_pi_4_translates_soc_ranges() {
+        let dtb = fixture("bcm2711-rpi-4-b.dtb");
+        let board = probe(&dtb).unwrap();
+        assert_eq!(board.model, "Raspberry Pi 4 Model B");
+        // The firmware fills in RAM; Debian's DTB carries a zero-sized memory node.
+        assert!(board.memory.is_empty());
+        assert_eq!(board.reserved.as_slice(), &[Region::new(0, 0x1000)], "spin table page");
+        // UART0 at bus 0x7e201000 is 0xfe201000 for the CPU; stdout-path names the mini UART.
+        assert_eq!(board.uart, Some(Uart { base: 0xfe20_1000, intid: Some(32 + 121) }));
+        assert_eq!(board.gic, Some(Gic::V2 { distributor: 0xff84_1000, cpu_interface: 0xff84_2000 }));
+        assert_eq!(board.timer.map(|t| t.nonsecure_physical), Some(30));
+        assert_eq!(board.cpu_count, 4);
+        assert_eq!(board.cpu_enable_method, Some("spin-table"));
+        assert_eq!(board.psci, None);
+    }
+
+    #[test]
+    fn raspberry_pi_4_as_qemu_patches_it() {
+        let mut dtb = fixture("raspi4b-qemu-patched.dtb");
+        let size = crate::dtb_edit::remove_nops(&mut dtb).unwrap();
+        let board = probe(&dtb[..size]).unwrap();
+        assert_eq!(board.memory.as_slice(), &[Region::new(0, 0x3c00_0000)]);
+        assert_eq!(board.uart.map(|u| u.base), Some(0xfe20_1000));
+    }
+
+    #[test]
+    fn free_memory_subtracts_reservations_and_used_ranges() {
+        let dtb = fixture("virt-gicv2-128m.dtb");
+        let board = probe(&dtb).unwrap();
+        let kernel = Region::new(0x4100_0000, 0x4103_1000);
+        let dtb_copy = Region::new(0x4103_1000, 0x4103_2d9e);
+        let free = board.free_memory(&[kernel, dtb_copy, Region::default()]).unwrap();
+        assert_eq!(free.as_slice(), &[Region::new(0x4000_0000, 0x4100_0000), Region::new(0x4103_3000, 0x4800_0000)]);
+        let devices = board.kernel_device_regions();
+        assert_eq!(devices[0], Region::new(0x0900_0000, 0x0900_1000));
+    }
+
+    #[test]
+    fn garbage_is_not_a_device_tree() {
+        assert_eq!(probe(&[0u8; 64]).err(), Some(ProbeError::NotADeviceTree));
+        assert_eq!(probe(&[]).err(), Some(ProbeError::NotADeviceTree));
+    }
 }

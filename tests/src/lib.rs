@@ -68,7 +68,7 @@ pub const SUITES: [Suite; 4] = [
         memory: None,
         expected_memory: "memory: [0x0, 0x3c000000) 960 MiB",
         expected_model: "board: Raspberry Pi 4 Model B",
-        expected_gic: "interrupts: GICv2, 256 lines, GICD 0xff841000, GICC 0xff842000",
+        expected_gic: "interrupts: GICv2, 224 lines, GICD 0xff841000, GICC 0xff842000",
     },
 ];
 

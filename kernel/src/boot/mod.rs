@@ -11,6 +11,7 @@ use crate::{console, thread};
 use aarch64_cpu::registers::{CurrentEL, MIDR_EL1, Readable};
 use hmk_kernel::boot_alloc::BootAllocator;
 use hmk_platform::board::{self, BoardConfig, Gic, PsciConduit};
+use hmk_platform::dtb_edit;
 use hmk_platform::pl011::Pl011Registers;
 use hmk_platform::region::{Region, RegionSet, power_of_two_blocks};
 
@@ -65,7 +66,10 @@ extern "C" fn kernel_main(
     }
     // SAFETY: the boot contract maps the kernel's 1 GiB region from its start, and the loader
     // places the DTB right after the kernel image, so it is readable through the window offset.
-    let dtb = unsafe { core::slice::from_raw_parts(mmu::phys_to_virt(dtb_pa) as *const u8, dtb_size as usize) };
+    let dtb = unsafe { core::slice::from_raw_parts_mut(mmu::phys_to_virt(dtb_pa) as *mut u8, dtb_size as usize) };
+    // Any loader may pass a tree with NOP tokens; the probe needs them gone.
+    let Ok(dtb_size) = dtb_edit::remove_nops(dtb) else { stop::stop(2) };
+    let dtb = &dtb[..dtb_size];
     let Ok(board) = board::probe(dtb) else { stop::stop(2) };
     let devices = board.kernel_device_regions();
     let Ok(tables) = mmu::build_window(board.memory.as_slice(), &devices) else { stop::stop(3) };
@@ -129,9 +133,13 @@ extern "C" fn kernel_main(
     };
     report_untyped(allocator.remaining());
     log::info!(
-        "root task: IPC buffer {:#x}, BootInfo {:#x}, {} page tables; entering it at {:#x}",
+        "root task: IPC buffer {:#x} (frame {:#x}), BootInfo {:#x} (frame {:#x}), extra BootInfo [{:#x}, {:#x}), {} page tables; entering it at {:#x}",
         root.ipc_buffer.vaddr,
+        root.ipc_buffer.physical,
         root.bootinfo.vaddr,
+        root.bootinfo.physical,
+        root.extra_bootinfo.start,
+        root.extra_bootinfo.end,
         root.page_tables,
         root.context.pc
     );

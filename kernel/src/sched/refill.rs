@@ -46,7 +46,7 @@ impl<'a> RefillQueue<'a> {
         min_budget: u64,
     ) -> Self {
         let max = max_refills.clamp(1, slots.len().max(1));
-        let mut queue = RefillQueue { slots, head: 0, count: 1, max, period, min_budget };
+        let queue = RefillQueue { slots, head: 0, count: 1, max, period, min_budget };
         queue.slots[0] = Refill { time: now, amount: budget };
         queue
     }

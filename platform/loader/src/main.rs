@@ -132,8 +132,15 @@ extern "C" fn loader_main(dtb_address: u64) -> ! {
             aarch64_cpu::asm::wfe();
         }
     };
-    // SAFETY: the header's totalsize bounds the device tree the firmware placed in RAM.
-    let dtb = unsafe { core::slice::from_raw_parts(dtb_address as *const u8, dtb_size) };
+    // SAFETY: the header's totalsize bounds the device tree the firmware placed in RAM, which
+    // the firmware hands over to us to use and change.
+    let dtb = unsafe { core::slice::from_raw_parts_mut(dtb_address as *mut u8, dtb_size) };
+    let Ok(dtb_size) = dtb_edit::remove_nops(dtb) else {
+        loop {
+            aarch64_cpu::asm::wfe();
+        }
+    };
+    let dtb = &dtb[..dtb_size];
     let board = board::probe(dtb).unwrap_or_else(|_| fail("the device tree cannot be read"));
     if let Some(uart) = board.uart {
         // SAFETY: the device tree names this PL011's register frame; the MMU is off, so the
