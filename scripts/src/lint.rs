@@ -34,7 +34,8 @@ pub fn run_all() -> Vec<(String, Result<(), String>)> {
     host.args(["--", "-D", "warnings"]);
     results.push(("clippy-host".to_string(), outcome(&mut host)));
     // The kernel's library half is pure logic and builds on the host; its binary does not.
-    let kernel_lib = outcome(cargo().args(["clippy", "--quiet", "-p", "hmk-kernel", "--lib", "--tests", "--", "-D", "warnings"]));
+    let kernel_lib =
+        outcome(cargo().args(["clippy", "--quiet", "-p", "hmk-kernel", "--lib", "--tests", "--", "-D", "warnings"]));
     results.push(("clippy-kernel-lib".to_string(), kernel_lib));
     for board in ["virt", "rpi4"] {
         // The loader embeds a kernel ELF, so one must exist before clippy can check it.
