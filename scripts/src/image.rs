@@ -71,7 +71,12 @@ fn run(command: &mut Command, what: &str) -> Result<(), String> {
 
 /// Builds the image at `out` from `kernel8`, taking firmware from `firmware_dir` or fetching it
 /// from Debian into `cache_dir`.
-pub fn build_rpi4_image(kernel8: &Path, out: &Path, firmware_dir: Option<&Path>, cache_dir: &Path) -> Result<(), String> {
+pub fn build_rpi4_image(
+    kernel8: &Path,
+    out: &Path,
+    firmware_dir: Option<&Path>,
+    cache_dir: &Path,
+) -> Result<(), String> {
     let sfdisk = tool("sfdisk", "fdisk")?;
     let mkfs = tool("mkfs.vfat", "dosfstools")?;
     let mcopy = tool("mcopy", "mtools")?;
