@@ -6,6 +6,7 @@
 #![cfg_attr(test, allow(clippy::unusual_byte_groupings))]
 
 pub mod boot_alloc;
+pub mod boot_info;
 pub mod context;
 pub mod cspace;
 pub mod error;

@@ -8,7 +8,12 @@
 //! the watermark rounded up to the object's size.
 
 use super::ObjectType;
-use crate::error::SyscallError;
+use crate::cspace::cap::{Cap, FrameSize};
+use crate::cspace::invoke::Outcome;
+use crate::cspace::lookup::lookup_slot_for_cnode_op;
+use crate::cspace::ops;
+use crate::cspace::slot::{self, Slot};
+use crate::error::{LookupFailure, SyscallError};
 
 /// At most this many objects per retype (seL4's default `CONFIG_RETYPE_FAN_OUT_LIMIT`).
 pub const RETYPE_FAN_OUT_LIMIT: u64 = 256;
@@ -74,6 +79,127 @@ pub fn plan_retype(
     })
 }
 
+/// Bytes cleared between preemption points when an untyped is reset.
+pub const RESET_CHUNK_BYTES: u64 = 1 << 16;
+
+/// What retyping needs from the rest of the kernel.
+pub trait RetypeContext {
+    /// Fills `len` bytes at kernel address `va` with zeros.
+    fn zero(&mut self, va: u64, len: u64);
+    /// Called between reset chunks: `true` stops the operation (it is restarted later).
+    fn should_preempt(&mut self) -> bool;
+}
+
+/// The capability to a new object of `object_type` at kernel address `ptr`.
+pub fn new_object_cap(object_type: ObjectType, ptr: u64, user_size_bits: u32, is_device: bool) -> Cap {
+    let frame = |size| Cap::Frame { ptr, size, can_read: true, can_write: true, is_device, mapped: None };
+    match object_type {
+        ObjectType::Untyped => Cap::Untyped { ptr, size_bits: user_size_bits, free_index: 0, is_device },
+        ObjectType::Tcb => Cap::Thread { ptr },
+        ObjectType::Endpoint => {
+            Cap::Endpoint { ptr, badge: 0, can_send: true, can_receive: true, can_grant: true, can_grant_reply: true }
+        }
+        ObjectType::Notification => Cap::Notification { ptr, badge: 0, can_send: true, can_receive: true },
+        ObjectType::CNode => Cap::CNode { ptr, radix: user_size_bits, guard: 0, guard_size: 0 },
+        ObjectType::SchedContext => Cap::SchedContext { ptr, size_bits: user_size_bits },
+        ObjectType::Reply => Cap::Reply { ptr, can_grant: true },
+        ObjectType::HugePage => frame(FrameSize::Huge),
+        ObjectType::LargePage => frame(FrameSize::Large),
+        ObjectType::SmallPage => frame(FrameSize::Small),
+        ObjectType::VSpace => Cap::VSpace { ptr, asid: None },
+        ObjectType::PageTable => Cap::PageTable { ptr, level: 0, mapped: None },
+    }
+}
+
+fn arg(args: &[u64], index: usize) -> u64 {
+    args.get(index).copied().unwrap_or(0)
+}
+
+/// Decodes and performs UntypedRetype on the untyped in `untyped_slot` (seL4's checks, in
+/// seL4's order): `args` are type, size bits, node index, node depth, node offset, count;
+/// `extra[0]` is the CNode the destination is looked up from.
+///
+/// # Safety
+/// `untyped_slot` holds an untyped capability whose memory is reachable at its `ptr`; every
+/// CNode reachable from `extra[0]` is live.
+pub unsafe fn invoke_retype(
+    untyped_slot: *mut Slot,
+    args: &[u64],
+    extra: &[Cap],
+    ctx: &mut dyn RetypeContext,
+) -> Result<Outcome, SyscallError> {
+    if args.len() < 6 || extra.is_empty() {
+        return Err(SyscallError::TruncatedMessage);
+    }
+    let object_type = ObjectType::from_word(arg(args, 0)).ok_or(SyscallError::InvalidArgument { argument: 0 })?;
+    let user_size_bits = object_type.check_user_size(arg(args, 1))?;
+    let (node_index, node_depth, node_offset, count) = (arg(args, 2), arg(args, 3), arg(args, 4), arg(args, 5));
+    // SAFETY: the caller's contract covers the slots and CNodes touched here.
+    unsafe {
+        let node = if node_depth == 0 {
+            extra[0]
+        } else {
+            (*lookup_slot_for_cnode_op(extra[0], node_index, node_depth, false)?).cap()
+        };
+        let Cap::CNode { ptr: node_ptr, radix, .. } = node else {
+            return Err(SyscallError::FailedLookup {
+                source: false,
+                failure: LookupFailure::MissingCapability { bits_left: node_depth },
+            });
+        };
+        let node_size = 1u64 << radix;
+        if node_offset > node_size - 1 {
+            return Err(SyscallError::RangeError { min: 0, max: node_size - 1 });
+        }
+        if !(1..=RETYPE_FAN_OUT_LIMIT).contains(&count) {
+            return Err(SyscallError::RangeError { min: 1, max: RETYPE_FAN_OUT_LIMIT });
+        }
+        if count > node_size - node_offset {
+            return Err(SyscallError::RangeError { min: 1, max: node_size - node_offset });
+        }
+        let first_dest = (node_ptr as *mut Slot).add(node_offset as usize);
+        for i in 0..count as usize {
+            if !(*first_dest.add(i)).is_empty() {
+                return Err(SyscallError::DeleteFirst);
+            }
+        }
+        let Cap::Untyped { ptr, size_bits, free_index, is_device } = (*untyped_slot).cap() else {
+            return Err(SyscallError::IllegalOperation);
+        };
+        let state = UntypedState {
+            base: ptr,
+            size_bits,
+            free_index,
+            is_device,
+            has_children: slot::has_children(untyped_slot),
+        };
+        let plan = plan_retype(state, object_type, user_size_bits, count)?;
+        if plan.reset {
+            // Clear from the old watermark down, a chunk at a time, lowering the watermark as
+            // it goes so a restart after preemption continues where this stopped.
+            let mut top = free_index.min(1u64 << size_bits);
+            while top > 0 {
+                let chunk_start = top.saturating_sub(RESET_CHUNK_BYTES) & !(RESET_CHUNK_BYTES - 1);
+                if !is_device {
+                    ctx.zero(ptr + chunk_start, top - chunk_start);
+                }
+                top = chunk_start;
+                (*untyped_slot).set_cap(Cap::Untyped { ptr, size_bits, free_index: top, is_device });
+                if top > 0 && ctx.should_preempt() {
+                    return Ok(Outcome::Preempted);
+                }
+            }
+        }
+        (*untyped_slot).set_cap(Cap::Untyped { ptr, size_bits, free_index: plan.new_free_index, is_device });
+        let object_size = 1u64 << plan.object_bits;
+        for i in 0..count {
+            let cap = new_object_cap(object_type, plan.first_object + i * object_size, user_size_bits, is_device);
+            ops::insert_new(untyped_slot, first_dest.add(i as usize), cap);
+        }
+    }
+    Ok(Outcome::Done)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +262,130 @@ mod tests {
         assert_eq!(ObjectType::CNode.size_bits(13), 18);
         assert_eq!(ObjectType::from_word(12), None);
         assert_eq!(ObjectType::from_word(11), Some(ObjectType::PageTable));
+    }
+
+    /// Host memory aligned like a retyped block, and a CNode for the destination.
+    fn aligned(bytes: usize) -> u64 {
+        let layout = std::alloc::Layout::from_size_align(bytes, bytes).unwrap();
+        // SAFETY: a fresh allocation, leaked for the test's lifetime.
+        let ptr = unsafe { std::alloc::alloc(layout) };
+        // Dirty memory: a reset must clear it.
+        // SAFETY: `ptr` is valid for `bytes` bytes.
+        unsafe { core::ptr::write_bytes(ptr, 0xa5, bytes) };
+        ptr as u64
+    }
+
+    struct Ctx {
+        preempt: bool,
+    }
+
+    impl RetypeContext for Ctx {
+        fn zero(&mut self, va: u64, len: u64) {
+            // SAFETY: tests only pass their own allocations.
+            unsafe { core::ptr::write_bytes(va as *mut u8, 0, len as usize) };
+        }
+        fn should_preempt(&mut self) -> bool {
+            self.preempt
+        }
+    }
+
+    struct Setup {
+        cnode: Cap,
+        slots: *mut Slot,
+        block: u64,
+    }
+
+    fn setup(block_bits: u32) -> Setup {
+        let cnode_ptr = aligned(32 << 6);
+        // SAFETY: 64 fresh slots; zero bytes make empty slots.
+        unsafe { core::ptr::write_bytes(cnode_ptr as *mut u8, 0, 32 << 6) };
+        let slots = cnode_ptr as *mut Slot;
+        let block = aligned(1 << block_bits);
+        let untyped = Cap::Untyped { ptr: block, size_bits: block_bits, free_index: 1 << block_bits, is_device: false };
+        // SAFETY: slot 0 of the fresh CNode.
+        slot::insert_root(unsafe { &mut *slots }, untyped, true);
+        Setup { cnode: Cap::CNode { ptr: cnode_ptr, radix: 6, guard: 0, guard_size: 0 }, slots, block }
+    }
+
+    #[test]
+    fn retype_resets_creates_children_and_moves_the_watermark() {
+        let s = setup(17);
+        let mut ctx = Ctx { preempt: false };
+        // 3 endpoints into slots 10..13 of the CNode (depth 0: the extra cap is the node).
+        // SAFETY: the setup's live host memory.
+        let result = unsafe { invoke_retype(s.slots, &[2, 0, 0, 0, 10, 3], &[s.cnode], &mut ctx) };
+        assert_eq!(result, Ok(Outcome::Done));
+        // SAFETY: as above.
+        unsafe {
+            for i in 0..3u64 {
+                let cap = (*s.slots.add(10 + i as usize)).cap();
+                assert_eq!(cap.object_region(), Some((s.block + i * 16, 16)));
+            }
+            assert!(slot::has_children(s.slots));
+            assert!(matches!((*s.slots).cap(), Cap::Untyped { free_index: 48, .. }));
+            assert_eq!(*(s.block as *const u64), 0, "reset cleared the dirty block");
+            // A TCB goes after the watermark, aligned to 2 KiB.
+            invoke_retype(s.slots, &[1, 0, 0, 0, 13, 1], &[s.cnode], &mut ctx).unwrap();
+            assert_eq!((*s.slots.add(13)).cap(), Cap::Thread { ptr: s.block + 2048 });
+        }
+    }
+
+    #[test]
+    fn retype_errors_follow_sel4() {
+        let s = setup(12);
+        let mut ctx = Ctx { preempt: false };
+        let call = |args: &[u64], extra: &[Cap], ctx: &mut Ctx| {
+            // SAFETY: the setup's live host memory.
+            unsafe { invoke_retype(s.slots, args, extra, ctx) }
+        };
+        assert_eq!(call(&[2, 0, 0, 0, 10], &[s.cnode], &mut ctx), Err(SyscallError::TruncatedMessage));
+        assert_eq!(call(&[2, 0, 0, 0, 10, 1], &[], &mut ctx), Err(SyscallError::TruncatedMessage));
+        assert_eq!(
+            call(&[12, 0, 0, 0, 10, 1], &[s.cnode], &mut ctx),
+            Err(SyscallError::InvalidArgument { argument: 0 })
+        );
+        assert_eq!(
+            call(&[4, 0, 0, 0, 10, 1], &[s.cnode], &mut ctx),
+            Err(SyscallError::InvalidArgument { argument: 1 })
+        );
+        assert_eq!(call(&[2, 0, 0, 0, 64, 1], &[s.cnode], &mut ctx), Err(SyscallError::RangeError { min: 0, max: 63 }));
+        assert_eq!(
+            call(&[2, 0, 0, 0, 10, 0], &[s.cnode], &mut ctx),
+            Err(SyscallError::RangeError { min: 1, max: 256 })
+        );
+        assert_eq!(call(&[2, 0, 0, 0, 60, 5], &[s.cnode], &mut ctx), Err(SyscallError::RangeError { min: 1, max: 4 }));
+        assert_eq!(call(&[2, 0, 0, 0, 0, 1], &[s.cnode], &mut ctx), Err(SyscallError::DeleteFirst));
+        assert_eq!(
+            call(&[2, 0, 0, 0, 10, 1], &[Cap::Null], &mut ctx),
+            Err(SyscallError::FailedLookup {
+                source: false,
+                failure: LookupFailure::MissingCapability { bits_left: 0 }
+            })
+        );
+        assert_eq!(
+            call(&[1, 0, 0, 0, 10, 3], &[s.cnode], &mut ctx),
+            Err(SyscallError::NotEnoughMemory { available: 4096 })
+        );
+        assert_eq!(call(&[9, 0, 0, 0, 10, 1], &[s.cnode], &mut ctx), Ok(Outcome::Done));
+        assert_eq!(
+            call(&[2, 0, 0, 0, 11, 1], &[s.cnode], &mut ctx),
+            Err(SyscallError::NotEnoughMemory { available: 0 })
+        );
+    }
+
+    #[test]
+    fn preempted_reset_keeps_a_consistent_watermark() {
+        let s = setup(18);
+        let mut ctx = Ctx { preempt: true };
+        // SAFETY: the setup's live host memory.
+        unsafe {
+            assert_eq!(invoke_retype(s.slots, &[2, 0, 0, 0, 10, 1], &[s.cnode], &mut ctx), Ok(Outcome::Preempted));
+            let Cap::Untyped { free_index, .. } = (*s.slots).cap() else { panic!() };
+            assert_eq!(free_index, (1 << 18) - RESET_CHUNK_BYTES, "one chunk cleared");
+            assert!((*s.slots.add(10)).is_empty());
+            ctx.preempt = false;
+            assert_eq!(invoke_retype(s.slots, &[2, 0, 0, 0, 10, 1], &[s.cnode], &mut ctx), Ok(Outcome::Done));
+            assert_eq!(*((s.block + (1 << 18) - 8) as *const u64), 0);
+        }
     }
 }
