@@ -8,6 +8,7 @@
 mod arch;
 mod boot;
 mod console;
+mod objects;
 mod syscall;
 mod thread;
 

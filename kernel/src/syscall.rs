@@ -1,30 +1,210 @@
-//! System calls: decoding the syscall number in x7 and dispatching. For now the debug
-//! syscalls; capability invocations follow.
+//! System calls: the syscall number in x7 decides; capability invocations (Call, Send,
+//! NBSend) look up the invoked capability and the extra capabilities in the caller's CSpace,
+//! read the message from x2..x5 and the IPC buffer, dispatch by capability type, and (for
+//! Call) write the reply: label 0 on success, or seL4's error code with its details.
 
 use crate::arch::aarch64::stop;
+use crate::objects::KernelOps;
 use crate::{console, thread};
 use hmk_kernel::context::UserContext;
+use hmk_kernel::cspace::cap::Cap;
+use hmk_kernel::cspace::invoke::{Outcome, invoke_cnode};
+use hmk_kernel::cspace::lookup::lookup_cap_slot;
+use hmk_kernel::error::SyscallError;
+use hmk_kernel::object::tcb::{self, TcbObject};
+use hmk_kernel::object::untyped::invoke_retype;
 
 /// seL4's MCS syscall numbers (x7) that the kernel handles so far.
 pub mod number {
+    pub const CALL: i64 = -1;
+    pub const SEND: i64 = -5;
+    pub const NB_SEND: i64 = -6;
     pub const YIELD: i64 = -11;
     pub const DEBUG_PUT_CHAR: i64 = -12;
+    pub const DEBUG_DUMP_SCHEDULER: i64 = -13;
     pub const DEBUG_HALT: i64 = -14;
+    pub const DEBUG_CAP_IDENTIFY: i64 = -15;
+    pub const DEBUG_NAME_THREAD: i64 = -17;
+}
+
+/// Invocation labels handled so far outside the CNode module.
+const UNTYPED_RETYPE: u64 = 1;
+const TCB_SUSPEND: u64 = 12;
+/// Most message words and extra capabilities a message carries.
+const MAX_MESSAGE_WORDS: usize = 120;
+const MAX_EXTRA_CAPS: usize = 3;
+/// Word offsets in the IPC buffer: the message words, and the capability pointers.
+const IPC_MSG_WORD: usize = 1;
+const IPC_CAPS_WORD: usize = 122;
+
+/// The kernel address of `tcb`'s IPC buffer, if it has a valid one.
+fn ipc_buffer(tcb: &TcbObject) -> Option<*mut u64> {
+    match tcb.slots[tcb::slot::IPC_BUFFER].cap() {
+        Cap::Frame { ptr, .. } => Some((ptr + (tcb.tcb.ipc_buffer & 0xfff & !0x3ff)) as *mut u64),
+        _ => None,
+    }
 }
 
 /// Handles `svc #0` from EL0 for the thread whose registers are `context`.
 pub fn handle(context: &mut UserContext) {
     let syscall = context.x[7] as i64;
     match syscall {
+        number::CALL | number::SEND | number::NB_SEND => invoke(context, syscall),
         number::DEBUG_PUT_CHAR => console::put_byte(context.x[0] as u8),
         number::DEBUG_HALT => {
             log::info!("hmk: halted by the DebugHalt syscall");
             stop::stop(0);
         }
+        number::DEBUG_CAP_IDENTIFY => context.x[0] = identify(context.x[0]),
+        number::DEBUG_NAME_THREAD => name_thread(context.x[0]),
+        number::DEBUG_DUMP_SCHEDULER => dump_scheduler(),
         number::YIELD => {}
         _ => {
             log::warn!("unknown syscall {syscall} at pc {:#x}; thread stopped", context.pc);
             thread::stop_current();
         }
     }
+}
+
+fn current() -> &'static mut TcbObject {
+    // SAFETY: a syscall comes from the running thread, whose TCB is live while it runs.
+    unsafe { &mut *thread::current() }
+}
+
+/// The capability `cptr` names in the current thread's CSpace.
+fn lookup(cptr: u64) -> Option<*mut hmk_kernel::cspace::slot::Slot> {
+    let root = current().slots[tcb::slot::CSPACE_ROOT].cap();
+    // SAFETY: every CNode reachable from a thread's CSpace root is a live object.
+    unsafe { lookup_cap_slot(root, cptr) }.ok()
+}
+
+fn identify(cptr: u64) -> u64 {
+    // SAFETY: `lookup` returns live slots.
+    lookup(cptr).map_or(0, |slot| unsafe { (*slot).cap() }.tag())
+}
+
+fn name_thread(cptr: u64) {
+    let caller = current();
+    let Some(buffer) = ipc_buffer(caller) else { return };
+    // SAFETY: `lookup` returns live slots.
+    let Some(Cap::Thread { ptr }) = lookup(cptr).map(|slot| unsafe { (*slot).cap() }) else { return };
+    let mut name = [0u8; 32];
+    // SAFETY: the IPC buffer frame is mapped in the kernel window; the name is read from its
+    // message area (at most 31 bytes), never past the frame.
+    unsafe { core::ptr::copy_nonoverlapping(buffer.add(IPC_MSG_WORD) as *const u8, name.as_mut_ptr(), 31) };
+    let length = name.iter().position(|&b| b == 0).unwrap_or(31);
+    name[length..].fill(0);
+    // SAFETY: a thread capability names a live TCB object.
+    unsafe { (*(ptr as *mut TcbObject)).tcb.name = name };
+}
+
+fn dump_scheduler() {
+    let tcb = current();
+    let length = tcb.tcb.name.iter().position(|&b| b == 0).unwrap_or(32);
+    log::info!(
+        "scheduler: current thread '{}' priority {} state {:?}",
+        core::str::from_utf8(&tcb.tcb.name[..length]).unwrap_or("?"),
+        tcb.tcb.priority,
+        tcb.tcb.state
+    );
+}
+
+/// A capability invocation. Only Call gets a reply; only the blocking ones (Call, Send) fault
+/// on a failed lookup, NBSend then does nothing.
+fn invoke(context: &mut UserContext, syscall: i64) {
+    let is_call = syscall == number::CALL;
+    let is_blocking = syscall != number::NB_SEND;
+    let caller = current();
+    let info = context.x[1];
+    let label = info >> 12;
+    let buffer = ipc_buffer(caller);
+    let mut length = ((info & 0x7f) as usize).min(MAX_MESSAGE_WORDS);
+    if buffer.is_none() {
+        length = length.min(4);
+    }
+    let extra_count = (((info >> 7) & 3) as usize).min(MAX_EXTRA_CAPS);
+    let Some(slot) = lookup(context.x[0]) else {
+        if is_blocking {
+            cap_fault(context, "invoked capability");
+        }
+        return;
+    };
+    let mut args = [0u64; MAX_MESSAGE_WORDS];
+    args[..4].copy_from_slice(&context.x[2..6]);
+    let mut extra = [Cap::Null; MAX_EXTRA_CAPS];
+    if let Some(buffer) = buffer {
+        for (i, word) in args.iter_mut().enumerate().take(length).skip(4) {
+            // SAFETY: the IPC buffer is one mapped frame; word offsets stay below 128.
+            *word = unsafe { *buffer.add(IPC_MSG_WORD + i) };
+        }
+        for (i, cap) in extra.iter_mut().enumerate().take(extra_count) {
+            // SAFETY: as above.
+            let cptr = unsafe { *buffer.add(IPC_CAPS_WORD + i) };
+            let Some(extra_slot) = lookup(cptr) else {
+                if is_blocking {
+                    cap_fault(context, "extra capability");
+                }
+                return;
+            };
+            // SAFETY: `lookup` returns live slots.
+            *cap = unsafe { (*extra_slot).cap() };
+        }
+    }
+    let extra = if buffer.is_some() { &extra[..extra_count] } else { &extra[..0] };
+    let args = &args[..length];
+    let mut ops = KernelOps;
+    // SAFETY: `slot` and the extra capabilities come from live CSpaces; every object their
+    // capabilities name is live (capabilities are deleted before their objects).
+    let result = unsafe {
+        match (*slot).cap() {
+            Cap::Null => Err(SyscallError::InvalidCapability { argument: 0 }),
+            cnode @ Cap::CNode { .. } => invoke_cnode(label, cnode, args, extra, &mut ops),
+            Cap::Untyped { .. } if label == UNTYPED_RETYPE => invoke_retype(slot, args, extra, &mut ops),
+            Cap::Thread { ptr } if label == TCB_SUSPEND => {
+                suspend(ptr as *mut TcbObject);
+                Ok(Outcome::Done)
+            }
+            _ => Err(SyscallError::IllegalOperation),
+        }
+    };
+    match result {
+        Ok(Outcome::Preempted) => context.pc -= 4,
+        Ok(Outcome::Done) if is_call => {
+            context.x[0] = 0;
+            context.x[1] = 0;
+        }
+        Err(error) if is_call => reply_error(context, buffer, error),
+        _ => {}
+    }
+}
+
+/// Stops the thread of `tcb` until it is resumed.
+fn suspend(tcb: *mut TcbObject) {
+    // SAFETY: a thread capability names a live TCB.
+    unsafe { (*tcb).tcb.state = hmk_kernel::object::tcb::ThreadState::Inactive };
+}
+
+fn reply_error(context: &mut UserContext, buffer: Option<*mut u64>, error: SyscallError) {
+    let (details, count) = error.details();
+    context.x[0] = 0;
+    context.x[1] = (error.code() << 12) | count as u64;
+    for (i, &word) in details.iter().enumerate().take(count) {
+        if i < 4 {
+            context.x[2 + i] = word;
+        } else if let Some(buffer) = buffer {
+            // SAFETY: the IPC buffer is one mapped frame; word offset 5 is inside it.
+            unsafe { *buffer.add(IPC_MSG_WORD + i) = word };
+        }
+    }
+}
+
+/// A capability lookup failed in a blocking invocation: seL4 raises a capability fault to the
+/// thread's fault handler. Fault handlers arrive with IPC; until then the thread stops.
+fn cap_fault(context: &UserContext, what: &str) {
+    log::warn!(
+        "capability fault: cannot look up the {what} (cptr {:#x}) at pc {:#x}; thread stopped",
+        context.x[0],
+        context.pc
+    );
+    thread::stop_current();
 }

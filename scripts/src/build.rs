@@ -16,6 +16,8 @@ pub enum Variant {
     BootTest,
     /// Faults on purpose after the boot report (semihosting exit 1 from the panic path).
     TestFault,
+    /// The on-target test suite as the root task; QEMU ends when it halts.
+    Suite,
 }
 
 impl Variant {
@@ -24,6 +26,16 @@ impl Variant {
             Variant::Run => "run",
             Variant::BootTest => "boot-test",
             Variant::TestFault => "test-fault",
+            Variant::Suite => "suite",
+        }
+    }
+
+    /// The user program the loader carries as the root task, if any.
+    fn root_task(self) -> Option<&'static str> {
+        match self {
+            Variant::Run => Some("hmk-root-task"),
+            Variant::Suite => Some("hmk-tests"),
+            Variant::BootTest | Variant::TestFault => None,
         }
     }
 
@@ -32,6 +44,7 @@ impl Variant {
             Variant::Run => &[],
             Variant::BootTest => &["--features", "boot-test"],
             Variant::TestFault => &["--features", "test-fault"],
+            Variant::Suite => &["--features", "qemu-exit"],
         }
     }
 }
@@ -74,19 +87,43 @@ pub fn build_image(board: &str, variant: Variant) -> Result<PathBuf, String> {
     std::fs::copy(release.join("hmk-kernel"), &kernel_debug).map_err(|e| format!("copying the kernel: {e}"))?;
     objcopy(&["--strip-debug"], &kernel_debug, &kernel)?;
 
-    run(
-        cargo()
-            .args(["build", "--quiet", "--release", "-p", "hmk-loader", "--target", TARGET])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .env("HMK_BOARD", board)
-            .env("HMK_KERNEL_ELF", &kernel)
-            .current_dir(&root),
-        "building the loader",
-    )?;
+    let mut loader = cargo();
+    loader
+        .args(["build", "--quiet", "--release", "-p", "hmk-loader", "--target", TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env("HMK_BOARD", board)
+        .env("HMK_KERNEL_ELF", &kernel)
+        .env_remove("HMK_ROOT_ELF")
+        .current_dir(&root);
+    if let Some(program) = variant.root_task() {
+        loader.env("HMK_ROOT_ELF", build_user_program(program)?);
+    }
+    run(&mut loader, "building the loader")?;
     let loader = out.join("hmk-loader.elf");
     std::fs::copy(release.join("hmk-loader"), &loader).map_err(|e| format!("copying the loader: {e}"))?;
     let image = out.join(if board == "rpi4" { "kernel8.img" } else { "hmk.img" });
     objcopy(&["-O", "binary"], &loader, &image)?;
     Ok(image)
+}
+
+/// Target of user programs: AArch64 with FP/SIMD (the kernel switches FP state lazily).
+pub const USER_TARGET: &str = "aarch64-unknown-none";
+
+/// Builds the user program `package` (board independent); returns its stripped ELF.
+pub fn build_user_program(package: &str) -> Result<PathBuf, String> {
+    let root = repo_root();
+    let target_dir = root.join("target/user");
+    run(
+        cargo()
+            .args(["build", "--quiet", "--release", "-p", package, "--target", USER_TARGET])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .current_dir(&root),
+        &format!("building {package}"),
+    )?;
+    let built = target_dir.join(USER_TARGET).join("release").join(package);
+    let stripped = target_dir.join(format!("{package}.elf"));
+    objcopy(&["--strip-debug"], &built, &stripped)?;
+    Ok(stripped)
 }

@@ -5,7 +5,7 @@ use crate::build::{self, TARGET, Variant};
 use crate::repo_root;
 use std::process::Command;
 
-const HOST_CRATES: [&str; 3] = ["hmk-platform", "hmk-boot-checks", "xtask"];
+const HOST_CRATES: [&str; 4] = ["hmk-platform", "hmk-sys", "hmk-boot-checks", "xtask"];
 
 fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -37,6 +37,16 @@ pub fn run_all() -> Vec<(String, Result<(), String>)> {
     let kernel_lib =
         outcome(cargo().args(["clippy", "--quiet", "-p", "hmk-kernel", "--lib", "--tests", "--", "-D", "warnings"]));
     results.push(("clippy-kernel-lib".to_string(), kernel_lib));
+    // User programs, for their own target.
+    let user = outcome(
+        cargo()
+            .args(["clippy", "--quiet", "--release", "--target", build::USER_TARGET])
+            .args(["-p", "hmk-sys", "-p", "hmk-rt", "-p", "hmk-root-task", "-p", "hmk-tests"])
+            .arg("--target-dir")
+            .arg(repo_root().join("target/user"))
+            .args(["--", "-D", "warnings"]),
+    );
+    results.push(("clippy-user".to_string(), user));
     for board in ["virt", "rpi4"] {
         // The loader embeds a kernel ELF, so one must exist before clippy can check it.
         let embedded = build::build_image(board, Variant::Run).map(|image| image.with_file_name("hmk-kernel.elf"));

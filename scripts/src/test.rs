@@ -5,7 +5,7 @@
 use crate::build::{self, Variant};
 use crate::qemu::{self, Config};
 use crate::{repo_root, setup};
-use hmk_boot_checks::{CheckResult, SUITES, check_boot, check_fault};
+use hmk_boot_checks::{CheckResult, SUITES, check_boot, check_fault, check_suite};
 use std::process::Command;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 const BOOT_LIMIT: Duration = Duration::from_secs(60);
 
 /// Crates whose unit tests run on the host.
-const HOST_CRATES: [&str; 4] = ["hmk-platform", "hmk-kernel", "hmk-boot-checks", "xtask"];
+const HOST_CRATES: [&str; 5] = ["hmk-platform", "hmk-kernel", "hmk-sys", "hmk-boot-checks", "xtask"];
 
 #[derive(Default)]
 struct Tally {
@@ -101,7 +101,7 @@ pub fn run() -> Result<(), String> {
 
     for suite in &SUITES {
         let mut tally = Tally::default();
-        for variant in [Variant::BootTest, Variant::TestFault] {
+        for variant in [Variant::BootTest, Variant::TestFault, Variant::Suite] {
             let image = build::build_image(suite.machine.board(), variant)?;
             let config = Config {
                 machine: suite.machine,
@@ -113,6 +113,7 @@ pub fn run() -> Result<(), String> {
             let outcome = qemu::run_captured(&config, BOOT_LIMIT, false)?;
             let results = match variant {
                 Variant::TestFault => check_fault(suite, &outcome.log, outcome.exit_code),
+                Variant::Suite => check_suite(suite, &outcome.log, outcome.exit_code),
                 _ => check_boot(suite, &outcome.log, outcome.exit_code),
             };
             let before = tally.failed;

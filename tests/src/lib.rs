@@ -149,6 +149,30 @@ pub fn check_fault(suite: &Suite, log: &str, exit_code: Option<i32>) -> Vec<Chec
     ]
 }
 
+/// Reads the on-target suite's log: one result per `PASS name` / `FAIL name: why` line, plus
+/// one check that the suite finished (its closing `N passed, N failed` line agrees with the
+/// lines counted, and the machine halted with status 0).
+pub fn check_suite(suite: &Suite, log: &str, exit_code: Option<i32>) -> Vec<CheckResult> {
+    let mut results = Vec::new();
+    let (mut passed, mut failed) = (0u64, 0u64);
+    for line in log.lines().map(str::trim_end) {
+        if let Some(name) = line.strip_prefix("PASS ") {
+            passed += 1;
+            results.push(CheckResult { name: format!("{}/{name}", suite.name), failure: None });
+        } else if let Some(rest) = line.strip_prefix("FAIL ") {
+            failed += 1;
+            let (name, why) = rest.split_once(": ").unwrap_or((rest, "failed"));
+            results.push(CheckResult { name: format!("{}/{name}", suite.name), failure: Some(why.to_string()) });
+        }
+    }
+    let closing = format!("{passed} passed, {failed} failed");
+    let finished = log.lines().any(|l| l.trim_end() == closing) && exit_code == Some(0);
+    results.push(check(&format!("{}/suite-finished", suite.name), finished, || {
+        format!("want the closing line {closing:?} and exit status 0, got exit {exit_code:?}")
+    }));
+    results
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +216,18 @@ mod tests {
         let results = check_fault(&SUITES[0], log, Some(1));
         assert!(results.iter().all(|r| r.failure.is_none()), "{results:?}");
         assert!(check_fault(&SUITES[0], "", Some(1))[0].failure.is_some());
+    }
+
+    #[test]
+    fn suite_lines_become_results() {
+        let log = "PASS a\nFAIL b: wrong badge\nPASS c\n2 passed, 1 failed\n";
+        let results = check_suite(&SUITES[0], log, Some(0));
+        assert_eq!(results.len(), 4);
+        assert_eq!(results[1].name, "virt-gic2/b");
+        assert_eq!(results[1].failure.as_deref(), Some("wrong badge"));
+        assert!(results[3].failure.is_none(), "finished");
+        let cut_short = check_suite(&SUITES[0], "PASS a\n", None);
+        assert!(cut_short.last().unwrap().failure.is_some());
     }
 
     #[test]

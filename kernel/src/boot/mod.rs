@@ -127,24 +127,20 @@ extern "C" fn kernel_main(
         pv_offset: handoff.user_pv_offset,
         entry: handoff.user_entry,
     };
-    let root = match root_task::build(image, dtb, &mut allocator) {
+    let kernel_devices = [devices[1], devices[2]];
+    let root = match root_task::build(image, dtb, &mut allocator, board.memory.as_slice(), &kernel_devices) {
         Ok(root) => root,
         Err(error) => panic!("cannot build the root task: {error:?}"),
     };
     report_untyped(allocator.remaining());
     log::info!(
-        "root task: IPC buffer {:#x} (frame {:#x}), BootInfo {:#x} (frame {:#x}), extra BootInfo [{:#x}, {:#x}), {} page tables; entering it at {:#x}",
-        root.ipc_buffer.vaddr,
-        root.ipc_buffer.physical,
-        root.bootinfo.vaddr,
-        root.bootinfo.physical,
-        root.extra_bootinfo.start,
-        root.extra_bootinfo.end,
-        root.page_tables,
-        root.context.pc
+        "root task: {} untyped capabilities, first free slot {}, IPC buffer {:#x}, BootInfo {:#x}",
+        root.untyped_count,
+        root.first_free_slot,
+        root.ipc_buffer_vaddr,
+        root.bootinfo_vaddr,
     );
-    mmu::switch_user_vspace(root.vspace_root, root_task::ROOT_ASID);
-    thread::start_root(root.context);
+    thread::start(root.tcb);
     thread::leave_kernel()
 }
 

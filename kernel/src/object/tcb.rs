@@ -7,6 +7,7 @@
 
 use super::TCB_BITS;
 use crate::context::UserContext;
+use crate::cspace::slot::Slot;
 
 /// Indices of the capability slots at the start of a TCB object (seL4 MCS order).
 pub mod slot {
@@ -50,9 +51,6 @@ pub struct FpState {
     pub fpcr: u64,
 }
 
-/// Bytes of one capability slot (seL4: 2^5).
-pub const SLOT_BYTES: usize = 32;
-
 /// The thread state that follows the TCB's own capability slots.
 #[repr(C)]
 pub struct Tcb {
@@ -92,7 +90,7 @@ pub struct Tcb {
 /// A TCB object as it lies in memory.
 #[repr(C)]
 pub struct TcbObject {
-    pub slots: [[u64; SLOT_BYTES / 8]; slot::COUNT],
+    pub slots: [Slot; slot::COUNT],
     pub tcb: Tcb,
 }
 

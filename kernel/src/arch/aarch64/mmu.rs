@@ -59,3 +59,13 @@ pub fn switch_user_vspace(root_pa: u64, asid: u64) {
     TTBR0_EL1.set(root_pa | (asid << 48));
     barrier::isb(barrier::SY);
 }
+
+/// Drops the TLB entry of user page `vaddr` in address space `asid`.
+pub fn invalidate_page(asid: u16, vaddr: u64) {
+    let operand = (u64::from(asid) << 48) | ((vaddr >> 12) & ((1 << 44) - 1));
+    barrier::dsb(barrier::ISHST);
+    // SAFETY: a TLB invalidation by VA and ASID has no memory effects the compiler must know.
+    unsafe { core::arch::asm!("tlbi vae1is, {}", in(reg) operand, options(nostack)) };
+    barrier::dsb(barrier::ISH);
+    barrier::isb(barrier::SY);
+}

@@ -1,6 +1,6 @@
 //! Stopping the machine: a clean stop after the boot test, and the final stop after a panic.
 //!
-//! In test builds (`boot-test`, `test-fault`) the kernel ends QEMU through Arm semihosting
+//! In test builds (feature `qemu-exit`) the kernel ends QEMU through Arm semihosting
 //! (`SYS_EXIT`, which QEMU honours when started with `-semihosting`), so a test run ends with an
 //! exit status. Otherwise the core masks interrupts and waits forever.
 
@@ -9,16 +9,16 @@ use aarch64_cpu::registers::Writeable;
 /// Stops this core for good. `code` 0 means success.
 pub fn stop(code: u32) -> ! {
     aarch64_cpu::registers::DAIF.set(0x3c0);
-    #[cfg(any(feature = "boot-test", feature = "test-fault"))]
+    #[cfg(feature = "qemu-exit")]
     semihosting_exit(code);
-    #[cfg(not(any(feature = "boot-test", feature = "test-fault")))]
+    #[cfg(not(feature = "qemu-exit"))]
     let _ = code;
     loop {
         aarch64_cpu::asm::wfi();
     }
 }
 
-#[cfg(any(feature = "boot-test", feature = "test-fault"))]
+#[cfg(feature = "qemu-exit")]
 fn semihosting_exit(code: u32) {
     /// ADP_Stopped_ApplicationExit: the reason code for a normal exit.
     const APPLICATION_EXIT: u64 = 0x20026;

@@ -1,0 +1,67 @@
+//! Object types, sizes and invocation labels (seL4, AArch64, MCS).
+
+/// Object types for UntypedRetype.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectType {
+    Untyped = 0,
+    Tcb = 1,
+    Endpoint = 2,
+    Notification = 3,
+    CNode = 4,
+    SchedContext = 5,
+    Reply = 6,
+    HugePage = 7,
+    VSpace = 8,
+    SmallPage = 9,
+    LargePage = 10,
+    PageTable = 11,
+}
+
+pub const TCB_BITS: u64 = 11;
+pub const ENDPOINT_BITS: u64 = 4;
+pub const NOTIFICATION_BITS: u64 = 6;
+pub const REPLY_BITS: u64 = 5;
+pub const MIN_SCHED_CONTEXT_BITS: u64 = 7;
+pub const SLOT_BITS: u64 = 5;
+pub const PAGE_TABLE_BITS: u64 = 12;
+pub const PAGE_BITS: u64 = 12;
+pub const LARGE_PAGE_BITS: u64 = 21;
+pub const HUGE_PAGE_BITS: u64 = 30;
+pub const MIN_UNTYPED_BITS: u64 = 4;
+pub const MAX_UNTYPED_BITS: u64 = 47;
+
+/// Capability type numbers DebugCapIdentify returns.
+pub mod cap_type {
+    pub const NULL: u64 = 0;
+    pub const FRAME: u64 = 1;
+    pub const UNTYPED: u64 = 2;
+    pub const PAGE_TABLE: u64 = 3;
+    pub const ENDPOINT: u64 = 4;
+    pub const NOTIFICATION: u64 = 6;
+    pub const REPLY: u64 = 8;
+    pub const VSPACE: u64 = 9;
+    pub const CNODE: u64 = 10;
+    pub const ASID_CONTROL: u64 = 11;
+    pub const THREAD: u64 = 12;
+    pub const ASID_POOL: u64 = 13;
+    pub const IRQ_CONTROL: u64 = 14;
+    pub const IRQ_HANDLER: u64 = 16;
+    pub const ZOMBIE: u64 = 18;
+    pub const DOMAIN: u64 = 20;
+    pub const SCHED_CONTEXT: u64 = 22;
+    pub const SCHED_CONTROL: u64 = 24;
+}
+
+/// Invocation labels.
+pub mod label {
+    pub const UNTYPED_RETYPE: u64 = 1;
+    pub const TCB_SUSPEND: u64 = 12;
+    pub const CNODE_REVOKE: u64 = 18;
+    pub const CNODE_DELETE: u64 = 19;
+    pub const CNODE_CANCEL_BADGED_SENDS: u64 = 20;
+    pub const CNODE_COPY: u64 = 21;
+    pub const CNODE_MINT: u64 = 22;
+    pub const CNODE_MOVE: u64 = 23;
+    pub const CNODE_MUTATE: u64 = 24;
+    pub const CNODE_ROTATE: u64 = 25;
+}

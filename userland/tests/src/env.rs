@@ -1,0 +1,92 @@
+//! The test environment: where a case's untyped memory and free slots come from, and the
+//! cleanup between cases.
+
+use hmk_rt::BootInfo;
+use hmk_sys::bootinfo::slot;
+use hmk_sys::invocation::{CNode, CPtr, Untyped};
+use hmk_sys::object::ObjectType;
+
+/// Depth of a root-CNode slot address.
+pub const DEPTH: u64 = 64;
+/// The root CNode.
+pub const ROOT: CNode = CNode(slot::INIT_THREAD_CNODE);
+/// Slots each case may use.
+pub const WINDOW: u64 = 512;
+/// Size of each case's untyped.
+pub const CASE_UNTYPED_BITS: u64 = 20;
+
+/// What a case gets.
+pub struct Env {
+    pub bootinfo: &'static BootInfo,
+    /// A 1 MiB untyped of its own.
+    pub untyped: Untyped,
+    /// First free slot of the window (the untyped sits just before it).
+    first: CPtr,
+    next: CPtr,
+}
+
+impl Env {
+    /// A fresh free slot.
+    pub fn slot(&mut self) -> CPtr {
+        assert!(self.next < self.first + WINDOW, "the case used more than its slot window");
+        self.next += 1;
+        self.next - 1
+    }
+
+    /// `count` consecutive free slots; returns the first.
+    pub fn slots(&mut self, count: u64) -> CPtr {
+        let first = self.next;
+        for _ in 0..count {
+            self.slot();
+        }
+        first
+    }
+
+    /// Retypes one object into a fresh slot.
+    pub fn make(&mut self, object_type: ObjectType, size_bits: u64) -> Result<CPtr, alloc::string::String> {
+        let dest = self.slot();
+        self.untyped
+            .retype(object_type, size_bits, ROOT, 0, 0, dest, 1)
+            .map_err(|e| alloc::format!("retype {object_type:?}: {e:?}"))?;
+        Ok(dest)
+    }
+}
+
+/// The state the harness keeps between cases.
+pub struct Setup {
+    bootinfo: &'static BootInfo,
+    pool: Untyped,
+    base: CPtr,
+}
+
+impl Setup {
+    pub fn new(bootinfo: &'static BootInfo) -> Setup {
+        let (index, _) = bootinfo
+            .untyped_list()
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.is_device == 0 && u64::from(u.size_bits) > CASE_UNTYPED_BITS)
+            .max_by_key(|(_, u)| u.size_bits)
+            .expect("no RAM untyped larger than 1 MiB");
+        Setup { bootinfo, pool: Untyped(bootinfo.untyped.start + index as u64), base: bootinfo.empty.start }
+    }
+
+    /// A fresh environment: a new 1 MiB untyped from the pool (the pool resets when it has no
+    /// children, so memory is reused case after case).
+    pub fn prepare(&mut self) -> Env {
+        self.pool
+            .retype(ObjectType::Untyped, CASE_UNTYPED_BITS, ROOT, 0, 0, self.base, 1)
+            .expect("carving a case's untyped");
+        Env { bootinfo: self.bootinfo, untyped: Untyped(self.base), first: self.base + 1, next: self.base + 1 }
+    }
+
+    /// Deletes everything a case left in its window, then its untyped.
+    pub fn clean(&mut self, env: Env) {
+        let _ = ROOT.revoke(self.base, DEPTH);
+        for cptr in env.first..env.first + WINDOW {
+            let _ = ROOT.delete(cptr, DEPTH);
+        }
+        let _ = ROOT.delete(self.base, DEPTH);
+        let _ = self.pool;
+    }
+}

@@ -1,0 +1,41 @@
+//! hmk's on-target test suite. It runs as the root task, runs every case in [`cases`] on
+//! objects it retypes itself, prints `PASS name` or `FAIL name: why` per case and a closing
+//! `N passed, N failed`, then halts the machine.
+//!
+//! Each case gets a fresh [`Env`]: a 1 MiB untyped carved from the largest RAM untyped and a
+//! window of free root-CNode slots. After the case the harness deletes everything in the
+//! window and revokes the untyped, so cases cannot disturb each other.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod cases;
+mod env;
+
+use hmk_rt::BootInfo;
+use hmk_sys::syscall;
+
+hmk_rt::entry!(main);
+
+fn main(bootinfo: &'static BootInfo) {
+    let mut setup = env::Setup::new(bootinfo);
+    let (mut passed, mut failed) = (0, 0);
+    for (name, case) in cases::ALL {
+        let mut env = setup.prepare();
+        let outcome = case(&mut env);
+        setup.clean(env);
+        match outcome {
+            Ok(()) => {
+                passed += 1;
+                log::info!("PASS {name}");
+            }
+            Err(why) => {
+                failed += 1;
+                log::info!("FAIL {name}: {why}");
+            }
+        }
+    }
+    log::info!("{passed} passed, {failed} failed");
+    syscall::debug_halt();
+}
