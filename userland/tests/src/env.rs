@@ -12,13 +12,13 @@ pub const DEPTH: u64 = 64;
 pub const ROOT: CNode = CNode(slot::INIT_THREAD_CNODE);
 /// Slots each case may use.
 pub const WINDOW: u64 = 512;
-/// Size of each case's untyped.
-pub const CASE_UNTYPED_BITS: u64 = 20;
+/// Size of each case's untyped (4 MiB: room for a 2 MiB page).
+pub const CASE_UNTYPED_BITS: u64 = 22;
 
 /// What a case gets.
 pub struct Env {
     pub bootinfo: &'static BootInfo,
-    /// A 1 MiB untyped of its own.
+    /// An untyped of its own (2^CASE_UNTYPED_BITS bytes).
     pub untyped: Untyped,
     /// First free slot of the window (the untyped sits just before it).
     first: CPtr,
@@ -67,11 +67,11 @@ impl Setup {
             .enumerate()
             .filter(|(_, u)| u.is_device == 0 && u64::from(u.size_bits) > CASE_UNTYPED_BITS)
             .max_by_key(|(_, u)| u.size_bits)
-            .expect("no RAM untyped larger than 1 MiB");
+            .expect("no RAM untyped larger than a case's");
         Setup { bootinfo, pool: Untyped(bootinfo.untyped.start + index as u64), base: bootinfo.empty.start }
     }
 
-    /// A fresh environment: a new 1 MiB untyped from the pool (the pool resets when it has no
+    /// A fresh environment: a new untyped from the pool (the pool resets when it has no
     /// children, so memory is reused case after case).
     pub fn prepare(&mut self) -> Env {
         self.pool

@@ -2,7 +2,7 @@
 //! objects it retypes itself, prints `PASS name` or `FAIL name: why` per case and a closing
 //! `N passed, N failed`, then halts the machine.
 //!
-//! Each case gets a fresh [`Env`]: a 1 MiB untyped carved from the largest RAM untyped and a
+//! Each case gets a fresh [`Env`]: a 4 MiB untyped carved from the largest RAM untyped and a
 //! window of free root-CNode slots. After the case the harness deletes everything in the
 //! window and revokes the untyped, so cases cannot disturb each other.
 #![no_std]
