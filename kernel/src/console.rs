@@ -49,14 +49,34 @@ pub fn init(uart: Mmio<Pl011Registers>) {
     log::set_max_level(log::LevelFilter::Info);
 }
 
-/// Writes one byte for a user thread's DebugPutChar (`\n` becomes `\r\n`).
+/// User output collected until a line is complete, so kernel log lines never split it.
+#[cfg(feature = "debug-syscalls")]
+struct UserLine {
+    bytes: [u8; 160],
+    len: usize,
+}
+
+#[cfg(feature = "debug-syscalls")]
+static USER_LINE: Mutex<UserLine> = Mutex::new(UserLine { bytes: [0; 160], len: 0 });
+
+/// Takes one byte of a user thread's DebugPutChar output; whole lines (or a full buffer) go out
+/// at once, `\n` as `\r\n`.
+#[cfg(feature = "debug-syscalls")]
 pub fn put_byte(byte: u8) {
-    if let Some(uart) = UART.get() {
+    let Some(uart) = UART.get() else { return };
+    let mut line = USER_LINE.lock();
+    let len = line.len;
+    line.bytes[len] = byte;
+    line.len += 1;
+    if byte == b'\n' || line.len == line.bytes.len() {
         let _guard = LOCK.lock();
-        if byte == b'\n' {
-            uart.write_byte(b'\r');
+        for &b in &line.bytes[..line.len] {
+            if b == b'\n' {
+                uart.write_byte(b'\r');
+            }
+            uart.write_byte(b);
         }
-        uart.write_byte(byte);
+        line.len = 0;
     }
 }
 

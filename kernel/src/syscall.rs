@@ -3,9 +3,8 @@
 //! read the message from x2..x5 and the IPC buffer, dispatch by capability type, and (for
 //! Call) write the reply: label 0 on success, or seL4's error code with its details.
 
-use crate::arch::aarch64::stop;
 use crate::objects::KernelOps;
-use crate::{console, thread};
+use crate::thread;
 use hmk_kernel::context::UserContext;
 use hmk_kernel::cspace::cap::Cap;
 use hmk_kernel::cspace::invoke::{Outcome, invoke_cnode};
@@ -20,10 +19,15 @@ pub mod number {
     pub const SEND: i64 = -5;
     pub const NB_SEND: i64 = -6;
     pub const YIELD: i64 = -11;
+    #[cfg(feature = "debug-syscalls")]
     pub const DEBUG_PUT_CHAR: i64 = -12;
+    #[cfg(feature = "debug-syscalls")]
     pub const DEBUG_DUMP_SCHEDULER: i64 = -13;
+    #[cfg(feature = "debug-syscalls")]
     pub const DEBUG_HALT: i64 = -14;
+    #[cfg(feature = "debug-syscalls")]
     pub const DEBUG_CAP_IDENTIFY: i64 = -15;
+    #[cfg(feature = "debug-syscalls")]
     pub const DEBUG_NAME_THREAD: i64 = -17;
 }
 
@@ -50,15 +54,9 @@ pub fn handle(context: &mut UserContext) {
     let syscall = context.x[7] as i64;
     match syscall {
         number::CALL | number::SEND | number::NB_SEND => invoke(context, syscall),
-        number::DEBUG_PUT_CHAR => console::put_byte(context.x[0] as u8),
-        number::DEBUG_HALT => {
-            log::info!("hmk: halted by the DebugHalt syscall");
-            stop::stop(0);
-        }
-        number::DEBUG_CAP_IDENTIFY => context.x[0] = identify(context.x[0]),
-        number::DEBUG_NAME_THREAD => name_thread(context.x[0]),
-        number::DEBUG_DUMP_SCHEDULER => dump_scheduler(),
         number::YIELD => {}
+        #[cfg(feature = "debug-syscalls")]
+        _ if debug::handle(syscall, context) => {}
         _ => {
             log::warn!("unknown syscall {syscall} at pc {:#x}; thread stopped", context.pc);
             thread::stop_current();
@@ -76,37 +74,6 @@ fn lookup(cptr: u64) -> Option<*mut hmk_kernel::cspace::slot::Slot> {
     let root = current().slots[tcb::slot::CSPACE_ROOT].cap();
     // SAFETY: every CNode reachable from a thread's CSpace root is a live object.
     unsafe { lookup_cap_slot(root, cptr) }.ok()
-}
-
-fn identify(cptr: u64) -> u64 {
-    // SAFETY: `lookup` returns live slots.
-    lookup(cptr).map_or(0, |slot| unsafe { (*slot).cap() }.tag())
-}
-
-fn name_thread(cptr: u64) {
-    let caller = current();
-    let Some(buffer) = ipc_buffer(caller) else { return };
-    // SAFETY: `lookup` returns live slots.
-    let Some(Cap::Thread { ptr }) = lookup(cptr).map(|slot| unsafe { (*slot).cap() }) else { return };
-    let mut name = [0u8; 32];
-    // SAFETY: the IPC buffer frame is mapped in the kernel window; the name is read from its
-    // message area (at most 31 bytes), never past the frame.
-    unsafe { core::ptr::copy_nonoverlapping(buffer.add(IPC_MSG_WORD) as *const u8, name.as_mut_ptr(), 31) };
-    let length = name.iter().position(|&b| b == 0).unwrap_or(31);
-    name[length..].fill(0);
-    // SAFETY: a thread capability names a live TCB object.
-    unsafe { (*(ptr as *mut TcbObject)).tcb.name = name };
-}
-
-fn dump_scheduler() {
-    let tcb = current();
-    let length = tcb.tcb.name.iter().position(|&b| b == 0).unwrap_or(32);
-    log::info!(
-        "scheduler: current thread '{}' priority {} state {:?}",
-        core::str::from_utf8(&tcb.tcb.name[..length]).unwrap_or("?"),
-        tcb.tcb.priority,
-        tcb.tcb.state
-    );
 }
 
 /// A capability invocation. Only Call gets a reply; only the blocking ones (Call, Send) fault
@@ -207,4 +174,62 @@ fn cap_fault(context: &UserContext, what: &str) {
         context.pc
     );
     thread::stop_current();
+}
+
+/// The debug system calls, compiled in with the `debug-syscalls` feature.
+#[cfg(feature = "debug-syscalls")]
+mod debug {
+    use super::{IPC_MSG_WORD, current, ipc_buffer, lookup, number};
+    use crate::arch::aarch64::stop;
+    use crate::console;
+    use hmk_kernel::context::UserContext;
+    use hmk_kernel::cspace::cap::Cap;
+    use hmk_kernel::object::tcb::TcbObject;
+
+    /// Handles `syscall` if it is a debug syscall; `false` otherwise.
+    pub fn handle(syscall: i64, context: &mut UserContext) -> bool {
+        match syscall {
+            number::DEBUG_PUT_CHAR => console::put_byte(context.x[0] as u8),
+            number::DEBUG_HALT => {
+                log::info!("hmk: halted by the DebugHalt syscall");
+                stop::stop(0);
+            }
+            number::DEBUG_CAP_IDENTIFY => context.x[0] = identify(context.x[0]),
+            number::DEBUG_NAME_THREAD => name_thread(context.x[0]),
+            number::DEBUG_DUMP_SCHEDULER => dump_scheduler(),
+            _ => return false,
+        }
+        true
+    }
+
+    fn identify(cptr: u64) -> u64 {
+        // SAFETY: `lookup` returns live slots.
+        lookup(cptr).map_or(0, |slot| unsafe { (*slot).cap() }.tag())
+    }
+
+    fn name_thread(cptr: u64) {
+        let caller = current();
+        let Some(buffer) = ipc_buffer(caller) else { return };
+        // SAFETY: `lookup` returns live slots.
+        let Some(Cap::Thread { ptr }) = lookup(cptr).map(|slot| unsafe { (*slot).cap() }) else { return };
+        let mut name = [0u8; 32];
+        // SAFETY: the IPC buffer frame is mapped in the kernel window; the name is read from its
+        // message area (at most 31 bytes), never past the frame.
+        unsafe { core::ptr::copy_nonoverlapping(buffer.add(IPC_MSG_WORD) as *const u8, name.as_mut_ptr(), 31) };
+        let length = name.iter().position(|&b| b == 0).unwrap_or(31);
+        name[length..].fill(0);
+        // SAFETY: a thread capability names a live TCB object.
+        unsafe { (*(ptr as *mut TcbObject)).tcb.name = name };
+    }
+
+    fn dump_scheduler() {
+        let tcb = current();
+        let length = tcb.tcb.name.iter().position(|&b| b == 0).unwrap_or(32);
+        log::info!(
+            "scheduler: current thread '{}' priority {} state {:?}",
+            core::str::from_utf8(&tcb.tcb.name[..length]).unwrap_or("?"),
+            tcb.tcb.priority,
+            tcb.tcb.state
+        );
+    }
 }
