@@ -10,6 +10,7 @@ mod boot;
 mod console;
 mod objects;
 mod syscall;
+mod tcb_invoke;
 mod thread;
 
 use arch::aarch64::stop::stop;

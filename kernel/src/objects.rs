@@ -5,7 +5,8 @@ use crate::thread;
 use hmk_kernel::cspace::cap::{Cap, Mapping};
 use hmk_kernel::cspace::invoke::CNodeContext;
 use hmk_kernel::cspace::ops::DeleteContext;
-use hmk_kernel::object::tcb::{TcbObject, ThreadState};
+use hmk_kernel::object::sched_context::SchedContext;
+use hmk_kernel::object::tcb::TcbObject;
 use hmk_kernel::object::untyped::RetypeContext;
 
 /// The kernel's implementation of the hooks the capability code calls.
@@ -23,11 +24,25 @@ impl DeleteContext for KernelOps {
     fn finalise(&mut self, cap: &Cap, is_final: bool) {
         match *cap {
             Cap::Thread { ptr } if is_final => {
-                // A dying thread stops; if it is the caller, it does not return to user mode.
+                // A dying thread stops and leaves the scheduler; if it is the caller, it does not
+                // return to user mode. Its scheduling context is unbound.
+                let tcb = ptr as *mut TcbObject;
+                crate::tcb_invoke::suspend(tcb);
                 // SAFETY: a thread capability names a live TCB until its last capability goes.
-                unsafe { (*(ptr as *mut TcbObject)).tcb.state = ThreadState::Inactive };
-                if ptr as *mut TcbObject == thread::current() {
-                    thread::stop_current();
+                let sc = unsafe { core::mem::take(&mut (*tcb).tcb.sched_context) };
+                if sc != 0 {
+                    // SAFETY: a bound scheduling context is a live object.
+                    unsafe { (*(sc as *mut SchedContext)).tcb = 0 };
+                }
+            }
+            Cap::SchedContext { ptr, .. } if is_final => {
+                // SAFETY: the capability names a live scheduling context.
+                let tcb = unsafe { core::mem::take(&mut (*(ptr as *mut SchedContext)).tcb) };
+                if tcb != 0 {
+                    // A thread without a scheduling context cannot run.
+                    // SAFETY: a bound TCB is live.
+                    unsafe { (*(tcb as *mut TcbObject)).tcb.sched_context = 0 };
+                    thread::dequeue(tcb as *mut TcbObject);
                 }
             }
             Cap::Frame { mapped: Some(Mapping { asid, vaddr }), .. } => {

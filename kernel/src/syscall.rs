@@ -3,8 +3,9 @@
 //! read the message from x2..x5 and the IPC buffer, dispatch by capability type, and (for
 //! Call) write the reply: label 0 on success, or seL4's error code with its details.
 
+use crate::arch::aarch64::timer;
 use crate::objects::KernelOps;
-use crate::thread;
+use crate::{tcb_invoke, thread};
 use hmk_kernel::context::UserContext;
 use hmk_kernel::cspace::cap::Cap;
 use hmk_kernel::cspace::invoke::{Outcome, invoke_cnode};
@@ -31,9 +32,8 @@ pub mod number {
     pub const DEBUG_NAME_THREAD: i64 = -17;
 }
 
-/// Invocation labels handled so far outside the CNode module.
+/// Invocation label of UntypedRetype.
 const UNTYPED_RETYPE: u64 = 1;
-const TCB_SUSPEND: u64 = 12;
 /// Most message words and extra capabilities a message carries.
 const MAX_MESSAGE_WORDS: usize = 120;
 const MAX_EXTRA_CAPS: usize = 3;
@@ -54,7 +54,7 @@ pub fn handle(context: &mut UserContext) {
     let syscall = context.x[7] as i64;
     match syscall {
         number::CALL | number::SEND | number::NB_SEND => invoke(context, syscall),
-        number::YIELD => {}
+        number::YIELD => thread::rotate_current(),
         #[cfg(feature = "debug-syscalls")]
         _ if debug::handle(syscall, context) => {}
         _ => {
@@ -99,12 +99,13 @@ fn invoke(context: &mut UserContext, syscall: i64) {
     let mut args = [0u64; MAX_MESSAGE_WORDS];
     args[..4].copy_from_slice(&context.x[2..6]);
     let mut extra = [Cap::Null; MAX_EXTRA_CAPS];
+    let mut extra_slots = [core::ptr::null_mut(); MAX_EXTRA_CAPS];
     if let Some(buffer) = buffer {
         for (i, word) in args.iter_mut().enumerate().take(length).skip(4) {
             // SAFETY: the IPC buffer is one mapped frame; word offsets stay below 128.
             *word = unsafe { *buffer.add(IPC_MSG_WORD + i) };
         }
-        for (i, cap) in extra.iter_mut().enumerate().take(extra_count) {
+        for i in 0..extra_count {
             // SAFETY: as above.
             let cptr = unsafe { *buffer.add(IPC_CAPS_WORD + i) };
             let Some(extra_slot) = lookup(cptr) else {
@@ -113,13 +114,18 @@ fn invoke(context: &mut UserContext, syscall: i64) {
                 }
                 return;
             };
+            extra_slots[i] = extra_slot;
             // SAFETY: `lookup` returns live slots.
-            *cap = unsafe { (*extra_slot).cap() };
+            extra[i] = unsafe { (*extra_slot).cap() };
         }
     }
-    let extra = if buffer.is_some() { &extra[..extra_count] } else { &extra[..0] };
+    let count = if buffer.is_some() { extra_count } else { 0 };
+    let (extra, extra_slots) = (&extra[..count], &extra_slots[..count]);
     let args = &args[..length];
     let mut ops = KernelOps;
+    let mut reply = [0u64; MAX_MESSAGE_WORDS];
+    let mut reply_length = 0;
+    let frequency = timer::frequency();
     // SAFETY: `slot` and the extra capabilities come from live CSpaces; every object their
     // capabilities name is live (capabilities are deleted before their objects).
     let result = unsafe {
@@ -127,9 +133,18 @@ fn invoke(context: &mut UserContext, syscall: i64) {
             Cap::Null => Err(SyscallError::InvalidCapability { argument: 0 }),
             cnode @ Cap::CNode { .. } => invoke_cnode(label, cnode, args, extra, &mut ops),
             Cap::Untyped { .. } if label == UNTYPED_RETYPE => invoke_retype(slot, args, extra, &mut ops),
-            Cap::Thread { ptr } if label == TCB_SUSPEND => {
-                suspend(ptr as *mut TcbObject);
-                Ok(Outcome::Done)
+            Cap::Thread { ptr } => tcb_invoke::invoke_tcb(
+                label,
+                ptr,
+                args,
+                tcb_invoke::Extra { caps: extra, slots: extra_slots },
+                &mut reply,
+                &mut reply_length,
+                &mut ops,
+            ),
+            Cap::SchedControl { .. } => tcb_invoke::invoke_sched_control(label, args, extra, timer::now(), frequency),
+            Cap::SchedContext { ptr, .. } => {
+                tcb_invoke::invoke_sched_context(label, ptr, extra, &mut reply, &mut reply_length, frequency)
             }
             _ => Err(SyscallError::IllegalOperation),
         }
@@ -138,17 +153,19 @@ fn invoke(context: &mut UserContext, syscall: i64) {
         Ok(Outcome::Preempted) => context.pc -= 4,
         Ok(Outcome::Done) if is_call => {
             context.x[0] = 0;
-            context.x[1] = 0;
+            context.x[1] = reply_length as u64;
+            for (i, &word) in reply.iter().enumerate().take(reply_length) {
+                if i < 4 {
+                    context.x[2 + i] = word;
+                } else if let Some(buffer) = buffer {
+                    // SAFETY: the IPC buffer is one mapped frame; i < 120.
+                    unsafe { *buffer.add(IPC_MSG_WORD + i) = word };
+                }
+            }
         }
         Err(error) if is_call => reply_error(context, buffer, error),
         _ => {}
     }
-}
-
-/// Stops the thread of `tcb` until it is resumed.
-fn suspend(tcb: *mut TcbObject) {
-    // SAFETY: a thread capability names a live TCB.
-    unsafe { (*tcb).tcb.state = hmk_kernel::object::tcb::ThreadState::Inactive };
 }
 
 fn reply_error(context: &mut UserContext, buffer: Option<*mut u64>, error: SyscallError) {

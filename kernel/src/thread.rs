@@ -1,9 +1,12 @@
-//! The running thread and the switch to user mode.
+//! Threads: the running thread, the ready queues and the switch to user mode.
 //!
-//! Until the MCS scheduler exists the kernel runs one user thread, the root task: it runs, or
-//! it is stopped and the kernel idles. Its registers live in its TCB; the exception entry code
-//! saves into and restores from there directly. This module also holds the kernel's global
-//! state (the ASID table) behind [`KernelCell`].
+//! A thread runs when it is runnable and has a scheduling context (MCS). The scheduler keeps
+//! one FIFO ready queue per priority (256) and a bitmap of the non-empty ones, and runs the
+//! highest-priority ready thread; a thread keeps the CPU until a higher-priority one is ready
+//! or it gives up its slice (Yield, or the end of a timer slice), then it goes behind the others
+//! of its priority. Registers live in the TCB (the exception entry code saves into and restores
+//! from there directly); FP/SIMD registers are switched with the thread. This module also holds
+//! the kernel's global state (the ASID table) behind [`KernelCell`].
 
 use crate::arch::aarch64::{exception, mmu};
 use aarch64_cpu::registers::{DAIF, TPIDR_EL0, Writeable};
@@ -36,36 +39,190 @@ impl<T> KernelCell<T> {
 /// pool objects, each an array of 512 VSpace root addresses.
 pub const ASID_POOL_COUNT: usize = 128;
 
+/// Thread priorities: 0 (lowest) to 255.
+const PRIORITIES: usize = 256;
+
+/// Ready queues, one per priority, with a bitmap of the non-empty ones so the highest is found
+/// in constant time. Links are the TCBs' `sched_prev` / `sched_next`.
+struct ReadyQueues {
+    heads: [u64; PRIORITIES],
+    tails: [u64; PRIORITIES],
+    bitmap: [u64; PRIORITIES / 64],
+}
+
 struct KernelState {
     current: *mut TcbObject,
+    /// The thread whose FP/SIMD registers are in the CPU.
+    fp_owner: *mut TcbObject,
+    /// The current thread gave up the rest of its slice (Yield, end of slice): it goes behind
+    /// the others of its priority.
+    rotate: bool,
+    ready: ReadyQueues,
     asid_pools: [u64; ASID_POOL_COUNT],
 }
 
-static STATE: KernelCell<KernelState> =
-    KernelCell::new(KernelState { current: core::ptr::null_mut(), asid_pools: [0; ASID_POOL_COUNT] });
+static STATE: KernelCell<KernelState> = KernelCell::new(KernelState {
+    current: core::ptr::null_mut(),
+    fp_owner: core::ptr::null_mut(),
+    rotate: false,
+    ready: ReadyQueues { heads: [0; PRIORITIES], tails: [0; PRIORITIES], bitmap: [0; PRIORITIES / 64] },
+    asid_pools: [0; ASID_POOL_COUNT],
+});
+
+fn state() -> &'static mut KernelState {
+    // SAFETY: kernel mode on the boot core; callers do not hold two of these at once across a
+    // call that takes another.
+    unsafe { STATE.get() }
+}
 
 /// Records the ASID pool object for ASIDs `index * 512 ..`.
 pub fn set_asid_pool(index: usize, pool: u64) {
-    // SAFETY: kernel mode, no other reference live.
-    unsafe { STATE.get() }.asid_pools[index] = pool;
+    state().asid_pools[index] = pool;
 }
 
 /// The TCB of the thread that entered the kernel (null before the first thread runs).
 pub fn current() -> *mut TcbObject {
-    // SAFETY: kernel mode, no other reference live.
-    unsafe { STATE.get() }.current
+    state().current
 }
 
-/// Makes `tcb` the running thread and switches to its address space.
+fn tcb_ref(tcb: u64) -> &'static mut TcbObject {
+    // SAFETY: queue links and `current` only ever hold live TCB objects (a TCB leaves every
+    // queue before it is finalised).
+    unsafe { &mut *(tcb as *mut TcbObject) }
+}
+
+/// Whether `tcb` may be scheduled: runnable, with a scheduling context (MCS).
+pub fn schedulable(tcb: &TcbObject) -> bool {
+    tcb.tcb.state.is_runnable() && tcb.tcb.sched_context != 0
+}
+
+/// Puts `tcb` at the tail (or head) of its priority's ready queue, if it is not queued.
+fn enqueue(tcb: *mut TcbObject, at_head: bool) {
+    let ready = &mut state().ready;
+    let object = tcb_ref(tcb as u64);
+    if object.tcb.in_ready_queue != 0 {
+        return;
+    }
+    let prio = (object.tcb.priority as usize).min(PRIORITIES - 1);
+    let me = tcb as u64;
+    object.tcb.in_ready_queue = 1;
+    if ready.heads[prio] == 0 {
+        object.tcb.sched_prev = 0;
+        object.tcb.sched_next = 0;
+        ready.heads[prio] = me;
+        ready.tails[prio] = me;
+        ready.bitmap[prio / 64] |= 1 << (prio % 64);
+    } else if at_head {
+        object.tcb.sched_prev = 0;
+        object.tcb.sched_next = ready.heads[prio];
+        tcb_ref(ready.heads[prio]).tcb.sched_prev = me;
+        ready.heads[prio] = me;
+    } else {
+        object.tcb.sched_next = 0;
+        object.tcb.sched_prev = ready.tails[prio];
+        tcb_ref(ready.tails[prio]).tcb.sched_next = me;
+        ready.tails[prio] = me;
+    }
+}
+
+/// Takes `tcb` out of its ready queue, if it is in one.
+pub fn dequeue(tcb: *mut TcbObject) {
+    let ready = &mut state().ready;
+    let object = tcb_ref(tcb as u64);
+    if object.tcb.in_ready_queue == 0 {
+        return;
+    }
+    let prio = (object.tcb.priority as usize).min(PRIORITIES - 1);
+    let (prev, next) = (object.tcb.sched_prev, object.tcb.sched_next);
+    if prev == 0 {
+        ready.heads[prio] = next;
+    } else {
+        tcb_ref(prev).tcb.sched_next = next;
+    }
+    if next == 0 {
+        ready.tails[prio] = prev;
+    } else {
+        tcb_ref(next).tcb.sched_prev = prev;
+    }
+    if ready.heads[prio] == 0 {
+        ready.bitmap[prio / 64] &= !(1 << (prio % 64));
+    }
+    object.tcb.in_ready_queue = 0;
+    object.tcb.sched_prev = 0;
+    object.tcb.sched_next = 0;
+}
+
+/// The highest priority with a ready thread.
+fn highest_ready() -> Option<usize> {
+    let bitmap = &state().ready.bitmap;
+    (0..bitmap.len()).rev().find(|&i| bitmap[i] != 0).map(|i| i * 64 + 63 - bitmap[i].leading_zeros() as usize)
+}
+
+/// Makes a thread that became runnable eligible to run.
+pub fn make_ready(tcb: *mut TcbObject) {
+    if tcb != current() && schedulable(tcb_ref(tcb as u64)) {
+        enqueue(tcb, false);
+    }
+}
+
+/// Changes a thread's priority, moving it between ready queues.
+pub fn set_priority(tcb: *mut TcbObject, priority: u64) {
+    let queued = tcb_ref(tcb as u64).tcb.in_ready_queue != 0;
+    dequeue(tcb);
+    tcb_ref(tcb as u64).tcb.priority = priority;
+    if queued {
+        enqueue(tcb, false);
+    }
+}
+
+/// A timer slice ended: charge it to the running thread's scheduling context and let the next
+/// thread of the same priority run (round robin).
+pub fn end_of_slice(ticks: u64) {
+    let tcb = current();
+    if tcb.is_null() || !schedulable(tcb_ref(tcb as u64)) {
+        return;
+    }
+    let sc = tcb_ref(tcb as u64).tcb.sched_context;
+    // SAFETY: a bound scheduling context is a live object.
+    unsafe { (*(sc as *mut hmk_kernel::object::sched_context::SchedContext)).consumed += ticks };
+    rotate_current();
+}
+
+/// The current thread gives up the rest of its time slice.
+pub fn rotate_current() {
+    state().rotate = true;
+}
+
+/// Makes `tcb` the running thread and switches to its address space. Used for the first
+/// thread; later switches go through [`leave_kernel`].
 pub fn start(tcb: *mut TcbObject) {
-    // SAFETY: kernel mode; `tcb` is a live TCB object.
-    unsafe {
-        STATE.get().current = tcb;
-        let object = &*tcb;
-        if let Cap::VSpace { ptr, asid: Some(asid) } = object.slots[tcb::slot::VSPACE_ROOT].cap() {
-            mmu::switch_user_vspace(mmu::virt_to_phys(ptr), u64::from(asid));
+    switch_to(tcb);
+}
+
+fn switch_to(tcb: *mut TcbObject) {
+    let st = state();
+    let previous = st.current;
+    st.current = tcb;
+    let object = tcb_ref(tcb as u64);
+    if let Cap::VSpace { ptr, asid: Some(asid) } = object.slots[tcb::slot::VSPACE_ROOT].cap() {
+        mmu::switch_user_vspace(mmu::virt_to_phys(ptr), u64::from(asid));
+    }
+    TPIDR_EL0.set(object.tcb.tls_base);
+    if previous != tcb {
+        if !st.fp_owner.is_null() {
+            fp::save(&mut tcb_ref(st.fp_owner as u64).tcb.fp);
         }
-        TPIDR_EL0.set(object.tcb.tls_base);
+        fp::restore(&object.tcb.fp);
+        st.fp_owner = tcb;
+    }
+}
+
+/// Forgets `tcb` wherever the scheduler remembers it (it is being suspended or destroyed).
+pub fn forget(tcb: *mut TcbObject) {
+    dequeue(tcb);
+    let st = state();
+    if st.fp_owner == tcb {
+        st.fp_owner = core::ptr::null_mut();
     }
 }
 
@@ -73,19 +230,36 @@ pub fn start(tcb: *mut TcbObject) {
 pub fn stop_current() {
     let tcb = current();
     if !tcb.is_null() {
-        // SAFETY: kernel mode; the current TCB is live.
-        unsafe { (*tcb).tcb.state = ThreadState::Inactive };
+        tcb_ref(tcb as u64).tcb.state = ThreadState::Inactive;
     }
 }
 
-/// The register area of the thread to run next, or `None` when nothing is runnable.
+/// Chooses the thread to run: the current one unless a higher-priority thread is ready or it
+/// gave up its slice, in which case the highest-priority ready thread (FIFO within a priority).
+fn choose() -> Option<*mut TcbObject> {
+    let st = state();
+    let current = st.current;
+    let rotate = core::mem::take(&mut st.rotate);
+    let current_ok = !current.is_null() && schedulable(tcb_ref(current as u64));
+    let best = highest_ready();
+    if current_ok {
+        let prio = tcb_ref(current as u64).tcb.priority as usize;
+        match best {
+            Some(b) if b > prio || (b == prio && rotate) => enqueue(current, false),
+            _ => return Some(current),
+        }
+    }
+    let best = highest_ready()?;
+    let next = state().ready.heads[best] as *mut TcbObject;
+    dequeue(next);
+    Some(next)
+}
+
+/// The register area of the thread to run next, switching to it; `None` when nothing can run.
 pub fn next_to_run() -> Option<*mut UserContext> {
-    let tcb = current();
-    // SAFETY: kernel mode; the current TCB is live.
-    (!tcb.is_null() && unsafe { (*tcb).tcb.state.is_runnable() }).then(|| {
-        // SAFETY: as above.
-        unsafe { &mut (*tcb).tcb.context as *mut UserContext }
-    })
+    let next = choose()?;
+    switch_to(next);
+    Some(&mut tcb_ref(next as u64).tcb.context as *mut UserContext)
 }
 
 /// Leaves the kernel: enters the next runnable thread, or idles until an interrupt makes one
@@ -103,6 +277,82 @@ pub fn idle() -> ! {
     DAIF.write(DAIF::D::Masked + DAIF::A::Masked + DAIF::I::Unmasked + DAIF::F::Masked);
     loop {
         aarch64_cpu::asm::wfi();
+    }
+}
+
+/// Saving and loading user FP/SIMD registers. The kernel is built without FP, so only this
+/// assembly touches them; they are switched whenever a different thread is entered.
+mod fp {
+    use hmk_kernel::object::tcb::FpState;
+
+    core::arch::global_asm!(
+        ".section .text.fp, \"ax\"",
+        ".arch_extension fp",
+        ".arch_extension simd",
+        ".global hmk_fp_save",
+        "hmk_fp_save:",
+        "    stp q0, q1, [x0, #0]",
+        "    stp q2, q3, [x0, #32]",
+        "    stp q4, q5, [x0, #64]",
+        "    stp q6, q7, [x0, #96]",
+        "    stp q8, q9, [x0, #128]",
+        "    stp q10, q11, [x0, #160]",
+        "    stp q12, q13, [x0, #192]",
+        "    stp q14, q15, [x0, #224]",
+        "    stp q16, q17, [x0, #256]",
+        "    stp q18, q19, [x0, #288]",
+        "    stp q20, q21, [x0, #320]",
+        "    stp q22, q23, [x0, #352]",
+        "    stp q24, q25, [x0, #384]",
+        "    stp q26, q27, [x0, #416]",
+        "    stp q28, q29, [x0, #448]",
+        "    stp q30, q31, [x0, #480]",
+        "    mrs x1, fpsr",
+        "    mrs x2, fpcr",
+        "    add x0, x0, #512",
+        "    stp x1, x2, [x0]",
+        "    ret",
+        ".global hmk_fp_restore",
+        "hmk_fp_restore:",
+        "    ldp q0, q1, [x0, #0]",
+        "    ldp q2, q3, [x0, #32]",
+        "    ldp q4, q5, [x0, #64]",
+        "    ldp q6, q7, [x0, #96]",
+        "    ldp q8, q9, [x0, #128]",
+        "    ldp q10, q11, [x0, #160]",
+        "    ldp q12, q13, [x0, #192]",
+        "    ldp q14, q15, [x0, #224]",
+        "    ldp q16, q17, [x0, #256]",
+        "    ldp q18, q19, [x0, #288]",
+        "    ldp q20, q21, [x0, #320]",
+        "    ldp q22, q23, [x0, #352]",
+        "    ldp q24, q25, [x0, #384]",
+        "    ldp q26, q27, [x0, #416]",
+        "    ldp q28, q29, [x0, #448]",
+        "    ldp q30, q31, [x0, #480]",
+        "    add x0, x0, #512",
+        "    ldp x1, x2, [x0]",
+        "    msr fpsr, x1",
+        "    msr fpcr, x2",
+        "    ret",
+    );
+
+    unsafe extern "C" {
+        fn hmk_fp_save(state: *mut FpState);
+        fn hmk_fp_restore(state: *const FpState);
+    }
+
+    const _: () = assert!(core::mem::size_of::<FpState>() == 528);
+
+    pub fn save(state: &mut FpState) {
+        // SAFETY: the assembly writes exactly the 528 bytes of `state`, and touches only FP
+        // registers and x1, x2 (caller-saved).
+        unsafe { hmk_fp_save(state) }
+    }
+
+    pub fn restore(state: &FpState) {
+        // SAFETY: the assembly reads exactly the 528 bytes of `state`.
+        unsafe { hmk_fp_restore(state) }
     }
 }
 

@@ -14,6 +14,7 @@ use hmk_kernel::cspace::{
     ops,
     slot::{self, Slot},
 };
+use hmk_kernel::object::sched_context::SchedContext;
 use hmk_kernel::object::tcb::{self, TcbObject, ThreadState};
 use hmk_kernel::object::{MAX_UNTYPED_BITS, SLOT_BITS, TCB_BITS};
 use hmk_kernel::vspace::{Walker, user_page_attrs};
@@ -290,6 +291,7 @@ pub fn build(
         tcb.mcp = 255;
         tcb.ipc_buffer = ipc_vaddr;
         tcb.sched_context = mmu::phys_to_virt(sc_pa);
+        (*(mmu::phys_to_virt(sc_pa) as *mut SchedContext)).tcb = tcb_ptr as u64;
         tcb.state = ThreadState::Running;
         tcb.name[..10].copy_from_slice(b"rootserver");
     }

@@ -77,9 +77,10 @@ pub struct Tcb {
     /// Links of the endpoint/notification queue the thread waits in.
     pub queue_prev: u64,
     pub queue_next: u64,
-    /// Links of the ready queue or release queue.
+    /// Links of the ready queue or release queue, and whether the thread is in a ready queue.
     pub sched_prev: u64,
     pub sched_next: u64,
+    pub in_ready_queue: u64,
     /// The pending fault, if any: seL4 fault type and its words.
     pub fault: [u64; 4],
     /// Debug name (DebugNameThread), NUL-padded.

@@ -68,8 +68,8 @@ extern "C" fn handle_exception(kind: u64, frame: &mut TrapFrame) {
         1 | 5 => {
             handle_irq();
             // An interrupt while idle may have made a thread runnable.
-            if thread::next_to_run().is_some() {
-                thread::leave_kernel();
+            if let Some(context) = thread::next_to_run() {
+                enter_user(context);
             }
         }
         _ => fatal(kind, frame),

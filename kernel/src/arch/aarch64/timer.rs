@@ -17,6 +17,11 @@ pub fn intid() -> u32 {
     INTID.load(Ordering::Relaxed)
 }
 
+/// The counter now.
+pub fn now() -> u64 {
+    CNTPCT_EL0.get()
+}
+
 /// Counter frequency in Hz.
 pub fn frequency() -> u64 {
     CNTFRQ_EL0.get()
@@ -42,6 +47,7 @@ pub fn tick() {
     }
     CNTP_CVAL_EL0.set(next);
     let count = TICKS.fetch_add(1, Ordering::Relaxed) + 1;
+    crate::thread::end_of_slice(period);
     if count <= 5 || count.is_multiple_of(TICK_HZ) {
         log::info!("timer: tick {count} (counter {now})");
     }

@@ -1,0 +1,43 @@
+//! Scheduling contexts: the layout of the object (an 80-byte core, then 16-byte refills).
+
+use crate::sched::refill::Refill;
+
+/// The fixed part of a scheduling context object.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SchedContext {
+    /// Budget and period in counter ticks (0 until configured).
+    pub budget: u64,
+    pub period: u64,
+    /// Time consumed since last read by SchedContext Consumed (ticks).
+    pub consumed: u64,
+    /// The bound TCB (kernel address, 0 for none).
+    pub tcb: u64,
+    /// The bound notification, and the badge timeout faults carry.
+    pub notification: u64,
+    pub badge: u64,
+    /// Refill queue bookkeeping (see `sched::refill`).
+    pub refill_head: u64,
+    pub refill_count: u64,
+    pub refill_max: u64,
+    /// Flags given to ConfigureFlags (bit 0: sporadic).
+    pub flags: u64,
+}
+
+/// seL4's core scheduling context is ten words; refills follow.
+const _: () = assert!(core::mem::size_of::<SchedContext>() == 80);
+
+/// How many refills fit in a scheduling context of `size_bits`.
+pub fn refill_capacity(size_bits: u32) -> usize {
+    ((1usize << size_bits) - core::mem::size_of::<SchedContext>()) / core::mem::size_of::<Refill>()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn capacity_matches_sel4_sizing() {
+        assert_eq!(super::refill_capacity(7), 3);
+        assert_eq!(super::refill_capacity(8), 11);
+        assert_eq!(super::refill_capacity(10), 59);
+    }
+}

@@ -1,0 +1,530 @@
+//! TCB, scheduling-control and scheduling-context invocations: decoding with seL4's checks and
+//! error codes, then the effect on the thread and the scheduler.
+
+use crate::thread;
+use hmk_kernel::cspace::cap::Cap;
+use hmk_kernel::cspace::invoke::Outcome;
+use hmk_kernel::cspace::ops::{self, DeleteContext, Preempted};
+use hmk_kernel::cspace::slot::Slot;
+use hmk_kernel::error::SyscallError;
+use hmk_kernel::object::sched_context::{SchedContext, refill_capacity};
+use hmk_kernel::object::tcb::{self, TcbObject, ThreadState};
+use hmk_kernel::sched::refill::{Refill, RefillQueue};
+
+/// seL4's invocation labels for these objects.
+pub mod label {
+    pub const READ_REGISTERS: u64 = 2;
+    pub const WRITE_REGISTERS: u64 = 3;
+    pub const COPY_REGISTERS: u64 = 4;
+    pub const CONFIGURE: u64 = 5;
+    pub const SET_PRIORITY: u64 = 6;
+    pub const SET_MC_PRIORITY: u64 = 7;
+    pub const SET_SCHED_PARAMS: u64 = 8;
+    pub const SET_TIMEOUT_ENDPOINT: u64 = 9;
+    pub const SET_IPC_BUFFER: u64 = 10;
+    pub const SET_SPACE: u64 = 11;
+    pub const SUSPEND: u64 = 12;
+    pub const RESUME: u64 = 13;
+    pub const SET_TLS_BASE: u64 = 16;
+    pub const SCHED_CONTROL_CONFIGURE_FLAGS: u64 = 33;
+    pub const SCHED_CONTEXT_BIND: u64 = 34;
+    pub const SCHED_CONTEXT_UNBIND: u64 = 35;
+    pub const SCHED_CONTEXT_UNBIND_OBJECT: u64 = 36;
+    pub const SCHED_CONTEXT_CONSUMED: u64 = 37;
+}
+
+/// Registers in seL4's `seL4_UserContext` order for AArch64: indices into `x` of
+/// the saved context, with pc, sp and spsr first (encoded as 100, 101, 102) and the TLS
+/// registers last (103, 104).
+const USER_CONTEXT_ORDER: [u8; 36] = [
+    100, 101, 102, 0, 1, 2, 3, 4, 5, 6, 7, 8, 16, 17, 18, 29, 30, 9, 10, 11, 12, 13, 14, 15, 19, 20, 21, 22, 23, 24,
+    25, 26, 27, 28, 103, 104,
+];
+
+/// The largest time a scheduling context may be configured with (seL4: about 2^60 µs);
+/// we accept up to an hour, in microseconds.
+const MAX_PERIOD_US: u64 = 3_600_000_000;
+/// Smallest budget, in microseconds (seL4's MIN_BUDGET_US is twice the kernel WCET).
+pub const MIN_BUDGET_US: u64 = 20;
+
+fn arg(args: &[u64], index: usize) -> u64 {
+    args.get(index).copied().unwrap_or(0)
+}
+
+fn tcb(ptr: u64) -> &'static mut TcbObject {
+    // SAFETY: a thread capability names a live TCB object.
+    unsafe { &mut *(ptr as *mut TcbObject) }
+}
+
+fn sc(ptr: u64) -> &'static mut SchedContext {
+    // SAFETY: a scheduling-context capability names a live object.
+    unsafe { &mut *(ptr as *mut SchedContext) }
+}
+
+fn register(context: &hmk_kernel::context::UserContext, code: u8) -> u64 {
+    match code {
+        100 => context.pc,
+        101 => context.sp,
+        102 => context.spsr,
+        103 | 104 => 0,
+        n => context.x[usize::from(n)],
+    }
+}
+
+fn set_register(object: &mut TcbObject, code: u8, value: u64) {
+    let context = &mut object.tcb.context;
+    match code {
+        100 => context.pc = value,
+        101 => context.sp = value,
+        // Only the flags may change; the thread stays at EL0 with interrupts on.
+        102 => context.spsr = value & 0xf000_0000,
+        103 => object.tcb.tls_base = value,
+        104 => {}
+        n => context.x[usize::from(n)] = value,
+    }
+}
+
+/// seL4 `checkPrio`: at most the authority's maximum controlled priority.
+fn check_priority(priority: u64, authority: &Cap) -> Result<(), SyscallError> {
+    let Cap::Thread { ptr } = *authority else { return Err(SyscallError::InvalidCapability { argument: 1 }) };
+    let mcp = tcb(ptr).tcb.mcp;
+    if priority > mcp {
+        return Err(SyscallError::RangeError { min: 0, max: mcp });
+    }
+    Ok(())
+}
+
+/// MCS: a fault or timeout handler is an endpoint that can send and grant (or grant-reply), or
+/// nothing.
+fn valid_fault_handler(cap: &Cap) -> bool {
+    match cap {
+        Cap::Endpoint { can_send, can_grant, can_grant_reply, .. } => *can_send && (*can_grant || *can_grant_reply),
+        Cap::Null => true,
+        _ => false,
+    }
+}
+
+/// Replaces the capability in the TCB's slot `index` by a copy of the one in `source`.
+///
+/// # Safety
+/// `source` is a live slot holding `cap` (or `cap` is Null); the TCB is live.
+unsafe fn install(
+    object: &mut TcbObject,
+    index: usize,
+    cap: Cap,
+    source: *mut Slot,
+    ctx: &mut dyn DeleteContext,
+) -> Result<(), Preempted> {
+    let slot: *mut Slot = &mut object.slots[index];
+    // SAFETY: the TCB's own slots are live; the caller vouches for `source`.
+    unsafe {
+        ops::delete_slot(slot, true, ctx)?;
+        if !cap.is_null() && !source.is_null() && (*source).cap().same_object_as(&cap) {
+            ops::insert_derived(cap, source, slot);
+        }
+    }
+    Ok(())
+}
+
+/// seL4 `checkValidIPCBuffer`: 1 KiB aligned, in a normal (not device) frame.
+fn check_ipc_buffer(address: u64, cap: &Cap) -> Result<(), SyscallError> {
+    if !matches!(cap, Cap::Frame { is_device: false, .. }) {
+        return Err(SyscallError::IllegalOperation);
+    }
+    if !address.is_multiple_of(1024) {
+        return Err(SyscallError::AlignmentError);
+    }
+    Ok(())
+}
+
+/// The capabilities passed with an invocation and the slots they came from.
+pub struct Extra<'a> {
+    pub caps: &'a [Cap],
+    pub slots: &'a [*mut Slot],
+}
+
+/// Decodes and performs an invocation of the thread capability naming `target`.
+///
+/// # Safety
+/// `extra.slots` are live slots holding `extra.caps`; every object named is live.
+pub unsafe fn invoke_tcb(
+    label: u64,
+    target: u64,
+    args: &[u64],
+    extra: Extra,
+    reply: &mut [u64; 120],
+    reply_length: &mut usize,
+    ctx: &mut dyn DeleteContext,
+) -> Result<Outcome, SyscallError> {
+    let object = tcb(target);
+    let is_current = target as *mut TcbObject == thread::current();
+    let need_caps = |n: usize| if extra.caps.len() < n { Err(SyscallError::TruncatedMessage) } else { Ok(()) };
+    match label {
+        label::SUSPEND => {
+            suspend(target as *mut TcbObject);
+            Ok(Outcome::Done)
+        }
+        label::RESUME => {
+            if matches!(object.tcb.state, ThreadState::Inactive) {
+                object.tcb.state = ThreadState::Restart;
+                thread::make_ready(target as *mut TcbObject);
+            }
+            Ok(Outcome::Done)
+        }
+        label::READ_REGISTERS => {
+            if args.len() < 2 {
+                return Err(SyscallError::TruncatedMessage);
+            }
+            let count = arg(args, 1);
+            if count < 1 || count > USER_CONTEXT_ORDER.len() as u64 {
+                return Err(SyscallError::RangeError { min: 1, max: USER_CONTEXT_ORDER.len() as u64 });
+            }
+            if is_current {
+                return Err(SyscallError::IllegalOperation);
+            }
+            if arg(args, 0) & 1 != 0 {
+                suspend(target as *mut TcbObject);
+            }
+            for (i, &code) in USER_CONTEXT_ORDER.iter().take(count as usize).enumerate() {
+                reply[i] = if code == 103 { object.tcb.tls_base } else { register(&object.tcb.context, code) };
+            }
+            *reply_length = count as usize;
+            Ok(Outcome::Done)
+        }
+        label::WRITE_REGISTERS => {
+            if args.len() < 2 {
+                return Err(SyscallError::TruncatedMessage);
+            }
+            let count = arg(args, 1);
+            if (args.len() as u64 - 2) < count {
+                return Err(SyscallError::TruncatedMessage);
+            }
+            if is_current {
+                return Err(SyscallError::IllegalOperation);
+            }
+            for (i, &code) in USER_CONTEXT_ORDER.iter().take(count as usize).enumerate() {
+                set_register(object, code, args[2 + i]);
+            }
+            if arg(args, 0) & 1 != 0 && matches!(object.tcb.state, ThreadState::Inactive) {
+                object.tcb.state = ThreadState::Restart;
+                thread::make_ready(target as *mut TcbObject);
+            }
+            Ok(Outcome::Done)
+        }
+        label::COPY_REGISTERS => {
+            if args.is_empty() || extra.caps.is_empty() {
+                return Err(SyscallError::TruncatedMessage);
+            }
+            let Cap::Thread { ptr: source } = extra.caps[0] else {
+                return Err(SyscallError::InvalidCapability { argument: 1 });
+            };
+            let flags = arg(args, 0);
+            if flags & 1 != 0 {
+                suspend(source as *mut TcbObject);
+            }
+            let from = tcb(source);
+            let (context, tls) = (from.tcb.context, from.tcb.tls_base);
+            let to = tcb(target);
+            if flags & 4 != 0 {
+                to.tcb.context.pc = context.pc;
+                to.tcb.context.sp = context.sp;
+                to.tcb.context.spsr = context.spsr;
+                for n in [0, 1, 2, 3, 4, 5, 6, 7, 8, 16, 17, 18, 29, 30] {
+                    to.tcb.context.x[n] = context.x[n];
+                }
+            }
+            if flags & 8 != 0 {
+                for n in [9, 10, 11, 12, 13, 14, 15, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28] {
+                    to.tcb.context.x[n] = context.x[n];
+                }
+                to.tcb.tls_base = tls;
+            }
+            if flags & 2 != 0 && matches!(to.tcb.state, ThreadState::Inactive) {
+                to.tcb.state = ThreadState::Restart;
+                thread::make_ready(target as *mut TcbObject);
+            }
+            Ok(Outcome::Done)
+        }
+        label::SET_PRIORITY | label::SET_MC_PRIORITY => {
+            if args.is_empty() || extra.caps.is_empty() {
+                return Err(SyscallError::TruncatedMessage);
+            }
+            let value = arg(args, 0);
+            check_priority(value, &extra.caps[0])?;
+            if label == label::SET_PRIORITY {
+                thread::set_priority(target as *mut TcbObject, value);
+            } else {
+                object.tcb.mcp = value;
+            }
+            Ok(Outcome::Done)
+        }
+        label::SET_SCHED_PARAMS => {
+            if args.len() < 2 {
+                return Err(SyscallError::TruncatedMessage);
+            }
+            need_caps(3)?;
+            let (mcp, priority) = (arg(args, 0), arg(args, 1));
+            check_priority(mcp, &extra.caps[0])?;
+            check_priority(priority, &extra.caps[0])?;
+            let new_sc = match extra.caps[1] {
+                Cap::SchedContext { ptr, .. } => {
+                    if object.tcb.sched_context != 0 || sc(ptr).tcb != 0 {
+                        return Err(SyscallError::IllegalOperation);
+                    }
+                    Some(ptr)
+                }
+                Cap::Null if is_current => return Err(SyscallError::IllegalOperation),
+                Cap::Null => None,
+                _ => return Err(SyscallError::InvalidCapability { argument: 2 }),
+            };
+            if !valid_fault_handler(&extra.caps[2]) {
+                return Err(SyscallError::InvalidCapability { argument: 3 });
+            }
+            // SAFETY: the caller vouches for the extra slots.
+            if unsafe { install(object, tcb::slot::FAULT_HANDLER, extra.caps[2], extra.slots[2], ctx) }.is_err() {
+                return Ok(Outcome::Preempted);
+            }
+            object.tcb.mcp = mcp;
+            thread::set_priority(target as *mut TcbObject, priority);
+            match new_sc {
+                Some(ptr) => bind(ptr, target),
+                None => unbind_tcb(target),
+            }
+            Ok(Outcome::Done)
+        }
+        label::SET_TIMEOUT_ENDPOINT => {
+            need_caps(1)?;
+            if !valid_fault_handler(&extra.caps[0]) {
+                return Err(SyscallError::InvalidCapability { argument: 1 });
+            }
+            // SAFETY: the caller vouches for the extra slots.
+            let done = unsafe { install(object, tcb::slot::TIMEOUT_HANDLER, extra.caps[0], extra.slots[0], ctx) };
+            Ok(if done.is_ok() { Outcome::Done } else { Outcome::Preempted })
+        }
+        label::SET_IPC_BUFFER => {
+            if args.is_empty() {
+                return Err(SyscallError::TruncatedMessage);
+            }
+            need_caps(1)?;
+            let address = arg(args, 0);
+            let mut buffer_cap = Cap::Null;
+            if address != 0 {
+                // SAFETY: the caller vouches for the extra slots.
+                buffer_cap = unsafe { ops::derive(extra.slots[0], extra.caps[0]) }?;
+                check_ipc_buffer(address, &buffer_cap)?;
+            }
+            // SAFETY: the caller vouches for the extra slots.
+            if unsafe { install(object, tcb::slot::IPC_BUFFER, buffer_cap, extra.slots[0], ctx) }.is_err() {
+                return Ok(Outcome::Preempted);
+            }
+            object.tcb.ipc_buffer = address;
+            Ok(Outcome::Done)
+        }
+        label::CONFIGURE | label::SET_SPACE => {
+            let configure = label == label::CONFIGURE;
+            if args.len() < if configure { 3 } else { 2 } {
+                return Err(SyscallError::TruncatedMessage);
+            }
+            need_caps(3)?;
+            // Configure: CSpace, VSpace, IPC buffer frame. SetSpace: fault handler, CSpace, VSpace.
+            let (c_index, v_index) = if configure { (0, 1) } else { (1, 2) };
+            let (c_data, v_data) = (arg(args, 0), arg(args, 1));
+            if !configure && !valid_fault_handler(&extra.caps[0]) {
+                return Err(SyscallError::InvalidCapability { argument: 1 });
+            }
+            let mut buffer_cap = Cap::Null;
+            let buffer_address = if configure { arg(args, 2) } else { 0 };
+            if configure && buffer_address != 0 {
+                // SAFETY: the caller vouches for the extra slots.
+                buffer_cap = unsafe { ops::derive(extra.slots[2], extra.caps[2]) }?;
+                check_ipc_buffer(buffer_address, &buffer_cap)?;
+            }
+            let mut c_cap = extra.caps[c_index];
+            if c_data != 0 {
+                c_cap = ops::update_cap_data(false, c_data, c_cap).unwrap_or(Cap::Null);
+            }
+            // SAFETY: the caller vouches for the extra slots.
+            c_cap = unsafe { ops::derive(extra.slots[c_index], c_cap) }?;
+            if !matches!(c_cap, Cap::CNode { .. }) {
+                return Err(SyscallError::IllegalOperation);
+            }
+            let _ = v_data;
+            // SAFETY: the caller vouches for the extra slots.
+            let v_cap = unsafe { ops::derive(extra.slots[v_index], extra.caps[v_index]) }?;
+            if !matches!(v_cap, Cap::VSpace { asid: Some(_), .. }) {
+                return Err(SyscallError::IllegalOperation);
+            }
+            // SAFETY: the caller vouches for the extra slots.
+            let done = unsafe {
+                install(object, tcb::slot::CSPACE_ROOT, c_cap, extra.slots[c_index], ctx)
+                    .and_then(|()| install(object, tcb::slot::VSPACE_ROOT, v_cap, extra.slots[v_index], ctx))
+                    .and_then(|()| {
+                        if configure {
+                            install(object, tcb::slot::IPC_BUFFER, buffer_cap, extra.slots[2], ctx)
+                        } else {
+                            install(object, tcb::slot::FAULT_HANDLER, extra.caps[0], extra.slots[0], ctx)
+                        }
+                    })
+            };
+            if done.is_err() {
+                return Ok(Outcome::Preempted);
+            }
+            if configure {
+                object.tcb.ipc_buffer = buffer_address;
+            }
+            Ok(Outcome::Done)
+        }
+        label::SET_TLS_BASE => {
+            if args.is_empty() {
+                return Err(SyscallError::TruncatedMessage);
+            }
+            object.tcb.tls_base = arg(args, 0);
+            if is_current {
+                thread::start(target as *mut TcbObject);
+            }
+            Ok(Outcome::Done)
+        }
+        _ => Err(SyscallError::IllegalOperation),
+    }
+}
+
+/// Stops a thread until it is resumed.
+pub fn suspend(target: *mut TcbObject) {
+    tcb(target as u64).tcb.state = ThreadState::Inactive;
+    thread::forget(target);
+}
+
+fn bind(sc_ptr: u64, tcb_ptr: u64) {
+    sc(sc_ptr).tcb = tcb_ptr;
+    tcb(tcb_ptr).tcb.sched_context = sc_ptr;
+    thread::make_ready(tcb_ptr as *mut TcbObject);
+}
+
+fn unbind_tcb(tcb_ptr: u64) {
+    let object = tcb(tcb_ptr);
+    if object.tcb.sched_context != 0 {
+        sc(object.tcb.sched_context).tcb = 0;
+        object.tcb.sched_context = 0;
+        thread::dequeue(tcb_ptr as *mut TcbObject);
+    }
+}
+
+/// Counter ticks for `us` microseconds at `frequency` Hz.
+pub fn ticks_from_us(us: u64, frequency: u64) -> u64 {
+    ((u128::from(us) * u128::from(frequency)) / 1_000_000) as u64
+}
+
+/// SchedControl ConfigureFlags: budget, period (µs), extra refills, badge, flags.
+///
+/// # Safety
+/// `extra` names live objects.
+pub unsafe fn invoke_sched_control(
+    label: u64,
+    args: &[u64],
+    extra: &[Cap],
+    now: u64,
+    frequency: u64,
+) -> Result<Outcome, SyscallError> {
+    if label != label::SCHED_CONTROL_CONFIGURE_FLAGS {
+        return Err(SyscallError::IllegalOperation);
+    }
+    if args.len() < 5 || extra.is_empty() {
+        return Err(SyscallError::TruncatedMessage);
+    }
+    let Cap::SchedContext { ptr, size_bits } = extra[0] else {
+        return Err(SyscallError::InvalidCapability { argument: 1 });
+    };
+    let (budget_us, period_us, extra_refills, badge, flags) =
+        (arg(args, 0), arg(args, 1), arg(args, 2), arg(args, 3), arg(args, 4));
+    if !(MIN_BUDGET_US..=MAX_PERIOD_US).contains(&budget_us) {
+        return Err(SyscallError::RangeError { min: MIN_BUDGET_US, max: MAX_PERIOD_US });
+    }
+    if !(MIN_BUDGET_US..=MAX_PERIOD_US).contains(&period_us) {
+        return Err(SyscallError::RangeError { min: MIN_BUDGET_US, max: MAX_PERIOD_US });
+    }
+    if budget_us > period_us {
+        return Err(SyscallError::RangeError { min: MIN_BUDGET_US, max: period_us });
+    }
+    let capacity = refill_capacity(size_bits);
+    if extra_refills + 1 > capacity as u64 {
+        return Err(SyscallError::InvalidArgument { argument: 2 });
+    }
+    let core = sc(ptr);
+    core.budget = ticks_from_us(budget_us, frequency);
+    core.period = ticks_from_us(period_us, frequency);
+    core.badge = badge;
+    core.flags = flags;
+    // SAFETY: the refill array follows the core inside the object.
+    let refills = unsafe { core::slice::from_raw_parts_mut((ptr + 80) as *mut Refill, capacity) };
+    let queue = RefillQueue::new(
+        refills,
+        extra_refills as usize + 1,
+        core.budget,
+        core.period,
+        now,
+        ticks_from_us(MIN_BUDGET_US, frequency),
+    );
+    core.refill_head = queue.head as u64;
+    core.refill_count = queue.count as u64;
+    core.refill_max = queue.max as u64;
+    if core.tcb != 0 {
+        thread::make_ready(core.tcb as *mut TcbObject);
+    }
+    Ok(Outcome::Done)
+}
+
+/// SchedContext Bind, Unbind, UnbindObject, Consumed.
+pub fn invoke_sched_context(
+    label: u64,
+    sc_ptr: u64,
+    extra: &[Cap],
+    reply: &mut [u64; 120],
+    reply_length: &mut usize,
+    frequency: u64,
+) -> Result<Outcome, SyscallError> {
+    let core = sc(sc_ptr);
+    match label {
+        label::SCHED_CONTEXT_BIND => {
+            let Some(cap) = extra.first() else { return Err(SyscallError::TruncatedMessage) };
+            match *cap {
+                Cap::Thread { ptr } => {
+                    if core.tcb != 0 || tcb(ptr).tcb.sched_context != 0 {
+                        return Err(SyscallError::IllegalOperation);
+                    }
+                    bind(sc_ptr, ptr);
+                    Ok(Outcome::Done)
+                }
+                _ => Err(SyscallError::InvalidCapability { argument: 1 }),
+            }
+        }
+        label::SCHED_CONTEXT_UNBIND => {
+            if core.tcb != 0 {
+                if core.tcb as *mut TcbObject == thread::current() {
+                    return Err(SyscallError::IllegalOperation);
+                }
+                unbind_tcb(core.tcb);
+            }
+            Ok(Outcome::Done)
+        }
+        label::SCHED_CONTEXT_UNBIND_OBJECT => {
+            let Some(Cap::Thread { ptr }) = extra.first() else {
+                return Err(SyscallError::InvalidCapability { argument: 1 });
+            };
+            if core.tcb != *ptr {
+                return Err(SyscallError::IllegalOperation);
+            }
+            if *ptr as *mut TcbObject == thread::current() {
+                return Err(SyscallError::IllegalOperation);
+            }
+            unbind_tcb(*ptr);
+            Ok(Outcome::Done)
+        }
+        label::SCHED_CONTEXT_CONSUMED => {
+            reply[0] =
+                ((u128::from(core::mem::take(&mut core.consumed)) * 1_000_000) / u128::from(frequency.max(1))) as u64;
+            *reply_length = 1;
+            Ok(Outcome::Done)
+        }
+        _ => Err(SyscallError::IllegalOperation),
+    }
+}
