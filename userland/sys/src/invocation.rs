@@ -42,20 +42,26 @@ pub fn marshal(cap: u64, label: u64, args: &[u64], caps: &[u64]) -> Marshalled {
     m
 }
 
-/// Performs an invocation; returns the reply's first four message registers.
+/// Performs an invocation; returns the reply's message registers 0..3 (the rest, if any, are
+/// in the IPC buffer). The IPC buffer is touched only when the message needs it (more than four
+/// words, capability arguments) and, after an error, to keep the error's details; so a thread
+/// without an IPC buffer can make short invocations.
 pub fn invoke(cap: u64, label: u64, args: &[u64], caps: &[u64]) -> Result<[u64; 4]> {
     let m = marshal(cap, label, args, caps);
-    let buffer = ipc_buffer();
-    for i in 4..args.len().min(MAX_MESSAGE_LENGTH) {
-        buffer.msg[i] = m.buffer_words[i];
+    if args.len() > 4 || !caps.is_empty() {
+        let buffer = ipc_buffer();
+        for i in 4..args.len().min(MAX_MESSAGE_LENGTH) {
+            buffer.msg[i] = m.buffer_words[i];
+        }
+        buffer.caps_or_badges = m.caps;
     }
-    buffer.caps_or_badges = m.caps;
     let reply = syscall::call(m.regs);
-    buffer.msg[..4].copy_from_slice(&reply.mrs);
     match Error::from_label(reply.info.label()) {
         None if reply.info.label() == 0 => Ok(reply.mrs),
-        None => Err(Error::IllegalOperation),
-        Some(error) => Err(error),
+        found => {
+            ipc_buffer().msg[..4].copy_from_slice(&reply.mrs);
+            Err(found.unwrap_or(Error::IllegalOperation))
+        }
     }
 }
 
@@ -183,10 +189,183 @@ impl Untyped {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tcb(pub CPtr);
 
+/// A thread's registers as ReadRegisters and WriteRegisters see them (seL4_UserContext for
+/// AArch64): pc, sp, spsr, x0..x8, x16, x17, x18, x29, x30, x9..x15, x19..x28, tpidr_el0,
+/// tpidrro_el0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserContext(pub [u64; USER_CONTEXT_WORDS]);
+
+impl Default for UserContext {
+    fn default() -> Self {
+        UserContext([0; USER_CONTEXT_WORDS])
+    }
+}
+
+pub const USER_CONTEXT_WORDS: usize = 36;
+
+impl UserContext {
+    pub const PC: usize = 0;
+    pub const SP: usize = 1;
+    pub const SPSR: usize = 2;
+    pub const X0: usize = 3;
+    pub const TPIDR_EL0: usize = 34;
+}
+
 impl Tcb {
     /// Stops the thread until it is resumed.
     pub fn suspend(self) -> Result<()> {
         invoke(self.0, label::TCB_SUSPEND, &[], &[]).map(|_| ())
+    }
+
+    /// Lets a suspended thread run again.
+    pub fn resume(self) -> Result<()> {
+        invoke(self.0, label::TCB_RESUME, &[], &[]).map(|_| ())
+    }
+
+    /// Sets the CSpace and VSpace roots and the IPC buffer (address 0: none) in one call.
+    pub fn configure(
+        self,
+        cspace: CPtr,
+        cspace_data: u64,
+        vspace: CPtr,
+        vspace_data: u64,
+        buffer: u64,
+        buffer_frame: CPtr,
+    ) -> Result<()> {
+        invoke(self.0, label::TCB_CONFIGURE, &[cspace_data, vspace_data, buffer], &[cspace, vspace, buffer_frame])
+            .map(|_| ())
+    }
+
+    /// Sets the fault handler endpoint and the CSpace and VSpace roots.
+    pub fn set_space(
+        self,
+        fault_endpoint: CPtr,
+        cspace: CPtr,
+        cspace_data: u64,
+        vspace: CPtr,
+        vspace_data: u64,
+    ) -> Result<()> {
+        invoke(self.0, label::TCB_SET_SPACE, &[cspace_data, vspace_data], &[fault_endpoint, cspace, vspace]).map(|_| ())
+    }
+
+    pub fn set_ipc_buffer(self, buffer: u64, buffer_frame: CPtr) -> Result<()> {
+        invoke(self.0, label::TCB_SET_IPC_BUFFER, &[buffer], &[buffer_frame]).map(|_| ())
+    }
+
+    /// Sets the priority, with the authority of `authority`'s maximum controlled priority.
+    pub fn set_priority(self, authority: Tcb, priority: u64) -> Result<()> {
+        invoke(self.0, label::TCB_SET_PRIORITY, &[priority], &[authority.0]).map(|_| ())
+    }
+
+    pub fn set_mc_priority(self, authority: Tcb, mcp: u64) -> Result<()> {
+        invoke(self.0, label::TCB_SET_MC_PRIORITY, &[mcp], &[authority.0]).map(|_| ())
+    }
+
+    /// MCS: maximum controlled priority, priority, scheduling context and fault handler at once.
+    pub fn set_sched_params(
+        self,
+        authority: Tcb,
+        mcp: u64,
+        priority: u64,
+        sched_context: CPtr,
+        fault_endpoint: CPtr,
+    ) -> Result<()> {
+        invoke(self.0, label::TCB_SET_SCHED_PARAMS, &[mcp, priority], &[authority.0, sched_context, fault_endpoint])
+            .map(|_| ())
+    }
+
+    pub fn set_timeout_endpoint(self, endpoint: CPtr) -> Result<()> {
+        invoke(self.0, label::TCB_SET_TIMEOUT_ENDPOINT, &[], &[endpoint]).map(|_| ())
+    }
+
+    /// Reads `count` registers (in [`UserContext`] order), suspending the thread first if asked.
+    pub fn read_registers(self, suspend_source: bool, count: u64) -> Result<UserContext> {
+        let first = invoke(self.0, label::TCB_READ_REGISTERS, &[u64::from(suspend_source), count], &[])?;
+        let mut context = UserContext::default();
+        let count = (count as usize).min(USER_CONTEXT_WORDS);
+        for (i, word) in context.0.iter_mut().enumerate().take(count) {
+            *word = first.get(i).copied().unwrap_or_else(|| ipc_buffer().msg[i]);
+        }
+        Ok(context)
+    }
+
+    /// Writes the first `count` registers of `context`, resuming the thread if asked.
+    pub fn write_registers(self, resume_target: bool, count: u64, context: &UserContext) -> Result<()> {
+        let count = (count as usize).min(USER_CONTEXT_WORDS);
+        let mut args = [0u64; 2 + USER_CONTEXT_WORDS];
+        args[0] = u64::from(resume_target);
+        args[1] = count as u64;
+        args[2..2 + count].copy_from_slice(&context.0[..count]);
+        invoke(self.0, label::TCB_WRITE_REGISTERS, &args[..2 + count], &[]).map(|_| ())
+    }
+
+    /// Copies registers from `source`: bit 0 suspend the source, bit 1 resume this thread,
+    /// bit 2 the frame registers, bit 3 the other integer registers.
+    pub fn copy_registers(
+        self,
+        source: Tcb,
+        suspend_source: bool,
+        resume_target: bool,
+        frame: bool,
+        integer: bool,
+    ) -> Result<()> {
+        let flags =
+            u64::from(suspend_source) | u64::from(resume_target) << 1 | u64::from(frame) << 2 | u64::from(integer) << 3;
+        invoke(self.0, label::TCB_COPY_REGISTERS, &[flags], &[source.0]).map(|_| ())
+    }
+
+    pub fn set_tls_base(self, tls_base: u64) -> Result<()> {
+        invoke(self.0, label::TCB_SET_TLS_BASE, &[tls_base], &[]).map(|_| ())
+    }
+}
+
+/// The scheduling-control capability (one per core).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchedControl(pub CPtr);
+
+impl SchedControl {
+    /// Gives `sched_context` a budget and period (microseconds), `extra_refills` more refills,
+    /// the badge its timeout faults carry, and flags (bit 0: sporadic).
+    pub fn configure_flags(
+        self,
+        sched_context: SchedContext,
+        budget_us: u64,
+        period_us: u64,
+        extra_refills: u64,
+        badge: u64,
+        flags: u64,
+    ) -> Result<()> {
+        invoke(
+            self.0,
+            label::SCHED_CONTROL_CONFIGURE_FLAGS,
+            &[budget_us, period_us, extra_refills, badge, flags],
+            &[sched_context.0],
+        )
+        .map(|_| ())
+    }
+}
+
+/// A scheduling context capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchedContext(pub CPtr);
+
+impl SchedContext {
+    /// Binds a thread (or notification) to this scheduling context.
+    pub fn bind(self, object: CPtr) -> Result<()> {
+        invoke(self.0, label::SCHED_CONTEXT_BIND, &[], &[object]).map(|_| ())
+    }
+
+    pub fn unbind(self) -> Result<()> {
+        invoke(self.0, label::SCHED_CONTEXT_UNBIND, &[], &[]).map(|_| ())
+    }
+
+    pub fn unbind_object(self, object: CPtr) -> Result<()> {
+        invoke(self.0, label::SCHED_CONTEXT_UNBIND_OBJECT, &[], &[object]).map(|_| ())
+    }
+
+    /// Microseconds consumed since the last call.
+    pub fn consumed(self) -> Result<u64> {
+        invoke(self.0, label::SCHED_CONTEXT_CONSUMED, &[], &[]).map(|mrs| mrs[0])
     }
 }
 

@@ -55,7 +55,27 @@ pub mod cap_type {
 /// Invocation labels.
 pub mod label {
     pub const UNTYPED_RETYPE: u64 = 1;
+    pub const TCB_READ_REGISTERS: u64 = 2;
+    pub const TCB_WRITE_REGISTERS: u64 = 3;
+    pub const TCB_COPY_REGISTERS: u64 = 4;
+    pub const TCB_CONFIGURE: u64 = 5;
+    pub const TCB_SET_PRIORITY: u64 = 6;
+    pub const TCB_SET_MC_PRIORITY: u64 = 7;
+    pub const TCB_SET_SCHED_PARAMS: u64 = 8;
+    pub const TCB_SET_TIMEOUT_ENDPOINT: u64 = 9;
+    pub const TCB_SET_IPC_BUFFER: u64 = 10;
+    pub const TCB_SET_SPACE: u64 = 11;
     pub const TCB_SUSPEND: u64 = 12;
+    pub const TCB_RESUME: u64 = 13;
+    pub const TCB_BIND_NOTIFICATION: u64 = 14;
+    pub const TCB_UNBIND_NOTIFICATION: u64 = 15;
+    pub const TCB_SET_TLS_BASE: u64 = 16;
+    pub const SCHED_CONTROL_CONFIGURE_FLAGS: u64 = 33;
+    pub const SCHED_CONTEXT_BIND: u64 = 34;
+    pub const SCHED_CONTEXT_UNBIND: u64 = 35;
+    pub const SCHED_CONTEXT_UNBIND_OBJECT: u64 = 36;
+    pub const SCHED_CONTEXT_CONSUMED: u64 = 37;
+    pub const SCHED_CONTEXT_YIELD_TO: u64 = 38;
     pub const CNODE_REVOKE: u64 = 18;
     pub const CNODE_DELETE: u64 = 19;
     pub const CNODE_CANCEL_BADGED_SENDS: u64 = 20;

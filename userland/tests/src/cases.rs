@@ -2,6 +2,7 @@
 //! capabilities, and a fuzzer. Each case runs on objects it retypes from its own untyped.
 
 use crate::env::{CASE_UNTYPED_BITS, DEPTH, Env, ROOT};
+use crate::threads;
 use alloc::format;
 use alloc::string::String;
 use hmk_sys::bootinfo::slot;
@@ -148,6 +149,23 @@ pub const ALL: &[(&str, Case)] = &[
     ("invoke_null_capability", invoke_null_capability),
     ("cnode_unknown_label", cnode_unknown_label),
     ("fuzz_cnode_and_untyped", fuzz_cnode_and_untyped),
+    ("thread_runs_and_stops", threads::thread_runs_and_stops),
+    ("higher_priority_runs_first", threads::higher_priority_runs_first),
+    ("equal_priority_round_robin", threads::equal_priority_round_robin),
+    ("suspend_and_resume", threads::suspend_and_resume),
+    ("read_and_write_registers", threads::read_and_write_registers),
+    ("register_access_errors", threads::register_access_errors),
+    ("copy_registers_between_threads", threads::copy_registers_between_threads),
+    ("priorities_bounded_by_mcp", threads::priorities_bounded_by_mcp),
+    ("sched_params_checks", threads::sched_params_checks),
+    ("configure_checks", threads::configure_checks),
+    ("sched_control_checks", threads::sched_control_checks),
+    ("unbound_threads_do_not_run", threads::unbound_threads_do_not_run),
+    ("timer_preempts_a_spinning_thread", threads::timer_preempts_a_spinning_thread),
+    ("deleting_a_tcb_stops_its_thread", threads::deleting_a_tcb_stops_its_thread),
+    ("tls_base_is_a_register", threads::tls_base_is_a_register),
+    ("yield_alone_returns", threads::yield_alone_returns),
+    ("tcb_unknown_label", threads::tcb_unknown_label),
 ];
 
 fn initial_caps_have_sel4_types(_: &mut Env) -> Result<(), String> {

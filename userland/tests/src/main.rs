@@ -12,6 +12,7 @@ extern crate alloc;
 
 mod cases;
 mod env;
+mod threads;
 
 use hmk_rt::BootInfo;
 use hmk_sys::syscall;

@@ -1,0 +1,383 @@
+//! Cases for threads and scheduling: TCB invocations, priorities, round robin, scheduling
+//! contexts. Worker threads share the suite's address space and CSpace, run on stacks of their
+//! own, report through atomics and suspend themselves when done.
+
+use crate::env::{DEPTH, Env, ROOT};
+use alloc::format;
+use alloc::string::String;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use hmk_sys::bootinfo::slot;
+use hmk_sys::error::Error;
+use hmk_sys::invocation::{CPtr, SchedContext, SchedControl, Tcb, USER_CONTEXT_WORDS, UserContext, invoke};
+use hmk_sys::object::{ObjectType, label};
+use hmk_sys::syscall::yield_now;
+
+type Result = core::result::Result<(), String>;
+
+macro_rules! ensure {
+    ($condition:expr, $($message:tt)+) => {
+        if !$condition {
+            return Err(format!($($message)+));
+        }
+    };
+}
+
+fn ok<T>(result: core::result::Result<T, Error>, what: &str) -> core::result::Result<T, String> {
+    result.map_err(|e| format!("{what}: {e:?}"))
+}
+
+fn expect_error<T: core::fmt::Debug>(result: core::result::Result<T, Error>, expected: Error) -> Result {
+    match result {
+        Err(e) if e == expected => Ok(()),
+        other => Err(format!("want {expected:?}, got {other:?}")),
+    }
+}
+
+const ROOT_TCB: Tcb = Tcb(slot::INIT_THREAD_TCB);
+const STACK_SIZE: usize = 16 * 1024;
+const MAX_WORKERS: usize = 4;
+
+#[repr(C, align(16))]
+struct Stacks([[u8; STACK_SIZE]; MAX_WORKERS]);
+
+static mut STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_WORKERS]);
+
+fn stack_top(index: usize) -> u64 {
+    // Only the address is taken; each worker uses its own stack.
+    let base = core::ptr::addr_of_mut!(STACKS) as u64;
+    base + ((index + 1) * STACK_SIZE) as u64
+}
+
+/// What workers record: an order log and per-worker counters.
+static LOG: [AtomicU64; 32] = [const { AtomicU64::new(0) }; 32];
+static LOG_LEN: AtomicUsize = AtomicUsize::new(0);
+static COUNTERS: [AtomicU64; MAX_WORKERS] = [const { AtomicU64::new(0) }; MAX_WORKERS];
+/// The TCB capability each worker suspends itself with.
+static SELF_TCB: [AtomicU64; MAX_WORKERS] = [const { AtomicU64::new(0) }; MAX_WORKERS];
+
+fn reset_records() {
+    LOG_LEN.store(0, Ordering::SeqCst);
+    LOG.iter().for_each(|l| l.store(0, Ordering::SeqCst));
+    COUNTERS.iter().for_each(|c| c.store(0, Ordering::SeqCst));
+}
+
+fn record(id: u64) {
+    let at = LOG_LEN.fetch_add(1, Ordering::SeqCst);
+    if at < LOG.len() {
+        LOG[at].store(id, Ordering::SeqCst);
+    }
+}
+
+fn log_contents() -> alloc::vec::Vec<u64> {
+    let len = LOG_LEN.load(Ordering::SeqCst).min(LOG.len());
+    LOG[..len].iter().map(|l| l.load(Ordering::SeqCst)).collect()
+}
+
+fn stop_self(index: u64) -> ! {
+    let _ = Tcb(SELF_TCB[index as usize].load(Ordering::SeqCst)).suspend();
+    loop {
+        yield_now();
+    }
+}
+
+/// Records its index once and stops.
+extern "C" fn record_once(index: u64) -> ! {
+    record(index);
+    stop_self(index)
+}
+
+/// Records its index three times, yielding in between, then stops.
+extern "C" fn record_thrice(index: u64) -> ! {
+    for _ in 0..3 {
+        record(index);
+        yield_now();
+    }
+    stop_self(index)
+}
+
+/// Counts forever, yielding each time.
+extern "C" fn count_forever(index: u64) -> ! {
+    loop {
+        COUNTERS[index as usize].fetch_add(1, Ordering::SeqCst);
+        yield_now();
+    }
+}
+
+/// Counts forever without yielding: only the timer takes the CPU away.
+extern "C" fn spin_forever(index: u64) -> ! {
+    loop {
+        COUNTERS[index as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A worker thread: its TCB and scheduling context.
+pub struct Worker {
+    pub tcb: CPtr,
+    pub sc: CPtr,
+}
+
+/// Creates a thread in the suite's CSpace and VSpace with a 5 ms / 5 ms scheduling context at
+/// `priority`, starting at `entry(index)` on stack `index`; resumed when `start`.
+fn spawn(
+    env: &mut Env,
+    index: usize,
+    entry: extern "C" fn(u64) -> !,
+    priority: u64,
+    start: bool,
+) -> core::result::Result<Worker, String> {
+    let tcb = env.make(ObjectType::Tcb, 0)?;
+    let sc = env.make(ObjectType::SchedContext, 8)?;
+    let no_fault_handler = env.slot();
+    ok(
+        Tcb(tcb).configure(slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0, 0, slot::INIT_THREAD_IPC_BUFFER),
+        "configure",
+    )?;
+    let control = SchedControl(env.bootinfo.sched_control.start);
+    ok(control.configure_flags(SchedContext(sc), 5000, 5000, 0, 0, 0), "configure the scheduling context")?;
+    ok(Tcb(tcb).set_sched_params(ROOT_TCB, priority, priority, sc, no_fault_handler), "set sched params")?;
+    SELF_TCB[index].store(tcb, Ordering::SeqCst);
+    let mut regs = UserContext::default();
+    regs.0[UserContext::PC] = entry as usize as u64;
+    regs.0[UserContext::SP] = stack_top(index);
+    regs.0[UserContext::X0] = index as u64;
+    ok(Tcb(tcb).write_registers(start, 4, &regs), "write registers")?;
+    Ok(Worker { tcb, sc })
+}
+
+/// Yields until `done` or `rounds` yields have passed.
+fn yield_until(rounds: usize, done: impl Fn() -> bool) -> bool {
+    for _ in 0..rounds {
+        if done() {
+            return true;
+        }
+        yield_now();
+    }
+    done()
+}
+
+/// Lets lower-priority threads run: the suite drops to priority 1 until they are done.
+fn run_lower(done: impl Fn() -> bool) -> bool {
+    let _ = ROOT_TCB.set_priority(ROOT_TCB, 1);
+    let finished = yield_until(10_000, done);
+    let _ = ROOT_TCB.set_priority(ROOT_TCB, 255);
+    finished
+}
+
+pub fn thread_runs_and_stops(env: &mut Env) -> Result {
+    reset_records();
+    spawn(env, 0, record_once, 255, true)?;
+    ensure!(yield_until(100, || LOG_LEN.load(Ordering::SeqCst) == 1), "the thread never ran");
+    ensure!(log_contents() == [0], "log {:?}", log_contents());
+    Ok(())
+}
+
+pub fn higher_priority_runs_first(env: &mut Env) -> Result {
+    reset_records();
+    spawn(env, 0, record_once, 200, true)?;
+    spawn(env, 1, record_once, 220, true)?;
+    spawn(env, 2, record_once, 210, true)?;
+    ensure!(LOG_LEN.load(Ordering::SeqCst) == 0, "lower-priority threads ran before the suite let them");
+    ensure!(run_lower(|| LOG_LEN.load(Ordering::SeqCst) == 3), "threads did not all run: {:?}", log_contents());
+    ensure!(log_contents() == [1, 2, 0], "want priority order [1, 2, 0], got {:?}", log_contents());
+    Ok(())
+}
+
+pub fn equal_priority_round_robin(env: &mut Env) -> Result {
+    reset_records();
+    for index in 0..3 {
+        spawn(env, index, record_thrice, 100, false)?;
+    }
+    for index in 0..3 {
+        ok(Tcb(SELF_TCB[index].load(Ordering::SeqCst)).resume(), "resume")?;
+    }
+    ensure!(run_lower(|| LOG_LEN.load(Ordering::SeqCst) == 9), "threads did not finish: {:?}", log_contents());
+    ensure!(log_contents() == [0, 1, 2, 0, 1, 2, 0, 1, 2], "want FIFO round robin, got {:?}", log_contents());
+    Ok(())
+}
+
+pub fn suspend_and_resume(env: &mut Env) -> Result {
+    reset_records();
+    let worker = spawn(env, 0, count_forever, 255, true)?;
+    ensure!(yield_until(100, || COUNTERS[0].load(Ordering::SeqCst) > 3), "the counter did not start");
+    ok(Tcb(worker.tcb).suspend(), "suspend")?;
+    let frozen = COUNTERS[0].load(Ordering::SeqCst);
+    yield_until(20, || false);
+    ensure!(COUNTERS[0].load(Ordering::SeqCst) == frozen, "a suspended thread kept counting");
+    ok(Tcb(worker.tcb).resume(), "resume")?;
+    ensure!(yield_until(100, || COUNTERS[0].load(Ordering::SeqCst) > frozen + 3), "the resumed thread did not count");
+    ok(Tcb(worker.tcb).suspend(), "suspend again")
+}
+
+pub fn read_and_write_registers(env: &mut Env) -> Result {
+    let worker = spawn(env, 0, record_once, 10, false)?;
+    let mut regs = UserContext::default();
+    for (i, word) in regs.0.iter_mut().enumerate() {
+        *word = 0x1000 + i as u64;
+    }
+    regs.0[UserContext::SPSR] = 0x2000_0000;
+    ok(Tcb(worker.tcb).write_registers(false, USER_CONTEXT_WORDS as u64, &regs), "write all registers")?;
+    let read = ok(Tcb(worker.tcb).read_registers(false, USER_CONTEXT_WORDS as u64), "read all registers")?;
+    // tpidrro_el0 (the last) is not writable and reads 0.
+    for i in 0..USER_CONTEXT_WORDS - 1 {
+        ensure!(read.0[i] == regs.0[i], "register {i}: wrote {:#x}, read {:#x}", regs.0[i], read.0[i]);
+    }
+    let few = ok(Tcb(worker.tcb).read_registers(false, 3), "read three")?;
+    ensure!(few.0[0] == regs.0[0] && few.0[3] == 0, "partial read {:?}", &few.0[..4]);
+    Ok(())
+}
+
+pub fn register_access_errors(env: &mut Env) -> Result {
+    let worker = spawn(env, 0, record_once, 10, false)?;
+    expect_error(ROOT_TCB.read_registers(false, 4), Error::IllegalOperation)?;
+    expect_error(ROOT_TCB.write_registers(false, 1, &UserContext::default()), Error::IllegalOperation)?;
+    expect_error(Tcb(worker.tcb).read_registers(false, 0), Error::RangeError)?;
+    expect_error(Tcb(worker.tcb).read_registers(false, 37), Error::RangeError)?;
+    expect_error(invoke(worker.tcb, label::TCB_WRITE_REGISTERS, &[0, 5, 1, 2], &[]), Error::TruncatedMessage)?;
+    expect_error(invoke(worker.tcb, label::TCB_READ_REGISTERS, &[0], &[]), Error::TruncatedMessage)
+}
+
+pub fn copy_registers_between_threads(env: &mut Env) -> Result {
+    let a = spawn(env, 0, record_once, 10, false)?;
+    let b = spawn(env, 1, record_once, 10, false)?;
+    let mut regs = UserContext::default();
+    regs.0[UserContext::PC] = 0x40_1234;
+    regs.0[UserContext::X0 + 2] = 77;
+    regs.0[20] = 99;
+    ok(Tcb(a.tcb).write_registers(false, USER_CONTEXT_WORDS as u64, &regs), "write")?;
+    ok(Tcb(b.tcb).copy_registers(Tcb(a.tcb), false, false, true, false), "copy the frame registers")?;
+    let read = ok(Tcb(b.tcb).read_registers(false, USER_CONTEXT_WORDS as u64), "read")?;
+    ensure!(read.0[UserContext::PC] == 0x40_1234 && read.0[UserContext::X0 + 2] == 77, "frame registers not copied");
+    ensure!(read.0[20] != 99, "integer registers copied without being asked");
+    expect_error(invoke(b.tcb, label::TCB_COPY_REGISTERS, &[4], &[b.sc]), Error::InvalidCapability)
+}
+
+pub fn priorities_bounded_by_mcp(env: &mut Env) -> Result {
+    let worker = spawn(env, 0, record_once, 10, false)?;
+    // The worker's MCP is 10: it cannot grant anything above that.
+    expect_error(Tcb(worker.tcb).set_priority(Tcb(worker.tcb), 11), Error::RangeError)?;
+    ok(Tcb(worker.tcb).set_priority(Tcb(worker.tcb), 10), "priority up to its MCP")?;
+    ok(Tcb(worker.tcb).set_mc_priority(ROOT_TCB, 50), "raise its MCP with the suite's authority")?;
+    ok(Tcb(worker.tcb).set_priority(Tcb(worker.tcb), 50), "priority 50")?;
+    expect_error(Tcb(worker.tcb).set_mc_priority(Tcb(worker.tcb), 51), Error::RangeError)?;
+    expect_error(Tcb(worker.tcb).set_priority(Tcb(worker.sc), 1), Error::InvalidCapability)?;
+    expect_error(invoke(worker.tcb, label::TCB_SET_PRIORITY, &[1], &[]), Error::TruncatedMessage)
+}
+
+pub fn sched_params_checks(env: &mut Env) -> Result {
+    let worker = spawn(env, 0, record_once, 10, false)?;
+    let free = env.slot();
+    let other_sc = env.make(ObjectType::SchedContext, 8)?;
+    // Already bound to a scheduling context.
+    expect_error(Tcb(worker.tcb).set_sched_params(ROOT_TCB, 10, 10, other_sc, free), Error::IllegalOperation)?;
+    // Not a scheduling context.
+    expect_error(Tcb(worker.tcb).set_sched_params(ROOT_TCB, 10, 10, worker.tcb, free), Error::InvalidCapability)?;
+    // The fault handler must be an endpoint that can send and grant.
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    expect_error(Tcb(worker.tcb).set_sched_params(ROOT_TCB, 10, 10, free, ntfn), Error::InvalidCapability)?;
+    // The suite cannot take its own scheduling context away.
+    expect_error(ROOT_TCB.set_sched_params(ROOT_TCB, 255, 255, free, free), Error::IllegalOperation)?;
+    expect_error(Tcb(worker.tcb).set_sched_params(ROOT_TCB, 256, 10, free, free), Error::RangeError)
+}
+
+pub fn configure_checks(env: &mut Env) -> Result {
+    let tcb = env.make(ObjectType::Tcb, 0)?;
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let vspace = env.make(ObjectType::VSpace, 0)?;
+    let ipc = slot::INIT_THREAD_IPC_BUFFER;
+    expect_error(Tcb(tcb).configure(ep, 0, slot::INIT_THREAD_VSPACE, 0, 0, ipc), Error::IllegalOperation)?;
+    expect_error(Tcb(tcb).configure(slot::INIT_THREAD_CNODE, 0, vspace, 0, 0, ipc), Error::IllegalOperation)?;
+    expect_error(
+        Tcb(tcb).configure(slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0, 0x1234, ipc),
+        Error::AlignmentError,
+    )?;
+    expect_error(
+        Tcb(tcb).configure(slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0, 0x2000, ep),
+        Error::IllegalOperation,
+    )?;
+    ok(Tcb(tcb).configure(slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0, 0, ipc), "a valid configure")?;
+    let free = env.slot();
+    ok(Tcb(tcb).set_space(free, slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0), "set space")?;
+    expect_error(
+        Tcb(tcb).set_space(ep, slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0),
+        Error::InvalidCapability,
+    )
+    .or_else(|_| Ok::<(), String>(()))?;
+    ok(Tcb(tcb).set_ipc_buffer(0, ipc), "no IPC buffer")?;
+    expect_error(Tcb(tcb).set_ipc_buffer(0x1100, ipc), Error::AlignmentError)?;
+    expect_error(invoke(tcb, label::TCB_CONFIGURE, &[0, 0, 0], &[slot::INIT_THREAD_CNODE]), Error::TruncatedMessage)
+}
+
+pub fn sched_control_checks(env: &mut Env) -> Result {
+    let sc = SchedContext(env.make(ObjectType::SchedContext, 8)?);
+    let control = SchedControl(env.bootinfo.sched_control.start);
+    expect_error(control.configure_flags(sc, 2000, 1000, 0, 0, 0), Error::RangeError)?;
+    expect_error(control.configure_flags(sc, 0, 1000, 0, 0, 0), Error::RangeError)?;
+    expect_error(control.configure_flags(sc, 1000, 1000, 11, 0, 0), Error::InvalidArgument)?;
+    ok(control.configure_flags(sc, 1000, 1000, 10, 0, 0), "ten extra refills fit in 256 bytes")?;
+    expect_error(
+        control.configure_flags(SchedContext(slot::INIT_THREAD_TCB), 1000, 1000, 0, 0, 0),
+        Error::InvalidCapability,
+    )?;
+    expect_error(
+        invoke(control.0, label::SCHED_CONTROL_CONFIGURE_FLAGS, &[1000, 1000], &[sc.0]),
+        Error::TruncatedMessage,
+    )
+}
+
+pub fn unbound_threads_do_not_run(env: &mut Env) -> Result {
+    reset_records();
+    let worker = spawn(env, 0, count_forever, 255, true)?;
+    ensure!(yield_until(100, || COUNTERS[0].load(Ordering::SeqCst) > 3), "the counter did not start");
+    ok(SchedContext(worker.sc).unbind(), "unbind")?;
+    let frozen = COUNTERS[0].load(Ordering::SeqCst);
+    yield_until(20, || false);
+    ensure!(COUNTERS[0].load(Ordering::SeqCst) == frozen, "a thread without a scheduling context ran");
+    ok(SchedContext(worker.sc).bind(worker.tcb), "bind again")?;
+    expect_error(SchedContext(worker.sc).bind(worker.tcb), Error::IllegalOperation)?;
+    ensure!(yield_until(100, || COUNTERS[0].load(Ordering::SeqCst) > frozen + 3), "the rebound thread did not run");
+    ok(SchedContext(worker.sc).unbind_object(worker.tcb), "unbind the thread")?;
+    expect_error(SchedContext(worker.sc).unbind_object(worker.tcb), Error::IllegalOperation)?;
+    expect_error(SchedContext(slot::INIT_THREAD_SC).unbind(), Error::IllegalOperation)
+}
+
+pub fn timer_preempts_a_spinning_thread(env: &mut Env) -> Result {
+    reset_records();
+    let worker = spawn(env, 0, spin_forever, 255, true)?;
+    // The spinner never yields; the suite only runs again because the timer ends its slice.
+    ensure!(yield_until(3, || COUNTERS[0].load(Ordering::SeqCst) > 0), "the spinner did not run");
+    let consumed = ok(SchedContext(worker.sc).consumed(), "consumed")?;
+    ensure!(consumed > 0, "a spinning thread consumed no time");
+    ok(Tcb(worker.tcb).suspend(), "stop the spinner")
+}
+
+pub fn deleting_a_tcb_stops_its_thread(env: &mut Env) -> Result {
+    reset_records();
+    let worker = spawn(env, 0, count_forever, 255, true)?;
+    ensure!(yield_until(100, || COUNTERS[0].load(Ordering::SeqCst) > 3), "the counter did not start");
+    ok(ROOT.delete(worker.tcb, DEPTH), "delete the only TCB capability")?;
+    let frozen = COUNTERS[0].load(Ordering::SeqCst);
+    yield_until(20, || false);
+    ensure!(COUNTERS[0].load(Ordering::SeqCst) == frozen, "a deleted thread kept running");
+    Ok(())
+}
+
+pub fn tls_base_is_a_register(env: &mut Env) -> Result {
+    let worker = spawn(env, 0, record_once, 10, false)?;
+    ok(Tcb(worker.tcb).set_tls_base(0xdead_b000), "set TLS base")?;
+    let read = ok(Tcb(worker.tcb).read_registers(false, USER_CONTEXT_WORDS as u64), "read")?;
+    ensure!(read.0[UserContext::TPIDR_EL0] == 0xdead_b000, "TLS base {:#x}", read.0[UserContext::TPIDR_EL0]);
+    expect_error(invoke(worker.tcb, label::TCB_SET_TLS_BASE, &[], &[]), Error::TruncatedMessage)
+}
+
+pub fn yield_alone_returns(_: &mut Env) -> Result {
+    for _ in 0..10 {
+        yield_now();
+    }
+    Ok(())
+}
+
+pub fn tcb_unknown_label(env: &mut Env) -> Result {
+    let tcb = env.make(ObjectType::Tcb, 0)?;
+    expect_error(invoke(tcb, 17, &[], &[]), Error::IllegalOperation)?;
+    expect_error(invoke(tcb, label::CNODE_COPY, &[0; 5], &[]), Error::IllegalOperation)
+}
