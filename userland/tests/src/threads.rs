@@ -187,8 +187,8 @@ pub fn equal_priority_round_robin(env: &mut Env) -> Result {
     for index in 0..3 {
         spawn(env, index, record_thrice, 100, false)?;
     }
-    for index in 0..3 {
-        ok(Tcb(SELF_TCB[index].load(Ordering::SeqCst)).resume(), "resume")?;
+    for tcb in &SELF_TCB[..3] {
+        ok(Tcb(tcb.load(Ordering::SeqCst)).resume(), "resume")?;
     }
     ensure!(run_lower(|| LOG_LEN.load(Ordering::SeqCst) == 9), "threads did not finish: {:?}", log_contents());
     ensure!(log_contents() == [0, 1, 2, 0, 1, 2, 0, 1, 2], "want FIFO round robin, got {:?}", log_contents());
