@@ -297,11 +297,14 @@ pub fn configure_checks(env: &mut Env) -> Result {
     ok(Tcb(tcb).configure(slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0, 0, ipc), "a valid configure")?;
     let free = env.slot();
     ok(Tcb(tcb).set_space(free, slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0), "set space")?;
+    // An endpoint with every right is a valid fault handler; a read-only copy is not.
+    ok(Tcb(tcb).set_space(ep, slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0), "fault handler")?;
+    let weak = env.slot();
+    ok(ROOT.copy(weak, DEPTH, ROOT, ep, DEPTH, hmk_sys::message::CapRights::READ), "read-only copy")?;
     expect_error(
-        Tcb(tcb).set_space(ep, slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0),
+        Tcb(tcb).set_space(weak, slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0),
         Error::InvalidCapability,
-    )
-    .or_else(|_| Ok::<(), String>(()))?;
+    )?;
     ok(Tcb(tcb).set_ipc_buffer(0, ipc), "no IPC buffer")?;
     expect_error(Tcb(tcb).set_ipc_buffer(0x1100, ipc), Error::AlignmentError)?;
     expect_error(invoke(tcb, label::TCB_CONFIGURE, &[0, 0, 0], &[slot::INIT_THREAD_CNODE]), Error::TruncatedMessage)
