@@ -8,6 +8,7 @@
 mod arch;
 mod boot;
 mod console;
+mod ipc;
 mod objects;
 mod syscall;
 mod tcb_invoke;

@@ -1,7 +1,7 @@
 //! The kernel's side of object lifetimes: what deleting a capability does to the object it
 //! names, how retyping clears memory, and the preemption check long operations make.
 
-use crate::thread;
+use crate::{ipc, thread};
 use hmk_kernel::cspace::cap::{Cap, Mapping};
 use hmk_kernel::cspace::invoke::CNodeContext;
 use hmk_kernel::cspace::ops::DeleteContext;
@@ -28,6 +28,7 @@ impl DeleteContext for KernelOps {
                 // return to user mode. Its scheduling context is unbound.
                 let tcb = ptr as *mut TcbObject;
                 crate::tcb_invoke::suspend(tcb);
+                ipc::unbind_notification(ptr);
                 // SAFETY: a thread capability names a live TCB until its last capability goes.
                 let sc = unsafe { core::mem::take(&mut (*tcb).tcb.sched_context) };
                 if sc != 0 {
@@ -48,8 +49,9 @@ impl DeleteContext for KernelOps {
             Cap::Frame { mapped: Some(Mapping { asid, vaddr }), .. } => {
                 thread::unmap_page(asid, vaddr);
             }
-            // Endpoints and notifications release their waiting threads, but no thread can
-            // wait on one until IPC exists, so there is nothing to release yet.
+            Cap::Endpoint { ptr, .. } if is_final => ipc::release_all(ptr, false),
+            Cap::Notification { ptr, .. } if is_final => ipc::release_all(ptr, true),
+            Cap::Reply { ptr, .. } if is_final => ipc::reply_deleted(ptr),
             _ => {}
         }
     }
@@ -60,8 +62,10 @@ impl DeleteContext for KernelOps {
 }
 
 impl CNodeContext for KernelOps {
-    fn cancel_badged_sends(&mut self, _cap: &Cap) {
-        // No thread can be queued sending on an endpoint until IPC exists.
+    fn cancel_badged_sends(&mut self, cap: &Cap) {
+        if let Cap::Endpoint { ptr, badge, .. } = *cap {
+            ipc::cancel_badged_sends(ptr, badge);
+        }
     }
 }
 

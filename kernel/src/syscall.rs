@@ -5,7 +5,7 @@
 
 use crate::arch::aarch64::timer;
 use crate::objects::KernelOps;
-use crate::{tcb_invoke, thread};
+use crate::{ipc, tcb_invoke, thread};
 use hmk_kernel::context::UserContext;
 use hmk_kernel::cspace::cap::Cap;
 use hmk_kernel::cspace::invoke::{Outcome, invoke_cnode};
@@ -17,8 +17,15 @@ use hmk_kernel::object::untyped::invoke_retype;
 /// seL4's MCS syscall numbers (x7) that the kernel handles so far.
 pub mod number {
     pub const CALL: i64 = -1;
+    pub const REPLY_RECV: i64 = -2;
+    pub const NB_SEND_RECV: i64 = -3;
+    pub const NB_SEND_WAIT: i64 = -4;
     pub const SEND: i64 = -5;
     pub const NB_SEND: i64 = -6;
+    pub const RECV: i64 = -7;
+    pub const NB_RECV: i64 = -8;
+    pub const WAIT: i64 = -9;
+    pub const NB_WAIT: i64 = -10;
     pub const YIELD: i64 = -11;
     #[cfg(feature = "debug-syscalls")]
     pub const DEBUG_PUT_CHAR: i64 = -12;
@@ -54,6 +61,23 @@ pub fn handle(context: &mut UserContext) {
     let syscall = context.x[7] as i64;
     match syscall {
         number::CALL | number::SEND | number::NB_SEND => invoke(context, syscall),
+        number::RECV | number::NB_RECV | number::WAIT | number::NB_WAIT => {
+            receive_on(context.x[0], context.x[6], syscall == number::RECV || syscall == number::WAIT, context)
+        }
+        number::REPLY_RECV => {
+            if let Some(reply) = lookup_cap(context.x[6]) {
+                ipc::reply_with(thread::current() as u64, reply);
+            }
+            receive_on(context.x[0], context.x[6], true, context);
+        }
+        number::NB_SEND_RECV => {
+            send_without_blocking(context.x[8]);
+            receive_on(context.x[0], context.x[6], true, context);
+        }
+        number::NB_SEND_WAIT => {
+            send_without_blocking(context.x[6]);
+            receive_on(context.x[0], 0, true, context);
+        }
         number::YIELD => thread::rotate_current(),
         #[cfg(feature = "debug-syscalls")]
         _ if debug::handle(syscall, context) => {}
@@ -74,6 +98,37 @@ fn lookup(cptr: u64) -> Option<*mut hmk_kernel::cspace::slot::Slot> {
     let root = current().slots[tcb::slot::CSPACE_ROOT].cap();
     // SAFETY: every CNode reachable from a thread's CSpace root is a live object.
     unsafe { lookup_cap_slot(root, cptr) }.ok()
+}
+
+/// The capability `cptr` names, if the lookup succeeds.
+fn lookup_cap(cptr: u64) -> Option<Cap> {
+    // SAFETY: `lookup` returns live slots.
+    lookup(cptr).map(|slot| unsafe { (*slot).cap() })
+}
+
+/// Receive (or wait, or poll) on the endpoint or notification `cptr`, with reply object
+/// `reply_cptr` for a call.
+fn receive_on(cptr: u64, reply_cptr: u64, blocking: bool, context: &mut UserContext) {
+    let me = thread::current() as u64;
+    match lookup_cap(cptr) {
+        Some(cap @ (Cap::Endpoint { can_receive: true, .. } | Cap::Notification { can_receive: true, .. })) => {
+            let reply = if reply_cptr == 0 { Cap::Null } else { lookup_cap(reply_cptr).unwrap_or(Cap::Null) };
+            ipc::receive(me, cap, reply, blocking);
+        }
+        _ if blocking => cap_fault(context, "capability to receive on"),
+        _ => {}
+    }
+}
+
+/// The send half of NBSendRecv and NBSendWait: a non-blocking send to `cptr`.
+fn send_without_blocking(cptr: u64) {
+    let me = thread::current() as u64;
+    match lookup_cap(cptr) {
+        Some(cap @ Cap::Endpoint { .. }) => ipc::send(me, cap, false, false),
+        Some(cap @ Cap::Notification { .. }) => ipc::signal(cap),
+        Some(cap @ Cap::Reply { .. }) => ipc::reply_with(me, cap),
+        _ => {}
+    }
 }
 
 /// A capability invocation. Only Call gets a reply; only the blocking ones (Call, Send) fault
@@ -122,6 +177,14 @@ fn invoke(context: &mut UserContext, syscall: i64) {
     let count = if buffer.is_some() { extra_count } else { 0 };
     let (extra, extra_slots) = (&extra[..count], &extra_slots[..count]);
     let args = &args[..length];
+    // Endpoints, notifications and replies carry messages rather than being invoked.
+    // SAFETY: `lookup` returns live slots.
+    match unsafe { (*slot).cap() } {
+        cap @ Cap::Endpoint { .. } => return ipc::send(thread::current() as u64, cap, is_blocking, is_call),
+        cap @ Cap::Notification { .. } => return ipc::signal(cap),
+        cap @ Cap::Reply { .. } => return ipc::reply_with(thread::current() as u64, cap),
+        _ => {}
+    }
     let mut ops = KernelOps;
     let mut reply = [0u64; MAX_MESSAGE_WORDS];
     let mut reply_length = 0;

@@ -25,6 +25,8 @@ pub mod label {
     pub const SET_SPACE: u64 = 11;
     pub const SUSPEND: u64 = 12;
     pub const RESUME: u64 = 13;
+    pub const BIND_NOTIFICATION: u64 = 14;
+    pub const UNBIND_NOTIFICATION: u64 = 15;
     pub const SET_TLS_BASE: u64 = 16;
     pub const SCHED_CONTROL_CONFIGURE_FLAGS: u64 = 33;
     pub const SCHED_CONTEXT_BIND: u64 = 34;
@@ -374,6 +376,23 @@ pub unsafe fn invoke_tcb(
             }
             Ok(Outcome::Done)
         }
+        label::BIND_NOTIFICATION => {
+            need_caps(1)?;
+            let Cap::Notification { ptr, can_receive, .. } = extra.caps[0] else {
+                return Err(SyscallError::InvalidCapability { argument: 1 });
+            };
+            if !can_receive || object.tcb.bound_notification != 0 || crate::ipc::notification_busy(ptr) {
+                return Err(SyscallError::IllegalOperation);
+            }
+            crate::ipc::bind_notification(target, ptr);
+            Ok(Outcome::Done)
+        }
+        label::UNBIND_NOTIFICATION => {
+            if !crate::ipc::unbind_notification(target) {
+                return Err(SyscallError::IllegalOperation);
+            }
+            Ok(Outcome::Done)
+        }
         label::SET_TLS_BASE => {
             if args.is_empty() {
                 return Err(SyscallError::TruncatedMessage);
@@ -388,8 +407,9 @@ pub unsafe fn invoke_tcb(
     }
 }
 
-/// Stops a thread until it is resumed.
+/// Stops a thread until it is resumed; a pending IPC is cancelled.
 pub fn suspend(target: *mut TcbObject) {
+    crate::ipc::cancel(target as u64);
     tcb(target as u64).tcb.state = ThreadState::Inactive;
     thread::forget(target);
 }

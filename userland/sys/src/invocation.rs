@@ -314,6 +314,15 @@ impl Tcb {
         invoke(self.0, label::TCB_COPY_REGISTERS, &[flags], &[source.0]).map(|_| ())
     }
 
+    /// Binds notification `notification` to this thread: a Recv then also wakes for signals.
+    pub fn bind_notification(self, notification: CPtr) -> Result<()> {
+        invoke(self.0, label::TCB_BIND_NOTIFICATION, &[], &[notification]).map(|_| ())
+    }
+
+    pub fn unbind_notification(self) -> Result<()> {
+        invoke(self.0, label::TCB_UNBIND_NOTIFICATION, &[], &[]).map(|_| ())
+    }
+
     pub fn set_tls_base(self, tls_base: u64) -> Result<()> {
         invoke(self.0, label::TCB_SET_TLS_BASE, &[tls_base], &[]).map(|_| ())
     }

@@ -34,7 +34,18 @@ pub struct Registers {
 }
 
 #[cfg(target_arch = "aarch64")]
-fn raw(number: i64, mut regs: Registers) -> Registers {
+fn raw(number: i64, regs: Registers) -> Registers {
+    raw_with(number, regs, 0, 0)
+}
+
+#[cfg(not(target_arch = "aarch64"))]
+fn raw(number: i64, regs: Registers) -> Registers {
+    raw_with(number, regs, 0, 0)
+}
+
+/// A syscall that also passes x6 (MCS reply capability) and x8 (NBSendRecv destination).
+#[cfg(target_arch = "aarch64")]
+fn raw_with(number: i64, mut regs: Registers, x6: u64, x8: u64) -> Registers {
     // SAFETY: `svc #0` enters the kernel, which reads and writes only x0..x5 (as declared) and
     // preserves every other register and the stack.
     unsafe {
@@ -46,7 +57,9 @@ fn raw(number: i64, mut regs: Registers) -> Registers {
             inout("x3") regs.mrs[1],
             inout("x4") regs.mrs[2],
             inout("x5") regs.mrs[3],
+            in("x6") x6,
             in("x7") number,
+            in("x8") x8,
             options(nostack),
         );
     }
@@ -54,8 +67,49 @@ fn raw(number: i64, mut regs: Registers) -> Registers {
 }
 
 #[cfg(not(target_arch = "aarch64"))]
-fn raw(_number: i64, _regs: Registers) -> Registers {
+fn raw_with(_number: i64, _regs: Registers, _x6: u64, _x8: u64) -> Registers {
     unreachable!("hmk system calls exist only on AArch64 targets")
+}
+
+/// Receive on an endpoint (or notification) `src`, with reply object `reply` for a call; the
+/// result's `cap_or_badge` is the sender's badge.
+pub fn recv(src: u64, reply: u64) -> Registers {
+    raw_with(number::RECV, Registers { cap_or_badge: src, ..Registers::default() }, reply, 0)
+}
+
+/// Non-blocking receive: returns at once, with length 0 and badge 0 when nobody was sending.
+pub fn nb_recv(src: u64, reply: u64) -> Registers {
+    raw_with(number::NB_RECV, Registers { cap_or_badge: src, ..Registers::default() }, reply, 0)
+}
+
+/// Reply through `reply` with `regs`' message, then receive on `src` with the same reply object.
+pub fn reply_recv(src: u64, regs: Registers, reply: u64) -> Registers {
+    raw_with(number::REPLY_RECV, Registers { cap_or_badge: src, ..regs }, reply, 0)
+}
+
+/// Non-blocking send of `regs` to `dest`, then receive on `src`.
+pub fn nb_send_recv(dest: u64, regs: Registers, src: u64, reply: u64) -> Registers {
+    raw_with(number::NB_SEND_RECV, Registers { cap_or_badge: src, ..regs }, reply, dest)
+}
+
+/// Non-blocking send of `regs` to `dest`, then wait on `src`.
+pub fn nb_send_wait(dest: u64, regs: Registers, src: u64) -> Registers {
+    raw_with(number::NB_SEND_WAIT, Registers { cap_or_badge: src, ..regs }, dest, 0)
+}
+
+/// Wait on a notification; returns the badge bits it collected.
+pub fn wait(src: u64) -> u64 {
+    raw(number::WAIT, Registers { cap_or_badge: src, ..Registers::default() }).cap_or_badge
+}
+
+/// Poll a notification: its badge bits, or 0, without blocking.
+pub fn poll(src: u64) -> u64 {
+    raw(number::NB_WAIT, Registers { cap_or_badge: src, ..Registers::default() }).cap_or_badge
+}
+
+/// Signal a notification (a Send of an empty message).
+pub fn signal(dest: u64) {
+    send(Registers { cap_or_badge: dest, ..Registers::default() });
 }
 
 /// Call: send `regs` to the capability and wait for the reply.

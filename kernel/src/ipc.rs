@@ -1,0 +1,491 @@
+//! Synchronous IPC through endpoints, MCS reply objects, and notifications.
+//!
+//! An endpoint holds one FIFO queue of threads, all sending or all receiving. A message moves
+//! straight from sender to receiver: the message info, message registers 0..3 (x2..x5) and the
+//! rest of the words through the two IPC buffers; the receiver gets the badge of the sender's
+//! capability in x0. A Call leaves the caller blocked on the receiver's reply object until
+//! someone replies through it (Send on the reply capability, or ReplyRecv); each reply object
+//! serves one call at a time. A notification is a word of badge bits: Signal ORs the badge in
+//! (or wakes one waiter with it), Wait takes the word (or blocks).
+
+use crate::thread;
+use hmk_kernel::cspace::cap::Cap;
+use hmk_kernel::object::tcb::{self, TcbObject, ThreadState};
+
+/// Endpoint and notification queue states, kept in the low bits of the tail word.
+const QUEUE_IDLE: u64 = 0;
+const QUEUE_SEND: u64 = 1;
+const QUEUE_RECEIVE: u64 = 2;
+const NOTIFICATION_ACTIVE: u64 = 1;
+const NOTIFICATION_WAITING: u64 = 2;
+const STATE_MASK: u64 = 3;
+
+/// Flags of a blocked send (`TcbObject::tcb.blocked_flags`).
+const FLAG_CALL: u64 = 1;
+const FLAG_GRANT: u64 = 2;
+
+/// An endpoint object (16 bytes).
+#[repr(C)]
+struct Endpoint {
+    head: u64,
+    tail_and_state: u64,
+}
+
+/// A notification object (64 bytes).
+#[repr(C)]
+struct Notification {
+    head: u64,
+    tail_and_state: u64,
+    pending: u64,
+    bound_tcb: u64,
+    sched_context: u64,
+    reserved: [u64; 3],
+}
+
+/// A reply object (32 bytes): the caller waiting for it, and the receiver that holds it.
+#[repr(C)]
+struct Reply {
+    caller: u64,
+    receiver: u64,
+    reserved: [u64; 2],
+}
+
+const _: () = {
+    assert!(core::mem::size_of::<Endpoint>() == 16);
+    assert!(core::mem::size_of::<Notification>() == 64);
+    assert!(core::mem::size_of::<Reply>() == 32);
+};
+
+fn tcb(ptr: u64) -> &'static mut TcbObject {
+    // SAFETY: queue links, reply links and capabilities only hold live TCBs: a TCB leaves every
+    // queue and reply before it is finalised.
+    unsafe { &mut *(ptr as *mut TcbObject) }
+}
+
+fn endpoint(ptr: u64) -> &'static mut Endpoint {
+    // SAFETY: endpoint capabilities and blocked threads name live endpoint objects.
+    unsafe { &mut *(ptr as *mut Endpoint) }
+}
+
+fn notification(ptr: u64) -> &'static mut Notification {
+    // SAFETY: notification capabilities and bindings name live notification objects.
+    unsafe { &mut *(ptr as *mut Notification) }
+}
+
+fn reply(ptr: u64) -> &'static mut Reply {
+    // SAFETY: reply capabilities and blocked threads name live reply objects.
+    unsafe { &mut *(ptr as *mut Reply) }
+}
+
+/// A FIFO queue of threads stored as head and tail-plus-state words.
+struct Queue<'a> {
+    head: &'a mut u64,
+    tail_and_state: &'a mut u64,
+}
+
+impl Queue<'_> {
+    fn state(&self) -> u64 {
+        *self.tail_and_state & STATE_MASK
+    }
+
+    fn tail(&self) -> u64 {
+        *self.tail_and_state & !STATE_MASK
+    }
+
+    fn set(&mut self, head: u64, tail: u64, state: u64) {
+        *self.head = head;
+        *self.tail_and_state = tail | if head == 0 { QUEUE_IDLE } else { state };
+    }
+
+    fn push(&mut self, thread: u64, state: u64) {
+        let t = tcb(thread);
+        t.tcb.queue_next = 0;
+        t.tcb.queue_prev = self.tail();
+        if *self.head == 0 {
+            self.set(thread, thread, state);
+        } else {
+            tcb(self.tail()).tcb.queue_next = thread;
+            let head = *self.head;
+            self.set(head, thread, state);
+        }
+    }
+
+    fn remove(&mut self, thread: u64) {
+        let state = self.state();
+        let t = tcb(thread);
+        let (prev, next) = (t.tcb.queue_prev, t.tcb.queue_next);
+        let mut head = *self.head;
+        let mut tail = self.tail();
+        if prev == 0 {
+            head = next;
+        } else {
+            tcb(prev).tcb.queue_next = next;
+        }
+        if next == 0 {
+            tail = prev;
+        } else {
+            tcb(next).tcb.queue_prev = prev;
+        }
+        t.tcb.queue_prev = 0;
+        t.tcb.queue_next = 0;
+        self.set(head, tail, state);
+    }
+
+    fn pop(&mut self) -> Option<u64> {
+        let head = *self.head;
+        (head != 0).then(|| {
+            self.remove(head);
+            head
+        })
+    }
+}
+
+fn endpoint_queue(ep: &mut Endpoint) -> Queue<'_> {
+    Queue { head: &mut ep.head, tail_and_state: &mut ep.tail_and_state }
+}
+
+fn notification_queue(n: &mut Notification) -> Queue<'_> {
+    Queue { head: &mut n.head, tail_and_state: &mut n.tail_and_state }
+}
+
+/// The kernel address of a thread's IPC buffer, if it has one.
+pub fn ipc_buffer(thread: &TcbObject) -> Option<*mut u64> {
+    match thread.slots[tcb::slot::IPC_BUFFER].cap() {
+        Cap::Frame { ptr, .. } if thread.tcb.ipc_buffer != 0 => {
+            Some((ptr + (thread.tcb.ipc_buffer & 0xc00)) as *mut u64)
+        }
+        _ => None,
+    }
+}
+
+/// Copies a message from `sender` to `receiver` and sets the receiver's x0 (badge) and x1.
+fn transfer(sender: u64, receiver: u64, badge: u64) {
+    let (from, to) = (tcb(sender), tcb(receiver));
+    let info = from.tcb.context.x[1];
+    let mut length = (info & 0x7f).min(120) as usize;
+    let (from_buffer, to_buffer) = (ipc_buffer(from), ipc_buffer(to));
+    if from_buffer.is_none() || to_buffer.is_none() {
+        length = length.min(4);
+    }
+    let registers: [u64; 4] = from.tcb.context.x[2..6].try_into().unwrap_or([0; 4]);
+    to.tcb.context.x[2..6].copy_from_slice(&registers);
+    if let (Some(src), Some(dst)) = (from_buffer, to_buffer) {
+        for i in 4..length {
+            // SAFETY: both buffers are mapped frames; message word i < 120 lies inside them.
+            unsafe { *dst.add(1 + i) = *src.add(1 + i) };
+        }
+    }
+    // Capability transfer is not implemented yet: no capabilities travel, none are unwrapped.
+    to.tcb.context.x[1] = ((info >> 12) << 12) | length as u64;
+    to.tcb.context.x[0] = badge;
+}
+
+fn wake(thread: u64) {
+    tcb(thread).tcb.state = ThreadState::Running;
+    tcb(thread).tcb.blocked_on = 0;
+    thread::make_ready(thread as *mut TcbObject);
+}
+
+fn block(thread: u64, state: ThreadState, on: u64) {
+    let t = tcb(thread);
+    t.tcb.state = state;
+    t.tcb.blocked_on = on;
+    thread::dequeue(thread as *mut TcbObject);
+}
+
+/// Links `caller` to the reply object `reply_ptr`: the caller waits until it is replied to.
+fn wait_for_reply(caller: u64, reply_ptr: u64) {
+    let r = reply(reply_ptr);
+    r.caller = caller;
+    let c = tcb(caller);
+    c.tcb.reply = reply_ptr;
+    block(caller, ThreadState::BlockedOnReply, reply_ptr);
+}
+
+/// Send (and Call) on the endpoint `cap` from thread `sender`.
+pub fn send(sender: u64, cap: Cap, blocking: bool, call: bool) {
+    let Cap::Endpoint { ptr, badge, can_send, can_grant, can_grant_reply, .. } = cap else { return };
+    if !can_send {
+        return;
+    }
+    let ep = endpoint(ptr);
+    let mut queue = endpoint_queue(ep);
+    if queue.state() == QUEUE_RECEIVE {
+        let receiver = queue.pop().unwrap_or(0);
+        transfer(sender, receiver, badge);
+        let receiver_reply = tcb(receiver).tcb.reply;
+        tcb(receiver).tcb.reply = 0;
+        if receiver_reply != 0 {
+            reply(receiver_reply).receiver = 0;
+        }
+        wake(receiver);
+        if call {
+            if (can_grant || can_grant_reply) && receiver_reply != 0 {
+                wait_for_reply(sender, receiver_reply);
+            } else {
+                // No way to answer: the caller is not kept waiting forever (seL4 leaves it
+                // inactive).
+                tcb(sender).tcb.state = ThreadState::Inactive;
+                thread::dequeue(sender as *mut TcbObject);
+            }
+        }
+        return;
+    }
+    if blocking {
+        let t = tcb(sender);
+        t.tcb.blocked_badge = badge;
+        t.tcb.blocked_flags =
+            if call { FLAG_CALL } else { 0 } | if can_grant || can_grant_reply { FLAG_GRANT } else { 0 };
+        block(sender, ThreadState::BlockedOnSend, ptr);
+        queue.push(sender, QUEUE_SEND);
+    }
+}
+
+/// Receive on the endpoint or notification `cap` into thread `receiver`, with `reply_cap` (MCS)
+/// for a call it may take.
+pub fn receive(receiver: u64, cap: Cap, reply_cap: Cap, blocking: bool) {
+    match cap {
+        Cap::Endpoint { ptr, can_receive: true, .. } => {
+            // A signal pending on the bound notification comes first.
+            let bound = tcb(receiver).tcb.bound_notification;
+            if bound != 0 && notification(bound).tail_and_state & STATE_MASK == NOTIFICATION_ACTIVE {
+                take_signal(receiver, bound);
+                return;
+            }
+            let reply_ptr = match reply_cap {
+                Cap::Reply { ptr, .. } => ptr,
+                _ => 0,
+            };
+            if reply_ptr != 0 {
+                // A reply object serves one receiver; a stale caller link is dropped.
+                let r = reply(reply_ptr);
+                if r.receiver != 0 && r.receiver != receiver {
+                    tcb(r.receiver).tcb.reply = 0;
+                }
+                if r.caller != 0 {
+                    abort_call(reply_ptr);
+                }
+                r.receiver = receiver;
+            }
+            let ep = endpoint(ptr);
+            let mut queue = endpoint_queue(ep);
+            if queue.state() == QUEUE_SEND {
+                let sender = queue.pop().unwrap_or(0);
+                let s = tcb(sender);
+                let (badge, flags) = (s.tcb.blocked_badge, s.tcb.blocked_flags);
+                transfer(sender, receiver, badge);
+                if reply_ptr != 0 {
+                    reply(reply_ptr).receiver = 0;
+                }
+                if flags & FLAG_CALL != 0 {
+                    if flags & FLAG_GRANT != 0 && reply_ptr != 0 {
+                        wait_for_reply(sender, reply_ptr);
+                    } else {
+                        s.tcb.state = ThreadState::Inactive;
+                    }
+                } else {
+                    wake(sender);
+                }
+                return;
+            }
+            if blocking {
+                tcb(receiver).tcb.reply = reply_ptr;
+                block(receiver, ThreadState::BlockedOnReceive, ptr);
+                queue.push(receiver, QUEUE_RECEIVE);
+            } else {
+                tcb(receiver).tcb.context.x[0] = 0;
+                tcb(receiver).tcb.context.x[1] = 0;
+            }
+        }
+        Cap::Notification { ptr, can_receive: true, .. } => wait(receiver, ptr, blocking),
+        _ => {}
+    }
+}
+
+/// Replies through the reply object `cap` with the current message of `replier`.
+pub fn reply_with(replier: u64, cap: Cap) {
+    let Cap::Reply { ptr, .. } = cap else { return };
+    let caller = reply(ptr).caller;
+    if caller == 0 {
+        return;
+    }
+    reply(ptr).caller = 0;
+    tcb(caller).tcb.reply = 0;
+    transfer(replier, caller, 0);
+    wake(caller);
+}
+
+/// The caller waiting on reply object `reply_ptr` gives up (the reply is deleted or reused):
+/// it stops, as seL4 leaves such a caller inactive.
+fn abort_call(reply_ptr: u64) {
+    let caller = core::mem::take(&mut reply(reply_ptr).caller);
+    if caller != 0 {
+        let c = tcb(caller);
+        c.tcb.reply = 0;
+        c.tcb.state = ThreadState::Inactive;
+        c.tcb.blocked_on = 0;
+    }
+}
+
+/// Signal the notification `cap`.
+pub fn signal(cap: Cap) {
+    let Cap::Notification { ptr, badge, can_send: true, .. } = cap else { return };
+    let n = notification(ptr);
+    let mut queue = notification_queue(n);
+    if queue.state() == NOTIFICATION_WAITING {
+        let waiter = queue.pop().unwrap_or(0);
+        let t = tcb(waiter);
+        t.tcb.context.x[0] = badge;
+        t.tcb.context.x[1] = 0;
+        wake(waiter);
+        return;
+    }
+    let bound = n.bound_tcb;
+    if bound != 0 && tcb(bound).tcb.state == ThreadState::BlockedOnReceive {
+        // The bound thread waits on an endpoint: the signal wakes it instead.
+        cancel(bound);
+        let t = tcb(bound);
+        t.tcb.context.x[0] = badge;
+        t.tcb.context.x[1] = 0;
+        wake(bound);
+        return;
+    }
+    n.pending |= badge;
+    n.tail_and_state = (n.tail_and_state & !STATE_MASK) | NOTIFICATION_ACTIVE;
+}
+
+fn take_signal(receiver: u64, ptr: u64) {
+    let n = notification(ptr);
+    let t = tcb(receiver);
+    t.tcb.context.x[0] = core::mem::take(&mut n.pending);
+    t.tcb.context.x[1] = 0;
+    n.tail_and_state &= !STATE_MASK;
+}
+
+/// Wait (or poll, when not blocking) on notification `ptr`.
+fn wait(receiver: u64, ptr: u64, blocking: bool) {
+    let n = notification(ptr);
+    if n.tail_and_state & STATE_MASK == NOTIFICATION_ACTIVE {
+        take_signal(receiver, ptr);
+        return;
+    }
+    if blocking {
+        block(receiver, ThreadState::BlockedOnNotification, ptr);
+        notification_queue(notification(ptr)).push(receiver, NOTIFICATION_WAITING);
+    } else {
+        let t = tcb(receiver);
+        t.tcb.context.x[0] = 0;
+        t.tcb.context.x[1] = 0;
+    }
+}
+
+/// Takes a blocked thread out of whatever it waits in (before suspending or deleting it, or
+/// waking it for another reason). A thread waiting for a reply loses the call.
+pub fn cancel(thread: u64) {
+    let t = tcb(thread);
+    let on = t.tcb.blocked_on;
+    match t.tcb.state {
+        ThreadState::BlockedOnSend | ThreadState::BlockedOnReceive => {
+            endpoint_queue(endpoint(on)).remove(thread);
+            let r = core::mem::take(&mut t.tcb.reply);
+            if r != 0 && reply(r).receiver == thread {
+                reply(r).receiver = 0;
+            }
+        }
+        ThreadState::BlockedOnNotification => notification_queue(notification(on)).remove(thread),
+        ThreadState::BlockedOnReply => {
+            let r = core::mem::take(&mut t.tcb.reply);
+            if r != 0 {
+                reply(r).caller = 0;
+            }
+        }
+        _ => return,
+    }
+    t.tcb.blocked_on = 0;
+}
+
+/// Every thread waiting on endpoint or notification `ptr` is released to restart its system
+/// call (which then finds the capability gone): seL4's cancelAllIPC / cancelAllSignals.
+pub fn release_all(ptr: u64, is_notification: bool) {
+    loop {
+        let next = if is_notification {
+            notification_queue(notification(ptr)).pop()
+        } else {
+            endpoint_queue(endpoint(ptr)).pop()
+        };
+        let Some(thread) = next else { break };
+        let t = tcb(thread);
+        t.tcb.blocked_on = 0;
+        let r = core::mem::take(&mut t.tcb.reply);
+        if r != 0 {
+            reply(r).receiver = 0;
+        }
+        t.tcb.state = ThreadState::Restart;
+        t.tcb.context.pc -= 4;
+        thread::make_ready(thread as *mut TcbObject);
+    }
+    if is_notification {
+        let n = notification(ptr);
+        if n.bound_tcb != 0 {
+            tcb(n.bound_tcb).tcb.bound_notification = 0;
+            n.bound_tcb = 0;
+        }
+    }
+}
+
+/// Cancels the sends queued on endpoint `ptr` with exactly `badge`; they restart their calls.
+pub fn cancel_badged_sends(ptr: u64, badge: u64) {
+    let ep = endpoint(ptr);
+    if endpoint_queue(ep).state() != QUEUE_SEND {
+        return;
+    }
+    let mut next = ep.head;
+    while next != 0 {
+        let thread = next;
+        next = tcb(thread).tcb.queue_next;
+        if tcb(thread).tcb.blocked_badge == badge {
+            endpoint_queue(endpoint(ptr)).remove(thread);
+            let t = tcb(thread);
+            t.tcb.blocked_on = 0;
+            t.tcb.state = ThreadState::Restart;
+            t.tcb.context.pc -= 4;
+            thread::make_ready(thread as *mut TcbObject);
+        }
+    }
+}
+
+/// A reply object is deleted: the caller waiting on it loses the call; its receiver forgets it.
+pub fn reply_deleted(ptr: u64) {
+    abort_call(ptr);
+    let receiver = core::mem::take(&mut reply(ptr).receiver);
+    if receiver != 0 && tcb(receiver).tcb.reply == ptr {
+        tcb(receiver).tcb.reply = 0;
+    }
+}
+
+/// Binds notification `ptr` to thread `thread` (TCB BindNotification).
+pub fn bind_notification(thread: u64, ptr: u64) -> bool {
+    let n = notification(ptr);
+    if n.bound_tcb != 0 || tcb(thread).tcb.bound_notification != 0 {
+        return false;
+    }
+    n.bound_tcb = thread;
+    tcb(thread).tcb.bound_notification = ptr;
+    true
+}
+
+/// Undoes [`bind_notification`]; `false` when nothing was bound.
+pub fn unbind_notification(thread: u64) -> bool {
+    let ptr = core::mem::take(&mut tcb(thread).tcb.bound_notification);
+    if ptr == 0 {
+        return false;
+    }
+    notification(ptr).bound_tcb = 0;
+    true
+}
+
+/// Whether notification `ptr` already waits or is bound (it cannot then be bound again).
+pub fn notification_busy(ptr: u64) -> bool {
+    let n = notification(ptr);
+    n.bound_tcb != 0 || n.tail_and_state & STATE_MASK == NOTIFICATION_WAITING
+}
