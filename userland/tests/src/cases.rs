@@ -2,7 +2,7 @@
 //! capabilities, and a fuzzer. Each case runs on objects it retypes from its own untyped.
 
 use crate::env::{CASE_UNTYPED_BITS, DEPTH, Env, ROOT};
-use crate::threads;
+use crate::{ipc, threads};
 use alloc::format;
 use alloc::string::String;
 use hmk_sys::bootinfo::slot;
@@ -166,6 +166,19 @@ pub const ALL: &[(&str, Case)] = &[
     ("tls_base_is_a_register", threads::tls_base_is_a_register),
     ("yield_alone_returns", threads::yield_alone_returns),
     ("tcb_unknown_label", threads::tcb_unknown_label),
+    ("call_and_reply_recv_round_trip", ipc::call_and_reply_recv_round_trip),
+    ("badges_identify_clients", ipc::badges_identify_clients),
+    ("blocked_sender_meets_later_receiver", ipc::blocked_sender_meets_later_receiver),
+    ("non_blocking_send_and_receive", ipc::non_blocking_send_and_receive),
+    ("senders_queue_in_fifo_order", ipc::senders_queue_in_fifo_order),
+    ("cancel_badged_sends_requeues", ipc::cancel_badged_sends_requeues),
+    ("notification_bits_are_ored", ipc::notification_bits_are_ored),
+    ("signal_wakes_a_waiter", ipc::signal_wakes_a_waiter),
+    ("bound_notification_wakes_recv", ipc::bound_notification_wakes_recv),
+    ("deleting_an_endpoint_releases_its_waiter", ipc::deleting_an_endpoint_releases_its_waiter),
+    ("deleting_a_reply_aborts_the_call", ipc::deleting_a_reply_aborts_the_call),
+    ("reply_objects_serve_many_calls", ipc::reply_objects_serve_many_calls),
+    ("call_without_grant_gets_no_reply", ipc::call_without_grant_gets_no_reply),
 ];
 
 fn initial_caps_have_sel4_types(_: &mut Env) -> Result<(), String> {

@@ -50,30 +50,30 @@ fn stack_top(index: usize) -> u64 {
 
 /// What workers record: an order log and per-worker counters.
 static LOG: [AtomicU64; 32] = [const { AtomicU64::new(0) }; 32];
-static LOG_LEN: AtomicUsize = AtomicUsize::new(0);
+pub static LOG_LEN: AtomicUsize = AtomicUsize::new(0);
 static COUNTERS: [AtomicU64; MAX_WORKERS] = [const { AtomicU64::new(0) }; MAX_WORKERS];
 /// The TCB capability each worker suspends itself with.
 static SELF_TCB: [AtomicU64; MAX_WORKERS] = [const { AtomicU64::new(0) }; MAX_WORKERS];
 
-fn reset_records() {
+pub fn reset_records() {
     LOG_LEN.store(0, Ordering::SeqCst);
     LOG.iter().for_each(|l| l.store(0, Ordering::SeqCst));
     COUNTERS.iter().for_each(|c| c.store(0, Ordering::SeqCst));
 }
 
-fn record(id: u64) {
+pub fn record(id: u64) {
     let at = LOG_LEN.fetch_add(1, Ordering::SeqCst);
     if at < LOG.len() {
         LOG[at].store(id, Ordering::SeqCst);
     }
 }
 
-fn log_contents() -> alloc::vec::Vec<u64> {
+pub fn log_contents() -> alloc::vec::Vec<u64> {
     let len = LOG_LEN.load(Ordering::SeqCst).min(LOG.len());
     LOG[..len].iter().map(|l| l.load(Ordering::SeqCst)).collect()
 }
 
-fn stop_self(index: u64) -> ! {
+pub fn stop_self(index: u64) -> ! {
     let _ = Tcb(SELF_TCB[index as usize].load(Ordering::SeqCst)).suspend();
     loop {
         yield_now();
@@ -118,7 +118,7 @@ pub struct Worker {
 
 /// Creates a thread in the suite's CSpace and VSpace with a 5 ms / 5 ms scheduling context at
 /// `priority`, starting at `entry(index)` on stack `index`; resumed when `start`.
-fn spawn(
+pub fn spawn(
     env: &mut Env,
     index: usize,
     entry: extern "C" fn(u64) -> !,
@@ -145,7 +145,7 @@ fn spawn(
 }
 
 /// Yields until `done` or `rounds` yields have passed.
-fn yield_until(rounds: usize, done: impl Fn() -> bool) -> bool {
+pub fn yield_until(rounds: usize, done: impl Fn() -> bool) -> bool {
     for _ in 0..rounds {
         if done() {
             return true;
@@ -156,7 +156,7 @@ fn yield_until(rounds: usize, done: impl Fn() -> bool) -> bool {
 }
 
 /// Lets lower-priority threads run: the suite drops to priority 1 until they are done.
-fn run_lower(done: impl Fn() -> bool) -> bool {
+pub fn run_lower(done: impl Fn() -> bool) -> bool {
     let _ = ROOT_TCB.set_priority(ROOT_TCB, 1);
     let finished = yield_until(10_000, done);
     let _ = ROOT_TCB.set_priority(ROOT_TCB, 255);
@@ -383,4 +383,14 @@ pub fn tcb_unknown_label(env: &mut Env) -> Result {
     let tcb = env.make(ObjectType::Tcb, 0)?;
     expect_error(invoke(tcb, 17, &[], &[]), Error::IllegalOperation)?;
     expect_error(invoke(tcb, label::CNODE_COPY, &[0; 5], &[]), Error::IllegalOperation)
+}
+
+/// Resumes a worker, as a case step.
+pub fn resume(tcb: CPtr) -> Result {
+    ok(Tcb(tcb).resume(), "resume")
+}
+
+/// The TCB capability worker `index` suspends itself with.
+pub fn self_tcb(index: usize) -> CPtr {
+    SELF_TCB[index].load(Ordering::SeqCst)
 }

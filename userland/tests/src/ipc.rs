@@ -1,0 +1,333 @@
+//! Cases for IPC: endpoints (send, receive, call and reply through reply objects, the
+//! non-blocking variants, FIFO order, badges), notifications (signal, wait, poll, ORing, bound
+//! notifications) and what deleting an endpoint or a reply does to the threads waiting on it.
+
+use crate::env::{DEPTH, Env, ROOT};
+use crate::threads::{LOG_LEN, log_contents, record, reset_records, spawn, stop_self, yield_until};
+use alloc::format;
+use alloc::string::String;
+use core::sync::atomic::{AtomicU64, Ordering};
+use hmk_sys::error::Error;
+use hmk_sys::invocation::{CPtr, Tcb};
+use hmk_sys::message::{CapRights, MessageInfo};
+use hmk_sys::object::ObjectType;
+use hmk_sys::syscall::{self, Registers};
+
+type Result = core::result::Result<(), String>;
+
+macro_rules! ensure {
+    ($condition:expr, $($message:tt)+) => {
+        if !$condition {
+            return Err(format!($($message)+));
+        }
+    };
+}
+
+fn ok<T>(result: core::result::Result<T, Error>, what: &str) -> core::result::Result<T, String> {
+    result.map_err(|e| format!("{what}: {e:?}"))
+}
+
+/// Capabilities the workers use, by role.
+static ENDPOINT: AtomicU64 = AtomicU64::new(0);
+static REPLY: AtomicU64 = AtomicU64::new(0);
+static NOTIFICATION: AtomicU64 = AtomicU64::new(0);
+/// Per-worker endpoint capabilities (badged differently).
+static CLIENT_CAPS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+
+fn message(words: &[u64]) -> Registers {
+    let mut mrs = [0; 4];
+    mrs[..words.len()].copy_from_slice(words);
+    Registers { cap_or_badge: 0, info: MessageInfo::new(0, 0, 0, words.len() as u64), mrs }
+}
+
+fn mint(env: &mut Env, src: CPtr, rights: CapRights, badge: u64) -> core::result::Result<CPtr, String> {
+    let dest = env.slot();
+    ok(ROOT.mint(dest, DEPTH, ROOT, src, DEPTH, rights, badge), "mint")?;
+    Ok(dest)
+}
+
+/// Serves forever: replies to each call with MR0 + 1 and MR1..3 unchanged, recording badges.
+extern "C" fn adding_server(_: u64) -> ! {
+    let (ep, reply) = (ENDPOINT.load(Ordering::SeqCst), REPLY.load(Ordering::SeqCst));
+    let mut request = syscall::recv(ep, reply);
+    loop {
+        record(request.cap_or_badge);
+        let mut answer = request;
+        answer.mrs[0] += 1;
+        answer.info = MessageInfo::new(0, 0, 0, request.info.length());
+        request = syscall::reply_recv(ep, answer, reply);
+    }
+}
+
+fn start_server(env: &mut Env) -> core::result::Result<CPtr, String> {
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let reply = env.make(ObjectType::Reply, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    REPLY.store(reply, Ordering::SeqCst);
+    spawn(env, 0, adding_server, 255, true)?;
+    // Let the server reach its Recv.
+    yield_until(5, || false);
+    Ok(ep)
+}
+
+pub fn call_and_reply_recv_round_trip(env: &mut Env) -> Result {
+    reset_records();
+    let ep = start_server(env)?;
+    let badged = mint(env, ep, CapRights::ALL, 7)?;
+    for round in 0..5u64 {
+        let answer = syscall::call(Registers { cap_or_badge: badged, ..message(&[40 + round, 1, 2, 3]) });
+        ensure!(answer.info.label() == 0, "reply label {}", answer.info.label());
+        ensure!(answer.mrs == [41 + round, 1, 2, 3], "round {round}: reply {:?}", answer.mrs);
+        ensure!(answer.info.length() == 4, "reply length {}", answer.info.length());
+    }
+    ensure!(log_contents() == [7; 5], "the server saw badges {:?}", log_contents());
+    Ok(())
+}
+
+pub fn badges_identify_clients(env: &mut Env) -> Result {
+    reset_records();
+    let ep = start_server(env)?;
+    for badge in [1u64, 2, 0xffff_ffff_ffff] {
+        let cap = mint(env, ep, CapRights::ALL, badge)?;
+        syscall::call(Registers { cap_or_badge: cap, ..message(&[0]) });
+    }
+    let unbadged = syscall::call(Registers { cap_or_badge: ep, ..message(&[9]) });
+    ensure!(unbadged.mrs[0] == 10, "reply {:?}", unbadged.mrs);
+    ensure!(log_contents() == [1, 2, 0xffff_ffff_ffff, 0], "badges {:?}", log_contents());
+    Ok(())
+}
+
+/// Receives once and records MR0 and the badge, then stops.
+extern "C" fn receive_once(index: u64) -> ! {
+    let got = syscall::recv(ENDPOINT.load(Ordering::SeqCst), 0);
+    record(got.mrs[0]);
+    record(got.cap_or_badge);
+    stop_self(index)
+}
+
+pub fn blocked_sender_meets_later_receiver(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    let badged = mint(env, ep, CapRights::ALL, 33)?;
+    spawn(env, 0, receive_once, 200, false)?;
+    ok(Tcb(crate::threads_self_tcb(0)).resume(), "resume the receiver later")?;
+    // The suite sends first and blocks; the lower-priority receiver then runs and takes it.
+    let _ =
+        Tcb(hmk_sys::bootinfo::slot::INIT_THREAD_TCB).set_priority(Tcb(hmk_sys::bootinfo::slot::INIT_THREAD_TCB), 200);
+    syscall::send(Registers { cap_or_badge: badged, ..message(&[99]) });
+    let _ =
+        Tcb(hmk_sys::bootinfo::slot::INIT_THREAD_TCB).set_priority(Tcb(hmk_sys::bootinfo::slot::INIT_THREAD_TCB), 255);
+    ensure!(
+        yield_until(50, || LOG_LEN.load(Ordering::SeqCst) == 2),
+        "the message did not arrive: {:?}",
+        log_contents()
+    );
+    ensure!(log_contents() == [99, 33], "got {:?}", log_contents());
+    Ok(())
+}
+
+pub fn non_blocking_send_and_receive(env: &mut Env) -> Result {
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    // Nobody receives: the message is dropped, the sender goes on.
+    syscall::nb_send(Registers { cap_or_badge: ep, ..message(&[5]) });
+    let got = syscall::nb_recv(ep, 0);
+    ensure!(got.info.length() == 0 && got.cap_or_badge == 0, "a dropped message arrived: {got:?}");
+    Ok(())
+}
+
+/// Sends its badge's message once (blocking) and records that the send returned.
+extern "C" fn send_once(index: u64) -> ! {
+    let cap = CLIENT_CAPS[index as usize].load(Ordering::SeqCst);
+    syscall::send(Registers { cap_or_badge: cap, ..message(&[100 + index]) });
+    record(1000 + index);
+    stop_self(index)
+}
+
+pub fn senders_queue_in_fifo_order(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    for (index, cap) in CLIENT_CAPS.iter().enumerate().take(3) {
+        cap.store(mint(env, ep, CapRights::ALL, 10 + index as u64)?, Ordering::SeqCst);
+        spawn(env, index, send_once, 255, true)?;
+        // Each sender runs and blocks before the next one starts.
+        yield_until(3, || false);
+    }
+    let mut badges = alloc::vec::Vec::new();
+    for _ in 0..3 {
+        let got = syscall::recv(ep, 0);
+        badges.push((got.cap_or_badge, got.mrs[0]));
+    }
+    ensure!(badges == [(10, 100), (11, 101), (12, 102)], "received {badges:?}");
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 3), "senders did not all return");
+    Ok(())
+}
+
+pub fn cancel_badged_sends_requeues(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    for (index, badge) in [(0usize, 3u64), (1, 5)] {
+        CLIENT_CAPS[index].store(mint(env, ep, CapRights::ALL, badge)?, Ordering::SeqCst);
+        spawn(env, index, send_once, 255, true)?;
+        yield_until(3, || false);
+    }
+    // Cancelling badge 3's sends makes that sender restart: it queues again, behind badge 5.
+    let badge3 = CLIENT_CAPS[0].load(Ordering::SeqCst);
+    ok(ROOT.cancel_badged_sends(badge3, DEPTH), "cancel badge 3")?;
+    yield_until(3, || false);
+    let first = syscall::recv(ep, 0).cap_or_badge;
+    let second = syscall::recv(ep, 0).cap_or_badge;
+    ensure!((first, second) == (5, 3), "want badge 5 then 3, got {first} then {second}");
+    Ok(())
+}
+
+pub fn notification_bits_are_ored(env: &mut Env) -> Result {
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    let one = mint(env, ntfn, CapRights::ALL, 0b001)?;
+    let four = mint(env, ntfn, CapRights::ALL, 0b100)?;
+    ensure!(syscall::poll(ntfn) == 0, "a fresh notification had bits");
+    syscall::signal(one);
+    syscall::signal(four);
+    syscall::signal(one);
+    ensure!(syscall::poll(ntfn) == 0b101, "bits not ORed");
+    ensure!(syscall::poll(ntfn) == 0, "poll did not clear the word");
+    Ok(())
+}
+
+/// Waits once on the notification and records the badge bits.
+extern "C" fn wait_once(index: u64) -> ! {
+    let bits = syscall::wait(NOTIFICATION.load(Ordering::SeqCst));
+    record(bits);
+    stop_self(index)
+}
+
+pub fn signal_wakes_a_waiter(env: &mut Env) -> Result {
+    reset_records();
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    NOTIFICATION.store(ntfn, Ordering::SeqCst);
+    spawn(env, 0, wait_once, 255, true)?;
+    yield_until(3, || false);
+    ensure!(LOG_LEN.load(Ordering::SeqCst) == 0, "the waiter did not block");
+    let two = mint(env, ntfn, CapRights::ALL, 2)?;
+    syscall::signal(two);
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "the waiter did not wake");
+    ensure!(log_contents() == [2], "woke with {:?}", log_contents());
+    Ok(())
+}
+
+/// Binds the notification, then receives on the endpoint; records the badge it woke with.
+extern "C" fn bound_receiver(index: u64) -> ! {
+    let got = syscall::recv(ENDPOINT.load(Ordering::SeqCst), 0);
+    record(got.cap_or_badge);
+    stop_self(index)
+}
+
+pub fn bound_notification_wakes_recv(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    let worker = spawn(env, 0, bound_receiver, 255, false)?;
+    ok(Tcb(worker.tcb).bind_notification(ntfn), "bind")?;
+    crate::threads::resume(worker.tcb)?;
+    yield_until(3, || false);
+    let eight = mint(env, ntfn, CapRights::ALL, 8)?;
+    syscall::signal(eight);
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "the bound receiver did not wake");
+    ensure!(log_contents() == [8], "woke with {:?}", log_contents());
+    // Binding errors.
+    crate::expect(Tcb(worker.tcb).bind_notification(ntfn), Error::IllegalOperation)?;
+    ok(Tcb(worker.tcb).unbind_notification(), "unbind")?;
+    crate::expect(Tcb(worker.tcb).unbind_notification(), Error::IllegalOperation)?;
+    crate::expect(Tcb(worker.tcb).bind_notification(ep), Error::InvalidCapability)
+}
+
+/// Receives forever on the endpoint slot, recording MR0 each time.
+extern "C" fn receive_forever(_: u64) -> ! {
+    loop {
+        let got = syscall::recv(ENDPOINT.load(Ordering::SeqCst), 0);
+        record(got.mrs[0]);
+    }
+}
+
+pub fn deleting_an_endpoint_releases_its_waiter(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    spawn(env, 0, receive_forever, 200, true)?;
+    let suite = Tcb(hmk_sys::bootinfo::slot::INIT_THREAD_TCB);
+    // Let the lower-priority receiver block on the endpoint.
+    let _ = suite.set_priority(suite, 100);
+    let _ = suite.set_priority(suite, 255);
+    // Deleting the endpoint releases the receiver to restart its Recv. Before it runs again,
+    // a new endpoint takes the same slot: the restarted Recv waits there and gets our message.
+    ok(ROOT.delete(ep, DEPTH), "delete the endpoint")?;
+    ok(ROOT.delete(ep, DEPTH), "delete an empty slot")?;
+    ok(env.untyped.retype(ObjectType::Endpoint, 0, ROOT, 0, 0, ep, 1), "a new endpoint in the same slot")?;
+    let _ = suite.set_priority(suite, 100);
+    let _ = suite.set_priority(suite, 255);
+    syscall::send(Registers { cap_or_badge: ep, ..message(&[77]) });
+    // The receiver (priority 200) records once the suite steps aside.
+    ensure!(
+        crate::threads::run_lower(|| LOG_LEN.load(Ordering::SeqCst) == 1),
+        "the released thread did not receive again"
+    );
+    ensure!(log_contents() == [77], "received {:?}", log_contents());
+    Ok(())
+}
+
+/// Receives one call, records it, and stops without replying (keeping the call open).
+extern "C" fn take_call_and_stop(index: u64) -> ! {
+    let got = syscall::recv(ENDPOINT.load(Ordering::SeqCst), REPLY.load(Ordering::SeqCst));
+    record(got.mrs[0]);
+    stop_self(index)
+}
+
+/// Calls the endpoint and records what came back.
+extern "C" fn call_once(index: u64) -> ! {
+    let answer = syscall::call(Registers { cap_or_badge: ENDPOINT.load(Ordering::SeqCst), ..message(&[5]) });
+    record(500 + answer.mrs[0]);
+    stop_self(index)
+}
+
+pub fn deleting_a_reply_aborts_the_call(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let reply = env.make(ObjectType::Reply, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    REPLY.store(reply, Ordering::SeqCst);
+    spawn(env, 0, take_call_and_stop, 255, true)?;
+    yield_until(3, || false);
+    spawn(env, 1, call_once, 255, true)?;
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "the call did not arrive");
+    ok(ROOT.delete(reply, DEPTH), "delete the reply object")?;
+    yield_until(20, || false);
+    ensure!(log_contents() == [5], "the aborted caller returned: {:?}", log_contents());
+    Ok(())
+}
+
+pub fn reply_objects_serve_many_calls(env: &mut Env) -> Result {
+    reset_records();
+    let ep = start_server(env)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    for index in 1..4usize {
+        spawn(env, index, call_once, 255, true)?;
+    }
+    ensure!(
+        yield_until(100, || log_contents().iter().filter(|&&v| v == 506).count() == 3),
+        "not every client got its reply: {:?}",
+        log_contents()
+    );
+    Ok(())
+}
+
+pub fn call_without_grant_gets_no_reply(env: &mut Env) -> Result {
+    reset_records();
+    let ep = start_server(env)?;
+    let no_grant = mint(env, ep, CapRights::READ_WRITE, 0)?;
+    ENDPOINT.store(no_grant, Ordering::SeqCst);
+    spawn(env, 1, call_once, 255, true)?;
+    yield_until(20, || false);
+    ensure!(log_contents() == [0], "the server should see the call and the caller get no reply: {:?}", log_contents());
+    Ok(())
+}
