@@ -23,6 +23,8 @@ const STATE_MASK: u64 = 3;
 /// Flags of a blocked send (`TcbObject::tcb.blocked_flags`).
 const FLAG_CALL: u64 = 1;
 const FLAG_GRANT: u64 = 2;
+/// The sender is sending its fault message, not its own.
+const FLAG_FAULT: u64 = 4;
 
 /// An endpoint object (16 bytes).
 #[repr(C)]
@@ -159,7 +161,13 @@ pub fn ipc_buffer(thread: &TcbObject) -> Option<*mut u64> {
 }
 
 /// Copies a message from `sender` to `receiver` and sets the receiver's x0 (badge) and x1.
+/// A sender with a pending fault sends its fault message instead of its own registers.
 fn transfer(sender: u64, receiver: u64, badge: u64) {
+    if tcb(sender).tcb.blocked_flags & FLAG_FAULT != 0 {
+        let (label, words, length) = fault_message(tcb(sender));
+        deliver(receiver, badge, label, &words[..length]);
+        return;
+    }
     let (from, to) = (tcb(sender), tcb(receiver));
     let info = from.tcb.context.x[1];
     let mut length = (info & 0x7f).min(120) as usize;
@@ -178,6 +186,105 @@ fn transfer(sender: u64, receiver: u64, badge: u64) {
     // Capability transfer is not implemented yet: no capabilities travel, none are unwrapped.
     to.tcb.context.x[1] = ((info >> 12) << 12) | length as u64;
     to.tcb.context.x[0] = badge;
+}
+
+/// Writes a kernel-made message (label, words) into `receiver`'s registers and IPC buffer.
+fn deliver(receiver: u64, badge: u64, label: u64, words: &[u64]) {
+    let to = tcb(receiver);
+    let buffer = ipc_buffer(to);
+    let length = if buffer.is_some() { words.len().min(120) } else { words.len().min(4) };
+    for (i, &word) in words.iter().take(length).enumerate() {
+        if i < 4 {
+            to.tcb.context.x[2 + i] = word;
+        } else if let Some(buffer) = buffer {
+            // SAFETY: the buffer is a mapped frame; i < 120.
+            unsafe { *buffer.add(1 + i) = word };
+        }
+    }
+    to.tcb.context.x[1] = (label << 12) | length as u64;
+    to.tcb.context.x[0] = badge;
+}
+
+/// seL4's fault kinds, as stored in a faulting TCB (`fault[0]`) and used as message labels.
+pub mod fault {
+    pub const CAP: u64 = 1;
+    pub const UNKNOWN_SYSCALL: u64 = 2;
+    pub const USER_EXCEPTION: u64 = 3;
+    pub const VM: u64 = 6;
+}
+
+/// The fault message of a faulting thread: label, words, length (seL4's layouts).
+fn fault_message(t: &TcbObject) -> (u64, [u64; 16], usize) {
+    let c = &t.tcb.context;
+    let f = t.tcb.fault;
+    let mut words = [0u64; 16];
+    let length = match f[0] {
+        fault::CAP => {
+            // Restart PC, capability address, in receive phase, lookup failure.
+            words[..4].copy_from_slice(&[c.pc, f[1], f[2], f[3] & 0xff]);
+            words[4] = f[3] >> 8;
+            5
+        }
+        fault::UNKNOWN_SYSCALL => {
+            words[..8].copy_from_slice(&c.x[..8]);
+            words[8..13].copy_from_slice(&[c.pc, c.sp, c.x[30], c.spsr, f[1]]);
+            13
+        }
+        fault::USER_EXCEPTION => {
+            words[..5].copy_from_slice(&[c.pc, c.sp, c.spsr, f[1], f[2]]);
+            5
+        }
+        _ => {
+            words[..4].copy_from_slice(&[c.pc, f[1], f[2], f[3]]);
+            4
+        }
+    };
+    (f[0], words, length)
+}
+
+/// Sends `thread`'s fault to its fault handler as a Call; without a usable handler the thread
+/// stops. `fault` is the kind and its data words.
+pub fn raise_fault(thread: u64, fault: [u64; 4]) {
+    let t = tcb(thread);
+    t.tcb.fault = fault;
+    let handler = t.slots[tcb::slot::FAULT_HANDLER].cap();
+    match handler {
+        Cap::Endpoint { can_send: true, can_grant, can_grant_reply, .. } if can_grant || can_grant_reply => {
+            t.tcb.blocked_flags = FLAG_FAULT;
+            send_flagged(thread, handler, true, true, FLAG_FAULT);
+        }
+        _ => {
+            log::warn!("thread fault {:?} without a fault handler; thread stopped", fault);
+            t.tcb.state = ThreadState::Inactive;
+            thread::forget(thread as *mut TcbObject);
+        }
+    }
+}
+
+/// The reply to a fault: label 0 resumes the thread (an UnknownSyscall or UserException reply
+/// may set its registers first), anything else leaves it stopped.
+fn fault_reply(replier: u64, caller: u64) -> bool {
+    let info = tcb(replier).tcb.context.x[1];
+    let (label, length) = (info >> 12, (info & 0x7f) as usize);
+    let words: [u64; 4] = tcb(replier).tcb.context.x[2..6].try_into().unwrap_or([0; 4]);
+    let c = tcb(caller);
+    let kind = c.tcb.fault[0];
+    c.tcb.fault = [0; 4];
+    c.tcb.blocked_flags = 0;
+    let length = length.min(4);
+    match kind {
+        fault::UNKNOWN_SYSCALL => c.tcb.context.x[..length].copy_from_slice(&words[..length]),
+        fault::USER_EXCEPTION => {
+            if length > 0 {
+                c.tcb.context.pc = words[0];
+            }
+            if length > 1 {
+                c.tcb.context.sp = words[1];
+            }
+        }
+        _ => {}
+    }
+    label == 0
 }
 
 fn wake(thread: u64) {
@@ -204,6 +311,11 @@ fn wait_for_reply(caller: u64, reply_ptr: u64) {
 
 /// Send (and Call) on the endpoint `cap` from thread `sender`.
 pub fn send(sender: u64, cap: Cap, blocking: bool, call: bool) {
+    tcb(sender).tcb.blocked_flags = 0;
+    send_flagged(sender, cap, blocking, call, 0);
+}
+
+fn send_flagged(sender: u64, cap: Cap, blocking: bool, call: bool, extra_flags: u64) {
     let Cap::Endpoint { ptr, badge, can_send, can_grant, can_grant_reply, .. } = cap else { return };
     if !can_send {
         return;
@@ -235,7 +347,7 @@ pub fn send(sender: u64, cap: Cap, blocking: bool, call: bool) {
         let t = tcb(sender);
         t.tcb.blocked_badge = badge;
         t.tcb.blocked_flags =
-            if call { FLAG_CALL } else { 0 } | if can_grant || can_grant_reply { FLAG_GRANT } else { 0 };
+            extra_flags | if call { FLAG_CALL } else { 0 } | if can_grant || can_grant_reply { FLAG_GRANT } else { 0 };
         block(sender, ThreadState::BlockedOnSend, ptr);
         queue.push(sender, QUEUE_SEND);
     }
@@ -311,6 +423,14 @@ pub fn reply_with(replier: u64, cap: Cap) {
     }
     reply(ptr).caller = 0;
     tcb(caller).tcb.reply = 0;
+    if tcb(caller).tcb.blocked_flags & FLAG_FAULT != 0 {
+        if fault_reply(replier, caller) {
+            wake(caller);
+        } else {
+            tcb(caller).tcb.state = ThreadState::Inactive;
+        }
+        return;
+    }
     transfer(replier, caller, 0);
     wake(caller);
 }

@@ -81,10 +81,7 @@ pub fn handle(context: &mut UserContext) {
         number::YIELD => thread::rotate_current(),
         #[cfg(feature = "debug-syscalls")]
         _ if debug::handle(syscall, context) => {}
-        _ => {
-            log::warn!("unknown syscall {syscall} at pc {:#x}; thread stopped", context.pc);
-            thread::stop_current();
-        }
+        _ => ipc::raise_fault(thread::current() as u64, [ipc::fault::UNKNOWN_SYSCALL, syscall as u64, 0, 0]),
     }
 }
 
@@ -115,7 +112,7 @@ fn receive_on(cptr: u64, reply_cptr: u64, blocking: bool, context: &mut UserCont
             let reply = if reply_cptr == 0 { Cap::Null } else { lookup_cap(reply_cptr).unwrap_or(Cap::Null) };
             ipc::receive(me, cap, reply, blocking);
         }
-        _ if blocking => cap_fault(context, "capability to receive on"),
+        _ if blocking => cap_fault(context, "capability to receive on", cptr, true),
         _ => {}
     }
 }
@@ -147,7 +144,7 @@ fn invoke(context: &mut UserContext, syscall: i64) {
     let extra_count = (((info >> 7) & 3) as usize).min(MAX_EXTRA_CAPS);
     let Some(slot) = lookup(context.x[0]) else {
         if is_blocking {
-            cap_fault(context, "invoked capability");
+            cap_fault(context, "invoked capability", context.x[0], false);
         }
         return;
     };
@@ -165,7 +162,7 @@ fn invoke(context: &mut UserContext, syscall: i64) {
             let cptr = unsafe { *buffer.add(IPC_CAPS_WORD + i) };
             let Some(extra_slot) = lookup(cptr) else {
                 if is_blocking {
-                    cap_fault(context, "extra capability");
+                    cap_fault(context, "extra capability", cptr, false);
                 }
                 return;
             };
@@ -245,15 +242,12 @@ fn reply_error(context: &mut UserContext, buffer: Option<*mut u64>, error: Sysca
     }
 }
 
-/// A capability lookup failed in a blocking invocation: seL4 raises a capability fault to the
-/// thread's fault handler. Fault handlers arrive with IPC; until then the thread stops.
-fn cap_fault(context: &UserContext, what: &str) {
-    log::warn!(
-        "capability fault: cannot look up the {what} (cptr {:#x}) at pc {:#x}; thread stopped",
-        context.x[0],
-        context.pc
-    );
-    thread::stop_current();
+/// A capability lookup failed in a blocking invocation: a capability fault goes to the
+/// thread's fault handler, and the system call restarts when the handler replies.
+fn cap_fault(context: &mut UserContext, what: &str, cptr: u64, in_receive: bool) {
+    let _ = what;
+    context.pc -= 4;
+    ipc::raise_fault(thread::current() as u64, [ipc::fault::CAP, cptr, u64::from(in_receive), 2]);
 }
 
 /// The debug system calls, compiled in with the `debug-syscalls` feature.

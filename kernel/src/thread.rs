@@ -13,7 +13,7 @@ use aarch64_cpu::registers::{DAIF, TPIDR_EL0, Writeable};
 use core::cell::UnsafeCell;
 use hmk_kernel::context::UserContext;
 use hmk_kernel::cspace::cap::Cap;
-use hmk_kernel::object::tcb::{self, TcbObject, ThreadState};
+use hmk_kernel::object::tcb::{self, TcbObject};
 
 /// Kernel state that only the boot core touches, with interrupts masked, in kernel mode.
 pub struct KernelCell<T>(UnsafeCell<T>);
@@ -223,14 +223,6 @@ pub fn forget(tcb: *mut TcbObject) {
     let st = state();
     if st.fp_owner == tcb {
         st.fp_owner = core::ptr::null_mut();
-    }
-}
-
-/// Stops the current thread (it will not run again until resumed).
-pub fn stop_current() {
-    let tcb = current();
-    if !tcb.is_null() {
-        tcb_ref(tcb as u64).tcb.state = ThreadState::Inactive;
     }
 }
 

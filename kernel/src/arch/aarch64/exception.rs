@@ -84,16 +84,15 @@ extern "C" fn handle_user_exception(kind: u64, context: &mut UserContext) -> *mu
         8 if ESR_EL1.read(ESR_EL1::EC) == EC_SVC64 => syscall::handle(context),
         9 => handle_irq(),
         _ => {
-            let ec = ESR_EL1.read(ESR_EL1::EC);
-            log::warn!(
-                "user exception ({}): EC {ec:#04x} ({}), ESR {:#010x}, PC {:#x}, FAR {:#x}; thread stopped",
-                KIND_NAMES[(kind & 15) as usize],
-                exception_class_name(ec),
-                ESR_EL1.get(),
-                context.pc,
-                FAR_EL1.get()
-            );
-            thread::stop_current();
+            let (ec, esr, far) = (ESR_EL1.read(ESR_EL1::EC), ESR_EL1.get(), FAR_EL1.get());
+            let fault = match ec {
+                // Instruction and data aborts from EL0 are VM faults: address, whether it was an
+                // instruction fetch, and the syndrome.
+                0x20 => [crate::ipc::fault::VM, far, 1, esr],
+                0x24 => [crate::ipc::fault::VM, far, 0, esr],
+                _ => [crate::ipc::fault::USER_EXCEPTION, ec, esr, 0],
+            };
+            crate::ipc::raise_fault(thread::current() as u64, fault);
         }
     }
     match thread::next_to_run() {
