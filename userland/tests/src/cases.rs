@@ -2,7 +2,7 @@
 //! capabilities, and a fuzzer. Each case runs on objects it retypes from its own untyped.
 
 use crate::env::{CASE_UNTYPED_BITS, DEPTH, Env, ROOT};
-use crate::{ipc, threads};
+use crate::{faults, ipc, threads};
 use alloc::format;
 use alloc::string::String;
 use hmk_sys::bootinfo::slot;
@@ -179,6 +179,11 @@ pub const ALL: &[(&str, Case)] = &[
     ("deleting_a_reply_aborts_the_call", ipc::deleting_a_reply_aborts_the_call),
     ("reply_objects_serve_many_calls", ipc::reply_objects_serve_many_calls),
     ("call_without_grant_gets_no_reply", ipc::call_without_grant_gets_no_reply),
+    ("unknown_syscall_fault_and_resume", faults::unknown_syscall_fault_and_resume),
+    ("cap_fault_message", faults::cap_fault_message),
+    ("vm_fault_message", faults::vm_fault_message),
+    ("user_exception_message", faults::user_exception_message),
+    ("fault_without_handler_stops_the_thread", faults::fault_without_handler_stops_the_thread),
 ];
 
 fn initial_caps_have_sel4_types(_: &mut Env) -> Result<(), String> {

@@ -12,6 +12,7 @@ extern crate alloc;
 
 mod cases;
 mod env;
+mod faults;
 mod ipc;
 mod threads;
 

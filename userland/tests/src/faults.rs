@@ -1,0 +1,151 @@
+//! Cases for faults: a worker's capability fault, unknown syscall, user exception and VM fault
+//! arrive at its fault endpoint as messages with seL4's labels and layouts; replying with
+//! label 0 resumes the worker; without a fault handler the worker just stops.
+
+use crate::env::{Env, ROOT};
+use crate::threads::{LOG_LEN, log_contents, record, reset_records, spawn, stop_self, yield_until};
+use alloc::format;
+use alloc::string::String;
+use core::sync::atomic::Ordering;
+use hmk_sys::bootinfo::slot;
+use hmk_sys::error::Error;
+use hmk_sys::invocation::{CPtr, Tcb};
+use hmk_sys::message::MessageInfo;
+use hmk_sys::object::ObjectType;
+use hmk_sys::syscall::{self, Registers};
+
+type Result = core::result::Result<(), String>;
+
+macro_rules! ensure {
+    ($condition:expr, $($message:tt)+) => {
+        if !$condition {
+            return Err(format!($($message)+));
+        }
+    };
+}
+
+fn ok<T>(result: core::result::Result<T, Error>, what: &str) -> core::result::Result<T, String> {
+    result.map_err(|e| format!("{what}: {e:?}"))
+}
+
+/// Makes `unknown syscall -100` with x0 = 5, then records the x0 the kernel returns.
+extern "C" fn unknown_syscall_worker(index: u64) -> ! {
+    let mut x0: u64 = 5;
+    // SAFETY: a system call the kernel does not know: it becomes a fault, and the handler's
+    // reply decides x0..x3 when the thread resumes after the `svc`.
+    unsafe {
+        core::arch::asm!("svc #0", inout("x0") x0, in("x7") -100i64, lateout("x1") _, lateout("x2") _, lateout("x3") _, options(nostack))
+    };
+    record(x0);
+    stop_self(index)
+}
+
+/// Invokes a capability pointer no CSpace resolves.
+extern "C" fn cap_fault_worker(index: u64) -> ! {
+    syscall::call(Registers { cap_or_badge: 1 << 40, ..Registers::default() });
+    record(999);
+    stop_self(index)
+}
+
+/// Reads an unmapped address.
+extern "C" fn vm_fault_worker(index: u64) -> ! {
+    // SAFETY: deliberately not safe: the read faults and the kernel reports it.
+    let value = unsafe { core::ptr::read_volatile(0x10 as *const u64) };
+    record(value);
+    stop_self(index)
+}
+
+/// Executes a permanently undefined instruction.
+extern "C" fn undefined_worker(index: u64) -> ! {
+    // SAFETY: `udf` traps to the kernel, which reports a user exception; execution does not
+    // continue past it unless the handler moves the PC.
+    unsafe { core::arch::asm!("udf #0", options(nostack)) };
+    record(998);
+    stop_self(index)
+}
+
+/// A worker at the suite's priority whose fault handler is a badged copy of `endpoint`.
+fn spawn_handled(env: &mut Env, entry: extern "C" fn(u64) -> !, endpoint: CPtr) -> core::result::Result<CPtr, String> {
+    let worker = spawn(env, 0, entry, 255, false)?;
+    let handler = env.slot();
+    ok(ROOT.mint(handler, 64, ROOT, endpoint, 64, hmk_sys::message::CapRights::ALL, 0xfa), "mint the handler")?;
+    ok(
+        Tcb(worker.tcb).set_space(handler, slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0),
+        "set the fault handler",
+    )?;
+    ok(Tcb(worker.tcb).resume(), "resume")?;
+    Ok(worker.tcb)
+}
+
+struct Handler {
+    ep: CPtr,
+    reply: CPtr,
+}
+
+fn handler(env: &mut Env) -> core::result::Result<Handler, String> {
+    Ok(Handler { ep: env.make(ObjectType::Endpoint, 0)?, reply: env.make(ObjectType::Reply, 0)? })
+}
+
+pub fn unknown_syscall_fault_and_resume(env: &mut Env) -> Result {
+    reset_records();
+    let h = handler(env)?;
+    spawn_handled(env, unknown_syscall_worker, h.ep)?;
+    let fault = syscall::recv(h.ep, h.reply);
+    ensure!(fault.info.label() == 2, "label {}, want UnknownSyscall (2)", fault.info.label());
+    ensure!(fault.cap_or_badge == 0xfa, "badge {:#x}", fault.cap_or_badge);
+    ensure!(fault.mrs[0] == 5, "MR0 (x0) {}", fault.mrs[0]);
+    ensure!(fault.info.length() == 13, "length {}", fault.info.length());
+    let syscall_number = hmk_sys::ipc_buffer::ipc_buffer().msg[12];
+    ensure!(syscall_number as i64 == -100, "syscall number {}", syscall_number as i64);
+    // Reply: resume with x0 = 1234.
+    syscall::send(Registers { cap_or_badge: h.reply, info: MessageInfo::new(0, 0, 0, 1), mrs: [1234, 0, 0, 0] });
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "the worker did not resume");
+    ensure!(log_contents() == [1234], "resumed with {:?}", log_contents());
+    Ok(())
+}
+
+pub fn cap_fault_message(env: &mut Env) -> Result {
+    reset_records();
+    let h = handler(env)?;
+    let worker = spawn_handled(env, cap_fault_worker, h.ep)?;
+    let fault = syscall::recv(h.ep, h.reply);
+    ensure!(fault.info.label() == 1, "label {}, want CapFault (1)", fault.info.label());
+    ensure!(fault.mrs[1] == 1 << 40, "address {:#x}", fault.mrs[1]);
+    ensure!(fault.mrs[2] == 0, "not in the receive phase");
+    // A reply with a non-zero label leaves the thread stopped.
+    syscall::send(Registers { cap_or_badge: h.reply, info: MessageInfo::new(1, 0, 0, 0), mrs: [0; 4] });
+    yield_until(10, || false);
+    ensure!(log_contents().is_empty(), "the worker went on: {:?}", log_contents());
+    ok(Tcb(worker).suspend(), "suspend")
+}
+
+pub fn vm_fault_message(env: &mut Env) -> Result {
+    reset_records();
+    let h = handler(env)?;
+    let worker = spawn_handled(env, vm_fault_worker, h.ep)?;
+    let fault = syscall::recv(h.ep, h.reply);
+    ensure!(fault.info.label() == 6, "label {}, want VMFault (6)", fault.info.label());
+    ensure!(fault.mrs[1] == 0x10, "fault address {:#x}", fault.mrs[1]);
+    ensure!(fault.mrs[2] == 0, "a data access, not an instruction fetch");
+    ensure!(fault.mrs[0] != 0, "no faulting PC");
+    ok(Tcb(worker).suspend(), "suspend")
+}
+
+pub fn user_exception_message(env: &mut Env) -> Result {
+    reset_records();
+    let h = handler(env)?;
+    let worker = spawn_handled(env, undefined_worker, h.ep)?;
+    let fault = syscall::recv(h.ep, h.reply);
+    ensure!(fault.info.label() == 3, "label {}, want UserException (3)", fault.info.label());
+    ensure!(fault.info.length() == 5, "length {}", fault.info.length());
+    ensure!(fault.mrs[3] == 0, "exception class {:#x}, want 0 (unknown instruction)", fault.mrs[3]);
+    ok(Tcb(worker).suspend(), "suspend")
+}
+
+pub fn fault_without_handler_stops_the_thread(env: &mut Env) -> Result {
+    reset_records();
+    spawn(env, 0, vm_fault_worker, 255, true)?;
+    yield_until(10, || false);
+    ensure!(log_contents().is_empty(), "a faulting thread without a handler went on");
+    Ok(())
+}
