@@ -25,6 +25,8 @@ const FLAG_CALL: u64 = 1;
 const FLAG_GRANT: u64 = 2;
 /// The sender is sending its fault message, not its own.
 const FLAG_FAULT: u64 = 4;
+/// The sender's capability has the grant right: its extra capabilities travel.
+const FLAG_CAN_GRANT: u64 = 8;
 
 /// An endpoint object (16 bytes).
 #[repr(C)]
@@ -162,7 +164,9 @@ pub fn ipc_buffer(thread: &TcbObject) -> Option<*mut u64> {
 
 /// Copies a message from `sender` to `receiver` and sets the receiver's x0 (badge) and x1.
 /// A sender with a pending fault sends its fault message instead of its own registers.
-fn transfer(sender: u64, receiver: u64, badge: u64) {
+/// With `grant`, the sender's extra capabilities travel too (see [`transfer_caps`]);
+/// `endpoint` is the endpoint the message goes through (0 for a reply).
+fn transfer(sender: u64, receiver: u64, badge: u64, endpoint: u64, grant: bool) {
     if tcb(sender).tcb.blocked_flags & FLAG_FAULT != 0 {
         let (label, words, length) = fault_message(tcb(sender));
         deliver(receiver, badge, label, &words[..length]);
@@ -183,9 +187,71 @@ fn transfer(sender: u64, receiver: u64, badge: u64) {
             unsafe { *dst.add(1 + i) = *src.add(1 + i) };
         }
     }
-    // Capability transfer is not implemented yet: no capabilities travel, none are unwrapped.
-    to.tcb.context.x[1] = ((info >> 12) << 12) | length as u64;
+    let (extra, unwrapped) = match (from_buffer, to_buffer) {
+        (Some(src), Some(dst)) if grant => transfer_caps(from, to, src, dst, ((info >> 7) & 3) as usize, endpoint),
+        _ => (0, 0),
+    };
+    to.tcb.context.x[1] = ((info >> 12) << 12) | (unwrapped << 9) | (extra << 7) | length as u64;
     to.tcb.context.x[0] = badge;
+}
+
+/// Moves up to `count` capabilities named in the sender's IPC buffer into the receiver's
+/// receive slot (seL4 `transferCaps`): a badged capability to the endpoint the message goes
+/// through is *unwrapped* (only its badge travels, in the receiver's `caps_or_badges`); any
+/// other capability is derived into the one receive slot the receiver names in its IPC buffer
+/// (`receiveCNode`, `receiveIndex`, `receiveDepth`), which must be empty. The first capability
+/// that cannot travel ends the transfer. Returns (capabilities transferred, unwrapped bits).
+fn transfer_caps(
+    from: &TcbObject,
+    to: &TcbObject,
+    src: *mut u64,
+    dst: *mut u64,
+    count: usize,
+    endpoint: u64,
+) -> (u64, u64) {
+    use hmk_kernel::cspace::{lookup, ops};
+    const CAPS_WORD: usize = 122;
+    const RECEIVE_WORD: usize = 125;
+    let sender_root = from.slots[tcb::slot::CSPACE_ROOT].cap();
+    let receiver_root = to.slots[tcb::slot::CSPACE_ROOT].cap();
+    // SAFETY: both IPC buffers are mapped frames; words 122..128 are inside them.
+    let (receive_cnode, receive_index, receive_depth) =
+        unsafe { (*dst.add(RECEIVE_WORD), *dst.add(RECEIVE_WORD + 1), *dst.add(RECEIVE_WORD + 2)) };
+    // SAFETY: every CNode reachable from a thread's CSpace root is live.
+    let mut dest = unsafe {
+        lookup::lookup_cap_slot(receiver_root, receive_cnode)
+            .ok()
+            .and_then(|node| lookup::lookup_slot_for_cnode_op((*node).cap(), receive_index, receive_depth, false).ok())
+            .filter(|slot| (**slot).is_empty())
+    };
+    let (mut transferred, mut unwrapped) = (0u64, 0u64);
+    for i in 0..count.min(3) {
+        // SAFETY: as above.
+        let cptr = unsafe { *src.add(CAPS_WORD + i) };
+        // SAFETY: as above.
+        let Ok(slot) = (unsafe { lookup::lookup_cap_slot(sender_root, cptr) }) else { break };
+        // SAFETY: lookups return live slots.
+        let cap = unsafe { (*slot).cap() };
+        match cap {
+            Cap::Endpoint { ptr, badge, .. } if endpoint != 0 && ptr == endpoint => {
+                // SAFETY: as above.
+                unsafe { *dst.add(CAPS_WORD + i) = badge };
+                unwrapped |= 1 << i;
+            }
+            _ => {
+                let Some(target) = dest.take() else { break };
+                // SAFETY: `slot` is a live slot.
+                let derived = match unsafe { ops::derive(slot, cap) } {
+                    Ok(derived) if !derived.is_null() => derived,
+                    _ => break,
+                };
+                // SAFETY: `slot` is live and `target` an empty live slot.
+                unsafe { ops::insert_derived(derived, slot, target) };
+            }
+        }
+        transferred += 1;
+    }
+    (transferred, unwrapped)
 }
 
 /// Writes a kernel-made message (label, words) into `receiver`'s registers and IPC buffer.
@@ -324,7 +390,7 @@ fn send_flagged(sender: u64, cap: Cap, blocking: bool, call: bool, extra_flags: 
     let mut queue = endpoint_queue(ep);
     if queue.state() == QUEUE_RECEIVE {
         let receiver = queue.pop().unwrap_or(0);
-        transfer(sender, receiver, badge);
+        transfer(sender, receiver, badge, ptr, can_grant);
         let receiver_reply = tcb(receiver).tcb.reply;
         tcb(receiver).tcb.reply = 0;
         if receiver_reply != 0 {
@@ -346,8 +412,10 @@ fn send_flagged(sender: u64, cap: Cap, blocking: bool, call: bool, extra_flags: 
     if blocking {
         let t = tcb(sender);
         t.tcb.blocked_badge = badge;
-        t.tcb.blocked_flags =
-            extra_flags | if call { FLAG_CALL } else { 0 } | if can_grant || can_grant_reply { FLAG_GRANT } else { 0 };
+        t.tcb.blocked_flags = extra_flags
+            | if call { FLAG_CALL } else { 0 }
+            | if can_grant || can_grant_reply { FLAG_GRANT } else { 0 }
+            | if can_grant { FLAG_CAN_GRANT } else { 0 };
         block(sender, ThreadState::BlockedOnSend, ptr);
         queue.push(sender, QUEUE_SEND);
     }
@@ -385,7 +453,7 @@ pub fn receive(receiver: u64, cap: Cap, reply_cap: Cap, blocking: bool) {
                 let sender = queue.pop().unwrap_or(0);
                 let s = tcb(sender);
                 let (badge, flags) = (s.tcb.blocked_badge, s.tcb.blocked_flags);
-                transfer(sender, receiver, badge);
+                transfer(sender, receiver, badge, ptr, flags & FLAG_CAN_GRANT != 0);
                 if reply_ptr != 0 {
                     reply(reply_ptr).receiver = 0;
                 }
@@ -416,7 +484,7 @@ pub fn receive(receiver: u64, cap: Cap, reply_cap: Cap, blocking: bool) {
 
 /// Replies through the reply object `cap` with the current message of `replier`.
 pub fn reply_with(replier: u64, cap: Cap) {
-    let Cap::Reply { ptr, .. } = cap else { return };
+    let Cap::Reply { ptr, can_grant } = cap else { return };
     let caller = reply(ptr).caller;
     if caller == 0 {
         return;
@@ -431,7 +499,7 @@ pub fn reply_with(replier: u64, cap: Cap) {
         }
         return;
     }
-    transfer(replier, caller, 0);
+    transfer(replier, caller, 0, 0, can_grant);
     wake(caller);
 }
 

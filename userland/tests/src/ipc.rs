@@ -331,3 +331,92 @@ pub fn call_without_grant_gets_no_reply(env: &mut Env) -> Result {
     ensure!(log_contents() == [0], "the server should see the call and the caller get no reply: {:?}", log_contents());
     Ok(())
 }
+
+/// IPC buffers for workers: pages of the suite's own image, whose frame capabilities the
+/// BootInfo lists.
+#[repr(C, align(4096))]
+struct WorkerBuffers([[u64; 512]; 2]);
+
+static mut WORKER_BUFFERS: WorkerBuffers = WorkerBuffers([[0; 512]; 2]);
+/// Where the suite is linked (linker/user.ld): image frame n maps address 0x400000 + n * 4 KiB.
+const IMAGE_BASE: u64 = 0x40_0000;
+
+fn worker_buffer(index: usize) -> *mut u64 {
+    // Only the address is taken; each worker writes its own buffer.
+    (core::ptr::addr_of_mut!(WORKER_BUFFERS) as *mut u64).wrapping_add(index * 512)
+}
+
+/// Gives worker `tcb` the IPC buffer page `index`.
+fn give_buffer(env: &Env, tcb: CPtr, index: usize) -> Result {
+    let address = worker_buffer(index) as u64;
+    let frame = env.bootinfo.user_image_frames.start + (address - IMAGE_BASE) / 4096;
+    ok(Tcb(tcb).set_ipc_buffer(address, frame), "set the worker's IPC buffer")
+}
+
+static SEND_CAP: AtomicU64 = AtomicU64::new(0);
+
+/// Sends one message carrying one capability (SEND_CAP) through ENDPOINT, using its own buffer.
+extern "C" fn send_with_cap(index: u64) -> ! {
+    let buffer = worker_buffer(index as usize);
+    // SAFETY: the worker's own IPC buffer page; word 122 is caps_or_badges[0].
+    unsafe { buffer.add(122).write_volatile(SEND_CAP.load(Ordering::SeqCst)) };
+    let info = MessageInfo::new(0, 0, 1, 1);
+    syscall::send(Registers { cap_or_badge: ENDPOINT.load(Ordering::SeqCst), info, mrs: [11, 0, 0, 0] });
+    record(1);
+    stop_self(index)
+}
+
+/// Points the suite's receive slot at `slot` of the root CNode.
+fn receive_into(slot: CPtr) {
+    let buffer = hmk_sys::ipc_buffer::ipc_buffer();
+    buffer.receive_cnode = hmk_sys::bootinfo::slot::INIT_THREAD_CNODE;
+    buffer.receive_index = slot;
+    buffer.receive_depth = DEPTH;
+}
+
+fn cap_transfer(
+    env: &mut Env,
+    rights: CapRights,
+    send_same_endpoint: bool,
+) -> core::result::Result<(Registers, CPtr), String> {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let through = mint(env, ep, rights, 0)?;
+    ENDPOINT.store(through, Ordering::SeqCst);
+    let payload =
+        if send_same_endpoint { mint(env, ep, CapRights::ALL, 0x55)? } else { env.make(ObjectType::Notification, 0)? };
+    SEND_CAP.store(payload, Ordering::SeqCst);
+    let worker = spawn(env, 0, send_with_cap, 255, false)?;
+    give_buffer(env, worker.tcb, 0)?;
+    crate::threads::resume(worker.tcb)?;
+    let landing = env.slot();
+    receive_into(landing);
+    let got = syscall::recv(ep, 0);
+    receive_into(0);
+    Ok((got, landing))
+}
+
+pub fn granted_capability_arrives(env: &mut Env) -> Result {
+    let (got, landing) = cap_transfer(env, CapRights::ALL, false)?;
+    ensure!(got.info.extra_caps() == 1 && got.info.caps_unwrapped() == 0, "info {:?}", got.info);
+    ensure!(got.mrs[0] == 11, "message {:?}", got.mrs);
+    let kind = syscall::debug_cap_identify(landing);
+    ensure!(kind == hmk_sys::object::cap_type::NOTIFICATION, "the receive slot holds type {kind}");
+    Ok(())
+}
+
+pub fn no_grant_no_capability(env: &mut Env) -> Result {
+    let (got, landing) = cap_transfer(env, CapRights::READ_WRITE, false)?;
+    ensure!(got.info.extra_caps() == 0, "a capability travelled without grant: {:?}", got.info);
+    ensure!(syscall::debug_cap_identify(landing) == 0, "the receive slot is not empty");
+    Ok(())
+}
+
+pub fn own_endpoint_capability_is_unwrapped(env: &mut Env) -> Result {
+    let (got, landing) = cap_transfer(env, CapRights::ALL, true)?;
+    ensure!(got.info.extra_caps() == 1 && got.info.caps_unwrapped() == 1, "info {:?}", got.info);
+    let badge = hmk_sys::ipc_buffer::ipc_buffer().caps_or_badges[0];
+    ensure!(badge == 0x55, "unwrapped badge {badge:#x}");
+    ensure!(syscall::debug_cap_identify(landing) == 0, "an unwrapped capability used the receive slot");
+    Ok(())
+}
