@@ -18,6 +18,8 @@ pub enum Variant {
     TestFault,
     /// The on-target test suite as the root task; QEMU ends when it halts.
     Suite,
+    /// The benchmark task as the root task, the PMU open to EL0.
+    Bench,
 }
 
 impl Variant {
@@ -27,6 +29,7 @@ impl Variant {
             Variant::BootTest => "boot-test",
             Variant::TestFault => "test-fault",
             Variant::Suite => "suite",
+            Variant::Bench => "bench",
         }
     }
 
@@ -35,6 +38,7 @@ impl Variant {
         match self {
             Variant::Run => Some("hmk-root-task"),
             Variant::Suite => Some("hmk-tests"),
+            Variant::Bench => Some("hmk-bench"),
             Variant::BootTest | Variant::TestFault => None,
         }
     }
@@ -45,6 +49,7 @@ impl Variant {
             Variant::BootTest => &["--features", "boot-test"],
             Variant::TestFault => &["--features", "test-fault"],
             Variant::Suite => &["--features", "qemu-exit"],
+            Variant::Bench => &["--features", "bench"],
         }
     }
 }

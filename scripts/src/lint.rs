@@ -41,7 +41,7 @@ pub fn run_all() -> Vec<(String, Result<(), String>)> {
     let user = outcome(
         cargo()
             .args(["clippy", "--quiet", "--release", "--target", build::USER_TARGET])
-            .args(["-p", "hmk-sys", "-p", "hmk-rt", "-p", "hmk-root-task", "-p", "hmk-tests"])
+            .args(["-p", "hmk-sys", "-p", "hmk-rt", "-p", "hmk-root-task", "-p", "hmk-tests", "-p", "hmk-bench"])
             .arg("--target-dir")
             .arg(repo_root().join("target/user"))
             .args(["--", "-D", "warnings"]),

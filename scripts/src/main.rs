@@ -5,9 +5,11 @@
 //! Commands:
 //!   run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS]
 //!   test
+//!   bench [--board virt|rpi4]
 //!   lint
 //!   image rpi4 [-o FILE] [--firmware DIR]
 
+mod bench;
 mod build;
 mod image;
 mod lint;
@@ -27,6 +29,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS]
         build and boot hmk in QEMU (Ctrl-A x quits); --timeout runs unattended
   test  host unit tests, lints, then every board configuration booted in QEMU
+  bench [--board virt|rpi4]
+        instructions per kernel operation under QEMU -icount shift=0; a table and JSON
   lint  rustfmt check and clippy (host crates, and kernel and loader for both boards)
   image rpi4 [-o FILE] [--firmware DIR]
         a flashable SD-card image for the Raspberry Pi 4";
@@ -81,7 +85,7 @@ fn run_command(mut args: Args) -> Result<(), String> {
     setup::ensure_rust_parts()?;
     setup::ensure_host_tools()?;
     let image = build::build_image(machine.board(), build::Variant::Run)?;
-    let config = qemu::Config { machine, memory, smp, image, semihosting: false };
+    let config = qemu::Config { machine, memory, smp, image, semihosting: false, icount: false };
     match timeout {
         None => qemu::run_interactive(&config),
         Some(seconds) => {
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
         "run" => run_command(args),
         "test" => args.finish().and_then(|()| test::run()),
         "image" => image_command(args),
+        "bench" => bench::run(args.0),
         "lint" => args.finish().and_then(|()| {
             let failures: Vec<String> =
                 lint::run_all().into_iter().filter_map(|(name, r)| r.err().map(|e| format!("{name}: {e}"))).collect();

@@ -19,6 +19,8 @@ pub struct Config {
     pub image: PathBuf,
     /// Let the kernel end QEMU through semihosting (test kernels).
     pub semihosting: bool,
+    /// Count one tick per instruction (`-icount shift=0`), for benchmarks.
+    pub icount: bool,
 }
 
 /// The Pi 4 device tree QEMU's raspi4b needs (`-dtb`): Debian's, kept in the repository.
@@ -44,6 +46,9 @@ fn arguments(config: &Config) -> Vec<String> {
         }
     }
     args.extend(["-kernel".into(), config.image.display().to_string()]);
+    if config.icount {
+        args.extend(["-icount".into(), "shift=0".into()]);
+    }
     if config.semihosting {
         args.extend(["-semihosting-config".into(), "enable=on,target=native".into()]);
     }

@@ -109,6 +109,7 @@ pub fn run() -> Result<(), String> {
                 smp: 1,
                 image,
                 semihosting: true,
+                icount: false,
             };
             let outcome = qemu::run_captured(&config, BOOT_LIMIT, false)?;
             let results = match variant {

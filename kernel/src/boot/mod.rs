@@ -140,6 +140,12 @@ extern "C" fn kernel_main(
         root.ipc_buffer_vaddr,
         root.bootinfo_vaddr,
     );
+    #[cfg(feature = "bench")]
+    {
+        // SAFETY: PMUSERENR_EL0 = 0xf: EL0 may use the PMU (benchmark kernels only).
+        unsafe { core::arch::asm!("msr pmuserenr_el0, {}", in(reg) 0xf_u64, options(nomem, nostack)) };
+        log::info!("bench: PMU open to EL0");
+    }
     thread::start(root.tcb);
     thread::leave_kernel()
 }

@@ -1,0 +1,190 @@
+//! hmk's benchmarks, run as the root task under `qemu -icount shift=0` by `cargo xtask bench`.
+//!
+//! Each figure is the number of instructions retired (PMU event 0x08, counting EL0 and EL1)
+//! per operation, averaged over many repetitions after a warm-up. QEMU's icount makes it the
+//! same on every run. Output: one `BENCH name instructions` line per figure, then `BENCH done`.
+#![no_std]
+#![no_main]
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use hmk_rt::BootInfo;
+use hmk_sys::bootinfo::slot;
+use hmk_sys::invocation::{SchedContext, SchedControl, Tcb, UserContext};
+use hmk_sys::message::MessageInfo;
+use hmk_sys::object::ObjectType;
+use hmk_sys::syscall::{self, Registers};
+
+hmk_rt::entry!(main);
+
+const ROUNDS: u64 = 2000;
+const WARM_UP: u64 = 100;
+
+/// Starts PMU event counter 0 on instructions retired (EL0 and EL1).
+fn pmu_start() {
+    // SAFETY: the benchmark kernel opened the PMU to EL0 (PMUSERENR_EL0); these writes only
+    // configure and enable counter 0 and the cycle counter.
+    unsafe {
+        core::arch::asm!(
+            "msr pmevtyper0_el0, {event}",
+            "msr pmcntenset_el0, {enable}",
+            "mrs {tmp}, pmcr_el0",
+            "orr {tmp}, {tmp}, {bits}",
+            "msr pmcr_el0, {tmp}",
+            "isb",
+            event = in(reg) 0x08_u64,
+            enable = in(reg) (1_u64 << 31) | 1,
+            // PMCR_EL0: E (enable), P (reset event counters), C (reset cycle counter), LC.
+            bits = in(reg) 0x47_u64,
+            tmp = out(reg) _,
+            options(nostack),
+        );
+    }
+}
+
+fn instructions() -> u64 {
+    let value: u64;
+    // SAFETY: reading counter 0 has no side effects.
+    unsafe { core::arch::asm!("isb", "mrs {}, pmevcntr0_el0", out(reg) value, options(nostack)) };
+    value
+}
+
+static EP: AtomicU64 = AtomicU64::new(0);
+static REPLY: AtomicU64 = AtomicU64::new(0);
+static NTFN: AtomicU64 = AtomicU64::new(0);
+
+/// Answers calls forever with the same message.
+extern "C" fn echo_server(_: u64) -> ! {
+    let (ep, reply) = (EP.load(Ordering::Relaxed), REPLY.load(Ordering::Relaxed));
+    let mut request = syscall::recv(ep, reply);
+    loop {
+        request = syscall::reply_recv(ep, request, reply);
+    }
+}
+
+/// Receives forever (for one-way sends).
+extern "C" fn sink(_: u64) -> ! {
+    let ep = EP.load(Ordering::Relaxed);
+    loop {
+        syscall::recv(ep, 0);
+    }
+}
+
+/// Waits on the notification forever.
+extern "C" fn waiter(_: u64) -> ! {
+    let ntfn = NTFN.load(Ordering::Relaxed);
+    loop {
+        syscall::wait(ntfn);
+    }
+}
+
+#[repr(C, align(16))]
+struct Stack([u8; 16 * 1024]);
+static mut STACKS: [Stack; 3] = [const { Stack([0; 16 * 1024]) }; 3];
+
+struct Allocator {
+    bootinfo: &'static BootInfo,
+    untyped: u64,
+    next_slot: u64,
+}
+
+impl Allocator {
+    fn make(&mut self, object: ObjectType, bits: u64) -> u64 {
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        hmk_sys::invocation::Untyped(self.untyped)
+            .retype(object, bits, hmk_sys::invocation::CNode(slot::INIT_THREAD_CNODE), 0, 0, slot, 1)
+            .expect("retype");
+        slot
+    }
+
+    /// A thread at `priority` running `entry` on stack `index`.
+    fn thread(&mut self, index: usize, entry: extern "C" fn(u64) -> !, priority: u64) -> u64 {
+        let tcb = self.make(ObjectType::Tcb, 0);
+        let sc = self.make(ObjectType::SchedContext, 8);
+        let none = self.next_slot;
+        self.next_slot += 1;
+        Tcb(tcb)
+            .configure(slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0, 0, slot::INIT_THREAD_IPC_BUFFER)
+            .expect("configure");
+        SchedControl(self.bootinfo.sched_control.start)
+            .configure_flags(SchedContext(sc), 10_000, 10_000, 0, 0, 0)
+            .expect("configure the scheduling context");
+        Tcb(tcb).set_sched_params(Tcb(slot::INIT_THREAD_TCB), priority, priority, sc, none).expect("sched params");
+        let stack = core::ptr::addr_of_mut!(STACKS) as u64 + ((index + 1) * 16 * 1024) as u64;
+        let mut regs = UserContext::default();
+        regs.0[UserContext::PC] = entry as usize as u64;
+        regs.0[UserContext::SP] = stack;
+        Tcb(tcb).write_registers(true, 3, &regs).expect("start");
+        tcb
+    }
+}
+
+/// Runs `operation` WARM_UP + ROUNDS times and reports instructions per round.
+fn measure(name: &str, mut operation: impl FnMut()) {
+    for _ in 0..WARM_UP {
+        operation();
+    }
+    let start = instructions();
+    for _ in 0..ROUNDS {
+        operation();
+    }
+    let total = instructions() - start;
+    log::info!("BENCH {name} {}", total / ROUNDS);
+}
+
+fn main(bootinfo: &'static BootInfo) {
+    let (index, _) = bootinfo
+        .untyped_list()
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.is_device == 0)
+        .max_by_key(|(_, u)| u.size_bits)
+        .expect("no RAM untyped");
+    let mut alloc =
+        Allocator { bootinfo, untyped: bootinfo.untyped.start + index as u64, next_slot: bootinfo.empty.start };
+    pmu_start();
+
+    measure("empty_loop", || {});
+    measure("yield", syscall::yield_now);
+
+    let ep = alloc.make(ObjectType::Endpoint, 0);
+    let reply = alloc.make(ObjectType::Reply, 0);
+    EP.store(ep, Ordering::Relaxed);
+    REPLY.store(reply, Ordering::Relaxed);
+    alloc.thread(0, echo_server, 255);
+    syscall::yield_now();
+    let empty = Registers { cap_or_badge: ep, info: MessageInfo::new(0, 0, 0, 0), mrs: [0; 4] };
+    measure("call_reply_recv_same_space_0_words", || {
+        syscall::call(empty);
+    });
+    let four = Registers { cap_or_badge: ep, info: MessageInfo::new(0, 0, 0, 4), mrs: [1, 2, 3, 4] };
+    measure("call_reply_recv_same_space_4_words", || {
+        syscall::call(four);
+    });
+
+    let one_way = alloc.make(ObjectType::Endpoint, 0);
+    EP.store(one_way, Ordering::Relaxed);
+    alloc.thread(1, sink, 255);
+    syscall::yield_now();
+    let message = Registers { cap_or_badge: one_way, info: MessageInfo::new(0, 0, 0, 1), mrs: [7, 0, 0, 0] };
+    // The receiver has the same priority: each send wakes it and the sender yields to let it
+    // wait again; the figure is send + yield + the receiver's next receive.
+    measure("send_to_waiting_receiver_and_yield", || {
+        syscall::send(message);
+        syscall::yield_now();
+    });
+
+    let ntfn = alloc.make(ObjectType::Notification, 0);
+    NTFN.store(ntfn, Ordering::Relaxed);
+    alloc.thread(2, waiter, 255);
+    syscall::yield_now();
+    measure("signal_to_waiting_thread_and_yield", || {
+        syscall::signal(ntfn);
+        syscall::yield_now();
+    });
+    measure("poll_empty_notification", || {
+        syscall::poll(ntfn);
+    });
+    log::info!("BENCH done");
+    syscall::debug_halt();
+}
