@@ -10,6 +10,7 @@
 
 use crate::thread;
 use hmk_kernel::cspace::cap::Cap;
+use hmk_kernel::object::sched_context::SchedContext;
 use hmk_kernel::object::tcb::{self, TcbObject, ThreadState};
 
 /// Endpoint and notification queue states, kept in the low bits of the tail word.
@@ -46,12 +47,14 @@ struct Notification {
     reserved: [u64; 3],
 }
 
-/// A reply object (32 bytes): the caller waiting for it, and the receiver that holds it.
+/// A reply object (32 bytes): the caller waiting for it, the receiver that holds it, and the
+/// scheduling context the caller lent the receiver for this call (MCS donation), if any.
 #[repr(C)]
 struct Reply {
     caller: u64,
     receiver: u64,
-    reserved: [u64; 2],
+    donated: u64,
+    reserved: u64,
 }
 
 const _: () = {
@@ -366,13 +369,45 @@ fn block(thread: u64, state: ThreadState, on: u64) {
     thread::dequeue(thread as *mut TcbObject);
 }
 
-/// Links `caller` to the reply object `reply_ptr`: the caller waits until it is replied to.
-fn wait_for_reply(caller: u64, reply_ptr: u64) {
+/// Links `caller` to the reply object `reply_ptr`: the caller waits until it is replied to. A
+/// passive `receiver` (one without a scheduling context) runs the call on the caller's: the
+/// scheduling context moves to the receiver until the reply (MCS donation).
+fn wait_for_reply(caller: u64, reply_ptr: u64, receiver: u64) {
     let r = reply(reply_ptr);
     r.caller = caller;
+    r.donated = 0;
     let c = tcb(caller);
     c.tcb.reply = reply_ptr;
     block(caller, ThreadState::BlockedOnReply, reply_ptr);
+    let sc = c.tcb.sched_context;
+    if sc != 0 && tcb(receiver).tcb.sched_context == 0 {
+        move_sched_context(sc, caller, receiver);
+        reply(reply_ptr).donated = sc;
+        thread::make_ready(receiver as *mut TcbObject);
+    }
+}
+
+/// Moves scheduling context `sc` from thread `from` to thread `to`.
+fn move_sched_context(sc: u64, from: u64, to: u64) {
+    tcb(from).tcb.sched_context = 0;
+    tcb(to).tcb.sched_context = sc;
+    // SAFETY: a bound scheduling context is a live object.
+    unsafe { (*(sc as *mut SchedContext)).tcb = to };
+    thread::dequeue(from as *mut TcbObject);
+}
+
+/// Gives a donated scheduling context back from whoever holds it to `caller`.
+fn return_donation(reply_ptr: u64, caller: u64) {
+    let sc = core::mem::take(&mut reply(reply_ptr).donated);
+    if sc == 0 {
+        return;
+    }
+    // SAFETY: a donated scheduling context stays live while the call lasts: deleting it unbinds
+    // it from its holder first.
+    let holder = unsafe { (*(sc as *mut SchedContext)).tcb };
+    if holder != 0 && tcb(caller).tcb.sched_context == 0 {
+        move_sched_context(sc, holder, caller);
+    }
 }
 
 /// Send (and Call) on the endpoint `cap` from thread `sender`.
@@ -399,7 +434,7 @@ fn send_flagged(sender: u64, cap: Cap, blocking: bool, call: bool, extra_flags: 
         wake(receiver);
         if call {
             if (can_grant || can_grant_reply) && receiver_reply != 0 {
-                wait_for_reply(sender, receiver_reply);
+                wait_for_reply(sender, receiver_reply, receiver);
             } else {
                 // No way to answer: the caller is not kept waiting forever (seL4 leaves it
                 // inactive).
@@ -459,7 +494,7 @@ pub fn receive(receiver: u64, cap: Cap, reply_cap: Cap, blocking: bool) {
                 }
                 if flags & FLAG_CALL != 0 {
                     if flags & FLAG_GRANT != 0 && reply_ptr != 0 {
-                        wait_for_reply(sender, reply_ptr);
+                        wait_for_reply(sender, reply_ptr, receiver);
                     } else {
                         s.tcb.state = ThreadState::Inactive;
                     }
@@ -491,6 +526,7 @@ pub fn reply_with(replier: u64, cap: Cap) {
     }
     reply(ptr).caller = 0;
     tcb(caller).tcb.reply = 0;
+    return_donation(ptr, caller);
     if tcb(caller).tcb.blocked_flags & FLAG_FAULT != 0 {
         if fault_reply(replier, caller) {
             wake(caller);
@@ -508,6 +544,7 @@ pub fn reply_with(replier: u64, cap: Cap) {
 fn abort_call(reply_ptr: u64) {
     let caller = core::mem::take(&mut reply(reply_ptr).caller);
     if caller != 0 {
+        return_donation(reply_ptr, caller);
         let c = tcb(caller);
         c.tcb.reply = 0;
         c.tcb.state = ThreadState::Inactive;
@@ -582,10 +619,12 @@ pub fn cancel(thread: u64) {
         }
         ThreadState::BlockedOnNotification => notification_queue(notification(on)).remove(thread),
         ThreadState::BlockedOnReply => {
-            let r = core::mem::take(&mut t.tcb.reply);
+            let r = t.tcb.reply;
             if r != 0 {
                 reply(r).caller = 0;
+                return_donation(r, thread);
             }
+            tcb(thread).tcb.reply = 0;
         }
         _ => return,
     }

@@ -179,6 +179,7 @@ pub const ALL: &[(&str, Case)] = &[
     ("deleting_a_reply_aborts_the_call", ipc::deleting_a_reply_aborts_the_call),
     ("reply_objects_serve_many_calls", ipc::reply_objects_serve_many_calls),
     ("call_without_grant_gets_no_reply", ipc::call_without_grant_gets_no_reply),
+    ("passive_server_runs_on_callers_time", ipc::passive_server_runs_on_callers_time),
     ("granted_capability_arrives", ipc::granted_capability_arrives),
     ("no_grant_no_capability", ipc::no_grant_no_capability),
     ("own_endpoint_capability_is_unwrapped", ipc::own_endpoint_capability_is_unwrapped),

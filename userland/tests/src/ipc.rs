@@ -420,3 +420,36 @@ pub fn own_endpoint_capability_is_unwrapped(env: &mut Env) -> Result {
     ensure!(syscall::debug_cap_identify(landing) == 0, "an unwrapped capability used the receive slot");
     Ok(())
 }
+
+pub fn passive_server_runs_on_callers_time(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let reply = env.make(ObjectType::Reply, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    REPLY.store(reply, Ordering::SeqCst);
+    let server = spawn(env, 0, adding_server, 255, true)?;
+    yield_until(5, || false);
+    // Take the server's own scheduling context away while it waits: it becomes passive.
+    ok(hmk_sys::invocation::SchedContext(server.sc).unbind(), "make the server passive")?;
+    let answer = syscall::call(Registers { cap_or_badge: ep, ..message(&[41]) });
+    ensure!(answer.mrs[0] == 42, "the passive server answered {:?}", answer.mrs);
+    // Clients of different priorities, each lending the server its own scheduling context.
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    spawn(env, 1, call_once, 200, true)?;
+    spawn(env, 2, call_once, 210, true)?;
+    ensure!(
+        crate::threads::run_lower(|| log_contents().iter().filter(|&&v| v == 506).count() == 2),
+        "not every client got its answer: {:?}",
+        log_contents()
+    );
+    // The caller's scheduling context came back each time: the suite still runs, and so do
+    // the clients (they recorded after their calls returned).
+    let served = log_contents().iter().filter(|&&v| v == 0).count();
+    ensure!(served == 3, "the server recorded {served} calls, want 3: {:?}", log_contents());
+    // A plain send reaches the server, but with no scheduling context to borrow it cannot run.
+    syscall::nb_send(Registers { cap_or_badge: ep, ..message(&[1]) });
+    yield_until(10, || false);
+    let after = log_contents().iter().filter(|&&v| v == 0).count();
+    ensure!(after == 3, "a passive server ran without a scheduling context");
+    Ok(())
+}
