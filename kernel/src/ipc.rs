@@ -279,6 +279,7 @@ pub mod fault {
     pub const CAP: u64 = 1;
     pub const UNKNOWN_SYSCALL: u64 = 2;
     pub const USER_EXCEPTION: u64 = 3;
+    pub const TIMEOUT: u64 = 5;
     pub const VM: u64 = 6;
 }
 
@@ -302,6 +303,10 @@ fn fault_message(t: &TcbObject) -> (u64, [u64; 16], usize) {
         fault::USER_EXCEPTION => {
             words[..5].copy_from_slice(&[c.pc, c.sp, c.spsr, f[1], f[2]]);
             5
+        }
+        fault::TIMEOUT => {
+            words[..2].copy_from_slice(&[f[1], f[2]]);
+            2
         }
         _ => {
             words[..4].copy_from_slice(&[c.pc, f[1], f[2], f[3]]);
@@ -328,6 +333,24 @@ pub fn raise_fault(thread: u64, fault: [u64; 4]) {
             thread::forget(thread as *mut TcbObject);
         }
     }
+}
+
+/// Whether `thread` has a timeout handler that can take a timeout fault.
+pub fn has_timeout_handler(thread: u64) -> bool {
+    matches!(
+        tcb(thread).slots[tcb::slot::TIMEOUT_HANDLER].cap(),
+        Cap::Endpoint { can_send: true, can_grant, can_grant_reply, .. } if can_grant || can_grant_reply
+    )
+}
+
+/// The running thread used up its budget: a timeout fault (label 5: the scheduling context's
+/// badge, the time consumed) goes to its timeout handler as a Call.
+pub fn raise_timeout(thread: u64, badge: u64, consumed: u64) {
+    let t = tcb(thread);
+    t.tcb.fault = [fault::TIMEOUT, badge, consumed, 0];
+    t.tcb.blocked_flags = FLAG_FAULT;
+    let handler = t.slots[tcb::slot::TIMEOUT_HANDLER].cap();
+    send_flagged(thread, handler, true, true, FLAG_FAULT);
 }
 
 /// The reply to a fault: label 0 resumes the thread (an UnknownSyscall or UserException reply

@@ -7,6 +7,7 @@
 
 mod arch;
 mod boot;
+mod budget;
 mod console;
 mod ipc;
 mod objects;

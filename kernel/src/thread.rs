@@ -8,7 +8,8 @@
 //! from there directly); FP/SIMD registers are switched with the thread. This module also holds
 //! the kernel's global state (the ASID table) behind [`KernelCell`].
 
-use crate::arch::aarch64::{exception, mmu};
+use crate::arch::aarch64::{exception, mmu, timer};
+use crate::budget;
 use aarch64_cpu::registers::{DAIF, TPIDR_EL0, Writeable};
 use core::cell::UnsafeCell;
 use hmk_kernel::context::UserContext;
@@ -58,6 +59,10 @@ struct KernelState {
     /// the others of its priority.
     rotate: bool,
     ready: ReadyQueues,
+    /// Threads whose scheduling context has no budget until a refill time, sorted by it.
+    release_head: u64,
+    /// When the running thread was last dispatched (counter ticks).
+    dispatch_time: u64,
     asid_pools: [u64; ASID_POOL_COUNT],
 }
 
@@ -66,6 +71,8 @@ static STATE: KernelCell<KernelState> = KernelCell::new(KernelState {
     fp_owner: core::ptr::null_mut(),
     rotate: false,
     ready: ReadyQueues { heads: [0; PRIORITIES], tails: [0; PRIORITIES], bitmap: [0; PRIORITIES / 64] },
+    release_head: 0,
+    dispatch_time: 0,
     asid_pools: [0; ASID_POOL_COUNT],
 });
 
@@ -91,10 +98,15 @@ fn tcb_ref(tcb: u64) -> &'static mut TcbObject {
     unsafe { &mut *(tcb as *mut TcbObject) }
 }
 
-/// Whether `tcb` may be scheduled: runnable, with a scheduling context (MCS).
+/// Whether `tcb` may be scheduled: runnable, with a scheduling context (MCS) that has budget
+/// now.
 pub fn schedulable(tcb: &TcbObject) -> bool {
-    tcb.tcb.state.is_runnable() && tcb.tcb.sched_context != 0
+    tcb.tcb.state.is_runnable() && tcb.tcb.sched_context != 0 && budget::ready(tcb.tcb.sched_context, timer::now())
 }
+
+/// Where in the scheduler a thread is (`TcbObject::tcb.in_ready_queue`).
+const IN_READY_QUEUE: u64 = 1;
+const IN_RELEASE_QUEUE: u64 = 2;
 
 /// Puts `tcb` at the tail (or head) of its priority's ready queue, if it is not queued.
 fn enqueue(tcb: *mut TcbObject, at_head: bool) {
@@ -105,7 +117,7 @@ fn enqueue(tcb: *mut TcbObject, at_head: bool) {
     }
     let prio = (object.tcb.priority as usize).min(PRIORITIES - 1);
     let me = tcb as u64;
-    object.tcb.in_ready_queue = 1;
+    object.tcb.in_ready_queue = IN_READY_QUEUE;
     if ready.heads[prio] == 0 {
         object.tcb.sched_prev = 0;
         object.tcb.sched_next = 0;
@@ -125,10 +137,14 @@ fn enqueue(tcb: *mut TcbObject, at_head: bool) {
     }
 }
 
-/// Takes `tcb` out of its ready queue, if it is in one.
+/// Takes `tcb` out of its ready queue or the release queue, if it is in one.
 pub fn dequeue(tcb: *mut TcbObject) {
-    let ready = &mut state().ready;
     let object = tcb_ref(tcb as u64);
+    if object.tcb.in_ready_queue == IN_RELEASE_QUEUE {
+        release_remove(tcb as u64);
+        return;
+    }
+    let ready = &mut state().ready;
     if object.tcb.in_ready_queue == 0 {
         return;
     }
@@ -158,11 +174,104 @@ fn highest_ready() -> Option<usize> {
     (0..bitmap.len()).rev().find(|&i| bitmap[i] != 0).map(|i| i * 64 + 63 - bitmap[i].leading_zeros() as usize)
 }
 
-/// Makes a thread that became runnable eligible to run.
+/// Makes a thread that became runnable eligible to run: ready now, or when its scheduling
+/// context's next refill is due.
 pub fn make_ready(tcb: *mut TcbObject) {
-    if tcb != current() && schedulable(tcb_ref(tcb as u64)) {
-        enqueue(tcb, false);
+    let object = tcb_ref(tcb as u64);
+    if tcb == current() || !object.tcb.state.is_runnable() || object.tcb.sched_context == 0 {
+        return;
     }
+    let now = timer::now();
+    budget::unblock(object.tcb.sched_context, now);
+    if budget::ready(object.tcb.sched_context, now) {
+        enqueue(tcb, false);
+    } else {
+        release_insert(tcb as u64);
+    }
+}
+
+/// Puts a thread whose budget is exhausted in the release queue, by refill time.
+fn release_insert(thread: u64) {
+    if tcb_ref(thread).tcb.in_ready_queue != 0 {
+        return;
+    }
+    let when = budget::next_refill(tcb_ref(thread).tcb.sched_context);
+    let st = state();
+    let mut prev = 0u64;
+    let mut next = st.release_head;
+    while next != 0 && budget::next_refill(tcb_ref(next).tcb.sched_context) <= when {
+        prev = next;
+        next = tcb_ref(next).tcb.sched_next;
+    }
+    let t = tcb_ref(thread);
+    t.tcb.in_ready_queue = IN_RELEASE_QUEUE;
+    t.tcb.sched_prev = prev;
+    t.tcb.sched_next = next;
+    if prev == 0 {
+        st.release_head = thread;
+    } else {
+        tcb_ref(prev).tcb.sched_next = thread;
+    }
+    if next != 0 {
+        tcb_ref(next).tcb.sched_prev = thread;
+    }
+}
+
+fn release_remove(thread: u64) {
+    let t = tcb_ref(thread);
+    let (prev, next) = (t.tcb.sched_prev, t.tcb.sched_next);
+    if prev == 0 {
+        state().release_head = next;
+    } else {
+        tcb_ref(prev).tcb.sched_next = next;
+    }
+    if next != 0 {
+        tcb_ref(next).tcb.sched_prev = prev;
+    }
+    let t = tcb_ref(thread);
+    t.tcb.in_ready_queue = 0;
+    t.tcb.sched_prev = 0;
+    t.tcb.sched_next = 0;
+}
+
+/// Moves every thread whose refill is due from the release queue to the ready queues.
+fn release_due(now: u64) {
+    loop {
+        let head = state().release_head;
+        if head == 0 || budget::next_refill(tcb_ref(head).tcb.sched_context) > now {
+            return;
+        }
+        release_remove(head);
+        make_ready(head as *mut TcbObject);
+    }
+}
+
+/// Charges the running thread for the time since it was dispatched (called on every entry to
+/// the kernel from user mode). When its budget runs out it leaves the CPU until its next
+/// refill, and a thread with a timeout handler gets a timeout fault.
+pub fn account() {
+    let now = timer::now();
+    let st = state();
+    let used = now.saturating_sub(core::mem::replace(&mut st.dispatch_time, now));
+    let cur = st.current;
+    if cur.is_null() {
+        return;
+    }
+    let sc = tcb_ref(cur as u64).tcb.sched_context;
+    if sc == 0 || used == 0 {
+        return;
+    }
+    if budget::charge(sc, used, now) == budget::Charge::Exhausted {
+        let object = tcb_ref(cur as u64);
+        if object.tcb.state.is_runnable() {
+            if budget::is_sporadic_limited(sc) && crate::ipc::has_timeout_handler(cur as u64) {
+                crate::ipc::raise_timeout(cur as u64, budget::badge(sc), budget::consumed(sc));
+            } else {
+                release_insert(cur as u64);
+            }
+        }
+    }
+    release_due(now);
 }
 
 /// Changes a thread's priority, moving it between ready queues.
@@ -173,19 +282,6 @@ pub fn set_priority(tcb: *mut TcbObject, priority: u64) {
     if queued {
         enqueue(tcb, false);
     }
-}
-
-/// A timer slice ended: charge it to the running thread's scheduling context and let the next
-/// thread of the same priority run (round robin).
-pub fn end_of_slice(ticks: u64) {
-    let tcb = current();
-    if tcb.is_null() || !schedulable(tcb_ref(tcb as u64)) {
-        return;
-    }
-    let sc = tcb_ref(tcb as u64).tcb.sched_context;
-    // SAFETY: a bound scheduling context is a live object.
-    unsafe { (*(sc as *mut hmk_kernel::object::sched_context::SchedContext)).consumed += ticks };
-    rotate_current();
 }
 
 /// The current thread gives up the rest of its time slice.
@@ -248,8 +344,22 @@ fn choose() -> Option<*mut TcbObject> {
 }
 
 /// The register area of the thread to run next, switching to it; `None` when nothing can run.
+/// The timer is set for the next event: the end of the thread's budget or the next refill due.
 pub fn next_to_run() -> Option<*mut UserContext> {
-    let next = choose()?;
+    release_due(timer::now());
+    let next = choose();
+    let now = timer::now();
+    state().dispatch_time = now;
+    let mut deadline = u64::MAX;
+    if let Some(thread) = next {
+        deadline = budget::deadline(tcb_ref(thread as u64).tcb.sched_context, now);
+    }
+    let release = state().release_head;
+    if release != 0 {
+        deadline = deadline.min(budget::next_refill(tcb_ref(release).tcb.sched_context));
+    }
+    timer::set_deadline(deadline);
+    let next = next?;
     switch_to(next);
     Some(&mut tcb_ref(next as u64).tcb.context as *mut UserContext)
 }

@@ -200,6 +200,21 @@ impl<'a> RefillQueue<'a> {
         }
     }
 
+    /// Charges `used` ticks to a round-robin context (budget = period): seL4 does not throttle
+    /// these; the budget is a time slice. Returns `true` when the slice is used up, and then
+    /// starts a fresh one of `budget` at `now`. The queue is kept to a single refill.
+    pub fn round_robin_charge(&mut self, used: u64, now: u64, budget: u64) -> bool {
+        self.count = 1;
+        let head = self.head_mut();
+        if used >= head.amount {
+            *head = Refill { time: now, amount: budget };
+            true
+        } else {
+            head.amount -= used;
+            false
+        }
+    }
+
     /// Reconfigures to a new budget, period and refill count, keeping the used/unused history.
     pub fn update(&mut self, new_period: u64, new_budget: u64, new_max: usize, now: u64) {
         let new_max = new_max.clamp(1, self.slots.len().max(1));
@@ -316,6 +331,17 @@ mod tests {
         q.update(2000, 120, 2, 100);
         assert_eq!(q.total(), 120);
         assert!(ordered(&q));
+    }
+
+    #[test]
+    fn round_robin_slices_restart_when_used_up() {
+        let mut slots = [Refill::default(); 2];
+        let mut q = RefillQueue::new(&mut slots, 1, 500, 500, 0, MIN);
+        assert!(!q.round_robin_charge(200, 200, 500));
+        assert_eq!(q.head(), Refill { time: 0, amount: 300 });
+        assert!(q.round_robin_charge(300, 500, 500));
+        assert_eq!(q.head(), Refill { time: 500, amount: 500 });
+        assert!(q.ready(500));
     }
 
     /// A small deterministic generator for the model test.

@@ -184,8 +184,11 @@ pub fn higher_priority_runs_first(env: &mut Env) -> Result {
 
 pub fn equal_priority_round_robin(env: &mut Env) -> Result {
     reset_records();
+    let control = SchedControl(env.bootinfo.sched_control.start);
     for index in 0..3 {
-        spawn(env, index, record_thrice, 100, false)?;
+        let worker = spawn(env, index, record_thrice, 100, false)?;
+        // Slices long enough that only the yields rotate the threads.
+        ok(control.configure_flags(SchedContext(worker.sc), 500_000, 500_000, 0, 0, 0), "long slices")?;
     }
     for tcb in &SELF_TCB[..3] {
         ok(Tcb(tcb.load(Ordering::SeqCst)).resume(), "resume")?;

@@ -80,6 +80,7 @@ extern "C" fn handle_exception(kind: u64, frame: &mut TrapFrame) {
 /// the register area of the thread to run next.
 #[unsafe(no_mangle)]
 extern "C" fn handle_user_exception(kind: u64, context: &mut UserContext) -> *mut UserContext {
+    thread::account();
     match kind {
         8 if ESR_EL1.read(ESR_EL1::EC) == EC_SVC64 => syscall::handle(context),
         9 => handle_irq(),
