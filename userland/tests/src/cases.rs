@@ -162,6 +162,8 @@ pub const ALL: &[(&str, Case)] = &[
     ("sched_control_checks", threads::sched_control_checks),
     ("unbound_threads_do_not_run", threads::unbound_threads_do_not_run),
     ("timer_preempts_a_spinning_thread", threads::timer_preempts_a_spinning_thread),
+    ("budget_stops_a_spinner_starving_lower_priorities", threads::budget_stops_a_spinner_starving_lower_priorities),
+    ("timeout_fault_on_budget_exhaustion", threads::timeout_fault_on_budget_exhaustion),
     ("deleting_a_tcb_stops_its_thread", threads::deleting_a_tcb_stops_its_thread),
     ("tls_base_is_a_register", threads::tls_base_is_a_register),
     ("yield_alone_returns", threads::yield_alone_returns),

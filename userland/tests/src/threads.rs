@@ -397,3 +397,67 @@ pub fn resume(tcb: CPtr) -> Result {
 pub fn self_tcb(index: usize) -> CPtr {
     SELF_TCB[index].load(Ordering::SeqCst)
 }
+
+/// The virtual counter and its frequency (EL0 may read both).
+fn counter() -> (u64, u64) {
+    let (now, frequency): (u64, u64);
+    // SAFETY: the kernel lets EL0 read CNTVCT_EL0 (CNTKCTL_EL1.EL0VCTEN); CNTFRQ_EL0 is always
+    // readable. Neither has side effects.
+    unsafe {
+        core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) now, options(nomem, nostack));
+        core::arch::asm!("mrs {}, cntfrq_el0", out(reg) frequency, options(nomem, nostack));
+    }
+    (now, frequency)
+}
+
+fn elapsed_us(since: u64) -> u64 {
+    let (now, frequency) = counter();
+    (now - since) * 1_000_000 / frequency.max(1)
+}
+
+const SPIN_BUDGET_US: u64 = 2_000;
+const SPIN_PERIOD_US: u64 = 20_000;
+
+pub fn budget_stops_a_spinner_starving_lower_priorities(env: &mut Env) -> Result {
+    reset_records();
+    let spinner = spawn(env, 0, spin_forever, 250, false)?;
+    let control = SchedControl(env.bootinfo.sched_control.start);
+    ok(control.configure_flags(SchedContext(spinner.sc), SPIN_BUDGET_US, SPIN_PERIOD_US, 0, 0, 0), "sporadic budget")?;
+    ok(Tcb(spinner.tcb).resume(), "start the spinner")?;
+    let (start, _) = counter();
+    // Below the spinner's priority, the suite only runs while the spinner is out of budget.
+    ok(ROOT_TCB.set_priority(ROOT_TCB, 240), "lower the suite")?;
+    let mut rounds = 0u64;
+    while elapsed_us(start) < 200_000 {
+        rounds += 1;
+    }
+    ok(ROOT_TCB.set_priority(ROOT_TCB, 255), "raise the suite")?;
+    ok(Tcb(spinner.tcb).suspend(), "stop the spinner")?;
+    let elapsed = elapsed_us(start);
+    let consumed = ok(SchedContext(spinner.sc).consumed(), "consumed")?;
+    ensure!(rounds > 0 && COUNTERS[0].load(Ordering::Relaxed) > 0, "someone starved");
+    // At most one budget per period (plus the period in progress, plus kernel entry slack).
+    let periods = elapsed / SPIN_PERIOD_US + 2;
+    ensure!(
+        consumed <= periods * SPIN_BUDGET_US + 1_000,
+        "consumed {consumed} µs in {elapsed} µs: more than its budget"
+    );
+    ensure!(consumed >= SPIN_BUDGET_US, "consumed only {consumed} µs in {elapsed} µs");
+    Ok(())
+}
+
+pub fn timeout_fault_on_budget_exhaustion(env: &mut Env) -> Result {
+    let spinner = spawn(env, 0, spin_forever, 250, false)?;
+    let control = SchedControl(env.bootinfo.sched_control.start);
+    ok(control.configure_flags(SchedContext(spinner.sc), 1_000, 50_000, 0, 0x77, 0), "sporadic budget with a badge")?;
+    let timeout_ep = env.make(ObjectType::Endpoint, 0)?;
+    let reply = env.make(ObjectType::Reply, 0)?;
+    ok(Tcb(spinner.tcb).set_timeout_endpoint(timeout_ep), "set the timeout endpoint")?;
+    ok(Tcb(spinner.tcb).resume(), "start the spinner")?;
+    // The suite waits for the timeout fault (the spinner runs meanwhile, until its budget ends).
+    let fault = hmk_sys::syscall::recv(timeout_ep, reply);
+    ensure!(fault.info.label() == 5, "label {}, want Timeout (5)", fault.info.label());
+    ensure!(fault.mrs[0] == 0x77, "timeout badge {:#x}", fault.mrs[0]);
+    ensure!(fault.mrs[1] > 0, "no consumed time reported");
+    ok(Tcb(spinner.tcb).suspend(), "stop the spinner")
+}

@@ -5,7 +5,7 @@
 //! second that is logged (the first ticks, then one a second). Time slices are budgets: a
 //! round-robin scheduling context's budget is its slice.
 
-use aarch64_cpu::registers::{CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTPCT_EL0, Readable, Writeable};
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTKCTL_EL1, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTPCT_EL0, Readable, Writeable};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 pub const TICK_HZ: u64 = 100;
@@ -37,6 +37,8 @@ pub fn start(intid: u32) {
     let period = (frequency() / TICK_HZ).max(1);
     INTID.store(intid, Ordering::Relaxed);
     PERIOD.store(period, Ordering::Relaxed);
+    // EL0 may read the virtual counter (CNTKCTL_EL1.EL0VCTEN), for user-level timekeeping.
+    CNTKCTL_EL1.write(CNTKCTL_EL1::EL0VCTEN::SET);
     NEXT_TICK.store(CNTPCT_EL0.get() + period, Ordering::Relaxed);
     program();
     CNTP_CTL_EL0.write(CNTP_CTL_EL0::ENABLE::SET + CNTP_CTL_EL0::IMASK::CLEAR);
