@@ -33,6 +33,7 @@ pub mod label {
     pub const SCHED_CONTEXT_UNBIND: u64 = 35;
     pub const SCHED_CONTEXT_UNBIND_OBJECT: u64 = 36;
     pub const SCHED_CONTEXT_CONSUMED: u64 = 37;
+    pub const SCHED_CONTEXT_YIELD_TO: u64 = 38;
 }
 
 /// Registers in seL4's `seL4_UserContext` order for AArch64: indices into `x` of
@@ -537,6 +538,30 @@ pub fn invoke_sched_context(
                 return Err(SyscallError::IllegalOperation);
             }
             unbind_tcb(*ptr);
+            Ok(Outcome::Done)
+        }
+        label::SCHED_CONTEXT_YIELD_TO => {
+            // The thread bound to this context runs next if it may: it goes to the head of its
+            // priority, and a caller of no higher priority steps behind it. Reply: consumed µs.
+            let target = core.tcb;
+            let caller = thread::current();
+            if target == 0 || target as *mut TcbObject == caller {
+                return Err(SyscallError::IllegalOperation);
+            }
+            let (target_priority, caller_priority, caller_mcp) =
+                (tcb(target).tcb.priority, tcb(caller as u64).tcb.priority, tcb(caller as u64).tcb.mcp);
+            if target_priority > caller_mcp {
+                return Err(SyscallError::IllegalOperation);
+            }
+            if thread::schedulable(tcb(target)) {
+                thread::move_to_head(target as *mut TcbObject);
+                if target_priority >= caller_priority {
+                    thread::rotate_current();
+                }
+            }
+            reply[0] =
+                ((u128::from(core::mem::take(&mut core.consumed)) * 1_000_000) / u128::from(frequency.max(1))) as u64;
+            *reply_length = 1;
             Ok(Outcome::Done)
         }
         label::SCHED_CONTEXT_CONSUMED => {

@@ -274,6 +274,14 @@ pub fn account() {
     release_due(now);
 }
 
+/// Puts a ready thread at the head of its priority's queue (SchedContext YieldTo).
+pub fn move_to_head(tcb: *mut TcbObject) {
+    if tcb_ref(tcb as u64).tcb.in_ready_queue == IN_READY_QUEUE {
+        dequeue(tcb);
+        enqueue(tcb, true);
+    }
+}
+
 /// Changes a thread's priority, moving it between ready queues.
 pub fn set_priority(tcb: *mut TcbObject, priority: u64) {
     let queued = tcb_ref(tcb as u64).tcb.in_ready_queue != 0;

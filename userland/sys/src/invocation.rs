@@ -372,6 +372,11 @@ impl SchedContext {
         invoke(self.0, label::SCHED_CONTEXT_UNBIND_OBJECT, &[], &[object]).map(|_| ())
     }
 
+    /// Lets the thread bound to this context run next; returns the microseconds it consumed.
+    pub fn yield_to(self) -> Result<u64> {
+        invoke(self.0, label::SCHED_CONTEXT_YIELD_TO, &[], &[]).map(|mrs| mrs[0])
+    }
+
     /// Microseconds consumed since the last call.
     pub fn consumed(self) -> Result<u64> {
         invoke(self.0, label::SCHED_CONTEXT_CONSUMED, &[], &[]).map(|mrs| mrs[0])

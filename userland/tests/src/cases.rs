@@ -165,6 +165,8 @@ pub const ALL: &[(&str, Case)] = &[
     ("budget_stops_a_spinner_starving_lower_priorities", threads::budget_stops_a_spinner_starving_lower_priorities),
     ("timeout_fault_on_budget_exhaustion", threads::timeout_fault_on_budget_exhaustion),
     ("deleting_a_tcb_stops_its_thread", threads::deleting_a_tcb_stops_its_thread),
+    ("yield_to_runs_the_bound_thread", threads::yield_to_runs_the_bound_thread),
+    ("deleting_a_sched_context_stops_its_thread", threads::deleting_a_sched_context_stops_its_thread),
     ("tls_base_is_a_register", threads::tls_base_is_a_register),
     ("yield_alone_returns", threads::yield_alone_returns),
     ("tcb_unknown_label", threads::tcb_unknown_label),

@@ -461,3 +461,25 @@ pub fn timeout_fault_on_budget_exhaustion(env: &mut Env) -> Result {
     ensure!(fault.mrs[1] > 0, "no consumed time reported");
     ok(Tcb(spinner.tcb).suspend(), "stop the spinner")
 }
+
+pub fn yield_to_runs_the_bound_thread(env: &mut Env) -> Result {
+    reset_records();
+    let worker = spawn(env, 0, record_once, 255, true)?;
+    ensure!(LOG_LEN.load(Ordering::SeqCst) == 0, "the worker ran before the suite yielded to it");
+    ok(SchedContext(worker.sc).yield_to(), "yield to the worker")?;
+    ensure!(log_contents() == [0], "after YieldTo the worker had not run: {:?}", log_contents());
+    expect_error(SchedContext(slot::INIT_THREAD_SC).yield_to(), Error::IllegalOperation)?;
+    let unbound = env.make(ObjectType::SchedContext, 8)?;
+    expect_error(SchedContext(unbound).yield_to(), Error::IllegalOperation)
+}
+
+pub fn deleting_a_sched_context_stops_its_thread(env: &mut Env) -> Result {
+    reset_records();
+    let worker = spawn(env, 0, count_forever, 255, true)?;
+    ensure!(yield_until(100, || COUNTERS[0].load(Ordering::SeqCst) > 3), "the counter did not start");
+    ok(ROOT.delete(worker.sc, DEPTH), "delete the scheduling context")?;
+    let frozen = COUNTERS[0].load(Ordering::SeqCst);
+    yield_until(20, || false);
+    ensure!(COUNTERS[0].load(Ordering::SeqCst) == frozen, "a thread without a scheduling context ran");
+    Ok(())
+}
