@@ -14,30 +14,8 @@ use hmk_kernel::error::SyscallError;
 use hmk_kernel::object::tcb::{self, TcbObject};
 use hmk_kernel::object::untyped::invoke_retype;
 
-/// seL4's MCS syscall numbers (x7) that the kernel handles so far.
-pub mod number {
-    pub const CALL: i64 = -1;
-    pub const REPLY_RECV: i64 = -2;
-    pub const NB_SEND_RECV: i64 = -3;
-    pub const NB_SEND_WAIT: i64 = -4;
-    pub const SEND: i64 = -5;
-    pub const NB_SEND: i64 = -6;
-    pub const RECV: i64 = -7;
-    pub const NB_RECV: i64 = -8;
-    pub const WAIT: i64 = -9;
-    pub const NB_WAIT: i64 = -10;
-    pub const YIELD: i64 = -11;
-    #[cfg(feature = "debug-syscalls")]
-    pub const DEBUG_PUT_CHAR: i64 = -12;
-    #[cfg(feature = "debug-syscalls")]
-    pub const DEBUG_DUMP_SCHEDULER: i64 = -13;
-    #[cfg(feature = "debug-syscalls")]
-    pub const DEBUG_HALT: i64 = -14;
-    #[cfg(feature = "debug-syscalls")]
-    pub const DEBUG_CAP_IDENTIFY: i64 = -15;
-    #[cfg(feature = "debug-syscalls")]
-    pub const DEBUG_NAME_THREAD: i64 = -17;
-}
+/// seL4's MCS syscall numbers (x7), as the ABI states them.
+use hmk_sys::syscall::number;
 
 /// Invocation label of UntypedRetype.
 const UNTYPED_RETYPE: u64 = 1;

@@ -7,7 +7,9 @@
 use crate::arch::aarch64::mmu;
 use crate::thread;
 use hmk_kernel::boot_alloc::BootAllocator;
-use hmk_kernel::boot_info::{self, BootInfo, EXTRA_FDT, ROOT_CNODE_BITS, SlotRegion, UntypedDesc, initial_slot};
+use hmk_kernel::boot_info::{
+    BootInfo, EXTRA_FDT, MAX_BOOTINFO_UNTYPED, ROOT_CNODE_BITS, SlotRegion, UntypedDesc, initial_slot,
+};
 use hmk_kernel::context::UserContext;
 use hmk_kernel::cspace::cap::{Cap, FrameSize, Mapping};
 use hmk_kernel::cspace::{
@@ -82,12 +84,12 @@ struct SlotFiller {
 }
 
 impl SlotFiller {
-    fn slot(&self, index: usize) -> *mut Slot {
-        self.slots.wrapping_add(index)
+    fn slot(&self, index: u64) -> *mut Slot {
+        self.slots.wrapping_add(index as usize)
     }
 
     /// Puts `cap` in fixed slot `index` as an original capability.
-    fn put(&mut self, index: usize, cap: Cap) {
+    fn put(&mut self, index: u64, cap: Cap) {
         // SAFETY: `index` < 2^13 and the root CNode is a fresh, zeroed, mapped object.
         slot::insert_root(unsafe { &mut *self.slot(index) }, cap, true);
     }
@@ -98,7 +100,7 @@ impl SlotFiller {
             return Err(RootTaskError::OutOfSlots);
         }
         let index = self.next;
-        self.put(index as usize, cap);
+        self.put(index, cap);
         self.next += 1;
         Ok(index)
     }
@@ -175,7 +177,7 @@ pub fn build(
 
     // The CSpace.
     let cnode_va = mmu::phys_to_virt(cnode_pa);
-    let mut slots = SlotFiller { slots: cnode_va as *mut Slot, next: initial_slot::COUNT as u64 };
+    let mut slots = SlotFiller { slots: cnode_va as *mut Slot, next: initial_slot::NUM_INITIAL_CAPS };
     let mapped = |vaddr| Some(Mapping { asid: ROOT_ASID, vaddr });
     let frame = |pa: u64, vaddr: u64| Cap::Frame {
         ptr: mmu::phys_to_virt(pa),
@@ -188,17 +190,18 @@ pub fn build(
     let cnode_cap = Cap::CNode { ptr: cnode_va, radix: ROOT_CNODE_BITS, guard: 0, guard_size: 64 - ROOT_CNODE_BITS };
     let vspace_cap = Cap::VSpace { ptr: mmu::phys_to_virt(vspace_pa), asid: Some(ROOT_ASID) };
     let ipc_cap = frame(ipc_pa, ipc_vaddr);
-    slots.put(initial_slot::TCB, Cap::Thread { ptr: mmu::phys_to_virt(tcb_pa) });
-    slots.put(initial_slot::CNODE, cnode_cap);
-    slots.put(initial_slot::VSPACE, vspace_cap);
+    slots.put(initial_slot::INIT_THREAD_TCB, Cap::Thread { ptr: mmu::phys_to_virt(tcb_pa) });
+    slots.put(initial_slot::INIT_THREAD_CNODE, cnode_cap);
+    slots.put(initial_slot::INIT_THREAD_VSPACE, vspace_cap);
     slots.put(initial_slot::IRQ_CONTROL, Cap::IrqControl);
     slots.put(initial_slot::ASID_CONTROL, Cap::AsidControl);
-    slots.put(initial_slot::ASID_POOL, Cap::AsidPool { ptr: mmu::phys_to_virt(asid_pool_pa), asid_base: 0 });
+    slots
+        .put(initial_slot::INIT_THREAD_ASID_POOL, Cap::AsidPool { ptr: mmu::phys_to_virt(asid_pool_pa), asid_base: 0 });
     slots.put(initial_slot::BOOT_INFO_FRAME, frame(bootinfo_pa, bootinfo_vaddr));
-    slots.put(initial_slot::IPC_BUFFER, ipc_cap);
+    slots.put(initial_slot::INIT_THREAD_IPC_BUFFER, ipc_cap);
     slots.put(initial_slot::DOMAIN, Cap::Domain);
     slots.put(
-        initial_slot::SCHED_CONTEXT,
+        initial_slot::INIT_THREAD_SC,
         Cap::SchedContext { ptr: mmu::phys_to_virt(sc_pa), size_bits: ROOT_SCHED_CONTEXT_BITS },
     );
 
@@ -236,7 +239,7 @@ pub fn build(
         alloc.remaining().as_slice().iter().map(|r| (*r, false)).chain(device.as_slice().iter().map(|r| (*r, true)));
     for (region, is_device) in regions {
         for (base, bits) in power_of_two_blocks(region, UNTYPED_MIN_BITS, MAX_UNTYPED_BITS) {
-            if count == boot_info::MAX_BOOTINFO_UNTYPED {
+            if count == MAX_BOOTINFO_UNTYPED {
                 break;
             }
             // A full watermark: the first retype resets (clears) the block.
@@ -274,15 +277,19 @@ pub fn build(
     // through the window; the source slots are live root CNode slots.
     unsafe {
         let tcb_object = &mut *tcb_ptr;
-        ops::insert_derived(cnode_cap, slots.slot(initial_slot::CNODE), &mut tcb_object.slots[tcb::slot::CSPACE_ROOT]);
+        ops::insert_derived(
+            cnode_cap,
+            slots.slot(initial_slot::INIT_THREAD_CNODE),
+            &mut tcb_object.slots[tcb::slot::CSPACE_ROOT],
+        );
         ops::insert_derived(
             vspace_cap,
-            slots.slot(initial_slot::VSPACE),
+            slots.slot(initial_slot::INIT_THREAD_VSPACE),
             &mut tcb_object.slots[tcb::slot::VSPACE_ROOT],
         );
         ops::insert_derived(
             ipc_cap,
-            slots.slot(initial_slot::IPC_BUFFER),
+            slots.slot(initial_slot::INIT_THREAD_IPC_BUFFER),
             &mut tcb_object.slots[tcb::slot::IPC_BUFFER],
         );
         let tcb = &mut tcb_object.tcb;

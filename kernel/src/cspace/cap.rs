@@ -153,27 +153,8 @@ pub enum Cap {
     },
 }
 
-/// seL4's cap-type numbers (AArch64, MCS).
-pub mod tag {
-    pub const NULL: u64 = 0;
-    pub const FRAME: u64 = 1;
-    pub const UNTYPED: u64 = 2;
-    pub const PAGE_TABLE: u64 = 3;
-    pub const ENDPOINT: u64 = 4;
-    pub const NOTIFICATION: u64 = 6;
-    pub const REPLY: u64 = 8;
-    pub const VSPACE: u64 = 9;
-    pub const CNODE: u64 = 10;
-    pub const ASID_CONTROL: u64 = 11;
-    pub const THREAD: u64 = 12;
-    pub const ASID_POOL: u64 = 13;
-    pub const IRQ_CONTROL: u64 = 14;
-    pub const IRQ_HANDLER: u64 = 16;
-    pub const ZOMBIE: u64 = 18;
-    pub const DOMAIN: u64 = 20;
-    pub const SCHED_CONTEXT: u64 = 22;
-    pub const SCHED_CONTROL: u64 = 24;
-}
+/// seL4's cap-type numbers (AArch64, MCS), as the ABI states them.
+pub use hmk_sys::object::cap_type as tag;
 
 const PTR_MASK: u64 = (1 << 48) - 1;
 

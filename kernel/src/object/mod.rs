@@ -7,69 +7,63 @@ pub mod untyped;
 
 use crate::error::SyscallError;
 
-/// seL4's object type numbers for AArch64 with MCS.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjectType {
-    Untyped = 0,
-    Tcb = 1,
-    Endpoint = 2,
-    Notification = 3,
-    CNode = 4,
-    SchedContext = 5,
-    Reply = 6,
-    HugePage = 7,
-    VSpace = 8,
-    SmallPage = 9,
-    LargePage = 10,
-    PageTable = 11,
+use hmk_sys::object as abi;
+/// seL4's object type numbers for AArch64 with MCS, as the ABI states them.
+pub use hmk_sys::object::ObjectType;
+
+/// Object sizes in bits (the ABI's numbers, as the kernel's shift widths).
+pub const TCB_BITS: u32 = abi::TCB_BITS as u32;
+pub const ENDPOINT_BITS: u32 = abi::ENDPOINT_BITS as u32;
+pub const NOTIFICATION_BITS: u32 = abi::NOTIFICATION_BITS as u32;
+pub const REPLY_BITS: u32 = abi::REPLY_BITS as u32;
+pub const MIN_SCHED_CONTEXT_BITS: u32 = abi::MIN_SCHED_CONTEXT_BITS as u32;
+pub const SLOT_BITS: u32 = abi::SLOT_BITS as u32;
+pub const PAGE_TABLE_BITS: u32 = abi::PAGE_TABLE_BITS as u32;
+pub const VSPACE_BITS: u32 = abi::PAGE_TABLE_BITS as u32;
+pub const SMALL_PAGE_BITS: u32 = abi::PAGE_BITS as u32;
+pub const LARGE_PAGE_BITS: u32 = abi::LARGE_PAGE_BITS as u32;
+pub const HUGE_PAGE_BITS: u32 = abi::HUGE_PAGE_BITS as u32;
+pub const MIN_UNTYPED_BITS: u32 = abi::MIN_UNTYPED_BITS as u32;
+pub const MAX_UNTYPED_BITS: u32 = abi::MAX_UNTYPED_BITS as u32;
+
+/// The object type a retype names by number.
+pub fn object_type(word: u64) -> Option<ObjectType> {
+    use ObjectType::*;
+    Some(match word {
+        0 => Untyped,
+        1 => Tcb,
+        2 => Endpoint,
+        3 => Notification,
+        4 => CNode,
+        5 => SchedContext,
+        6 => Reply,
+        7 => HugePage,
+        8 => VSpace,
+        9 => SmallPage,
+        10 => LargePage,
+        11 => PageTable,
+        _ => return None,
+    })
 }
 
-/// Size of a TCB object (bits); the TCB's own capability slots come first.
-pub const TCB_BITS: u32 = 11;
-pub const ENDPOINT_BITS: u32 = 4;
-pub const NOTIFICATION_BITS: u32 = 6;
-pub const REPLY_BITS: u32 = 5;
-/// Smallest scheduling context: the 128-byte core plus refills of 16 bytes.
-pub const MIN_SCHED_CONTEXT_BITS: u32 = 7;
-/// One CNode slot is 2^5 bytes.
-pub const SLOT_BITS: u32 = 5;
-pub const PAGE_TABLE_BITS: u32 = 12;
-pub const VSPACE_BITS: u32 = 12;
-pub const SMALL_PAGE_BITS: u32 = 12;
-pub const LARGE_PAGE_BITS: u32 = 21;
-pub const HUGE_PAGE_BITS: u32 = 30;
-pub const MIN_UNTYPED_BITS: u32 = 4;
-pub const MAX_UNTYPED_BITS: u32 = 47;
-
-impl ObjectType {
-    pub fn from_word(word: u64) -> Option<ObjectType> {
-        use ObjectType::*;
-        Some(match word {
-            0 => Untyped,
-            1 => Tcb,
-            2 => Endpoint,
-            3 => Notification,
-            4 => CNode,
-            5 => SchedContext,
-            6 => Reply,
-            7 => HugePage,
-            8 => VSpace,
-            9 => SmallPage,
-            10 => LargePage,
-            11 => PageTable,
-            _ => return None,
-        })
-    }
-
+/// The kernel's rules about each object type.
+pub trait ObjectRules: Sized {
     /// Frames are the only kernel objects a device untyped may be retyped into (besides
     /// smaller untyped).
-    pub fn is_frame(self) -> bool {
+    fn is_frame(&self) -> bool;
+    /// Size in bits of one object of this type; `user_size_bits` matters for the variable-sized
+    /// ones (untyped: its size; CNode: log2 of the slot count; scheduling context: its size).
+    fn size_bits(self, user_size_bits: u32) -> u32;
+    /// seL4's checks on the requested size of a variable-sized object.
+    fn check_user_size(self, user_size_bits: u64) -> Result<u32, SyscallError>;
+}
+
+impl ObjectRules for ObjectType {
+    fn is_frame(&self) -> bool {
         matches!(self, ObjectType::SmallPage | ObjectType::LargePage | ObjectType::HugePage)
     }
 
-    /// Size in bits of one object of this type; `user_size_bits` matters for the variable-sized
-    /// ones (untyped: its size; CNode: log2 of the slot count; scheduling context: its size).
-    pub fn size_bits(self, user_size_bits: u32) -> u32 {
+    fn size_bits(self, user_size_bits: u32) -> u32 {
         match self {
             ObjectType::Untyped | ObjectType::SchedContext => user_size_bits,
             ObjectType::CNode => user_size_bits + SLOT_BITS,
@@ -85,8 +79,7 @@ impl ObjectType {
         }
     }
 
-    /// seL4's checks on the requested size of a variable-sized object.
-    pub fn check_user_size(self, user_size_bits: u64) -> Result<u32, SyscallError> {
+    fn check_user_size(self, user_size_bits: u64) -> Result<u32, SyscallError> {
         if user_size_bits > u64::from(MAX_UNTYPED_BITS) {
             return Err(SyscallError::RangeError { min: 0, max: 61 });
         }

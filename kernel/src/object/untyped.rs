@@ -7,7 +7,7 @@
 //! chunks, preemptibly); with children it continues at the watermark. Each object is placed at
 //! the watermark rounded up to the object's size.
 
-use super::ObjectType;
+use super::{ObjectRules, ObjectType, object_type};
 use crate::cspace::cap::{Cap, FrameSize};
 use crate::cspace::invoke::Outcome;
 use crate::cspace::lookup::lookup_slot_for_cnode_op;
@@ -45,7 +45,7 @@ pub struct RetypePlan {
 }
 
 /// Plans retyping `untyped` into `count` objects of `object_type` (user size already checked
-/// with [`ObjectType::check_user_size`]). The destination checks (node, offset, window, empty
+/// with [`ObjectRules::check_user_size`]). The destination checks (node, offset, window, empty
 /// slots) come first in seL4's order and are the caller's.
 pub fn plan_retype(
     untyped: UntypedState,
@@ -131,7 +131,7 @@ pub unsafe fn invoke_retype(
     if args.len() < 6 || extra.is_empty() {
         return Err(SyscallError::TruncatedMessage);
     }
-    let object_type = ObjectType::from_word(arg(args, 0)).ok_or(SyscallError::InvalidArgument { argument: 0 })?;
+    let object_type = object_type(arg(args, 0)).ok_or(SyscallError::InvalidArgument { argument: 0 })?;
     let user_size_bits = object_type.check_user_size(arg(args, 1))?;
     let (node_index, node_depth, node_offset, count) = (arg(args, 2), arg(args, 3), arg(args, 4), arg(args, 5));
     // SAFETY: the caller's contract covers the slots and CNodes touched here.
@@ -260,8 +260,8 @@ mod tests {
         assert_eq!(ObjectType::Untyped.check_user_size(48), Err(SyscallError::RangeError { min: 0, max: 61 }));
         assert_eq!(ObjectType::Tcb.check_user_size(0), Ok(0));
         assert_eq!(ObjectType::CNode.size_bits(13), 18);
-        assert_eq!(ObjectType::from_word(12), None);
-        assert_eq!(ObjectType::from_word(11), Some(ObjectType::PageTable));
+        assert_eq!(object_type(12), None);
+        assert_eq!(object_type(11), Some(ObjectType::PageTable));
     }
 
     /// Host memory aligned like a retyped block, and a CNode for the destination.
