@@ -17,8 +17,7 @@ use hmk_kernel::object::untyped::invoke_retype;
 /// seL4's MCS syscall numbers (x7), as the ABI states them.
 use hmk_sys::syscall::number;
 
-/// Invocation label of UntypedRetype.
-const UNTYPED_RETYPE: u64 = 1;
+use hmk_sys::object::label::UNTYPED_RETYPE;
 /// Most message words and extra capabilities a message carries.
 const MAX_MESSAGE_WORDS: usize = 120;
 const MAX_EXTRA_CAPS: usize = 3;

@@ -11,29 +11,17 @@ use hmk_kernel::object::sched_context::{SchedContext, refill_capacity};
 use hmk_kernel::object::tcb::{self, TcbObject, ThreadState};
 use hmk_kernel::sched::refill::{Refill, RefillQueue};
 
-/// seL4's invocation labels for these objects.
+/// seL4's invocation labels for these objects, as the ABI states them.
 pub mod label {
-    pub const READ_REGISTERS: u64 = 2;
-    pub const WRITE_REGISTERS: u64 = 3;
-    pub const COPY_REGISTERS: u64 = 4;
-    pub const CONFIGURE: u64 = 5;
-    pub const SET_PRIORITY: u64 = 6;
-    pub const SET_MC_PRIORITY: u64 = 7;
-    pub const SET_SCHED_PARAMS: u64 = 8;
-    pub const SET_TIMEOUT_ENDPOINT: u64 = 9;
-    pub const SET_IPC_BUFFER: u64 = 10;
-    pub const SET_SPACE: u64 = 11;
-    pub const SUSPEND: u64 = 12;
-    pub const RESUME: u64 = 13;
-    pub const BIND_NOTIFICATION: u64 = 14;
-    pub const UNBIND_NOTIFICATION: u64 = 15;
-    pub const SET_TLS_BASE: u64 = 16;
-    pub const SCHED_CONTROL_CONFIGURE_FLAGS: u64 = 33;
-    pub const SCHED_CONTEXT_BIND: u64 = 34;
-    pub const SCHED_CONTEXT_UNBIND: u64 = 35;
-    pub const SCHED_CONTEXT_UNBIND_OBJECT: u64 = 36;
-    pub const SCHED_CONTEXT_CONSUMED: u64 = 37;
-    pub const SCHED_CONTEXT_YIELD_TO: u64 = 38;
+    pub use hmk_sys::object::label::{
+        SCHED_CONTEXT_BIND, SCHED_CONTEXT_CONSUMED, SCHED_CONTEXT_UNBIND, SCHED_CONTEXT_UNBIND_OBJECT,
+        SCHED_CONTEXT_YIELD_TO, SCHED_CONTROL_CONFIGURE_FLAGS, TCB_BIND_NOTIFICATION as BIND_NOTIFICATION,
+        TCB_CONFIGURE as CONFIGURE, TCB_COPY_REGISTERS as COPY_REGISTERS, TCB_READ_REGISTERS as READ_REGISTERS,
+        TCB_RESUME as RESUME, TCB_SET_IPC_BUFFER as SET_IPC_BUFFER, TCB_SET_MC_PRIORITY as SET_MC_PRIORITY,
+        TCB_SET_PRIORITY as SET_PRIORITY, TCB_SET_SCHED_PARAMS as SET_SCHED_PARAMS, TCB_SET_SPACE as SET_SPACE,
+        TCB_SET_TIMEOUT_ENDPOINT as SET_TIMEOUT_ENDPOINT, TCB_SET_TLS_BASE as SET_TLS_BASE, TCB_SUSPEND as SUSPEND,
+        TCB_UNBIND_NOTIFICATION as UNBIND_NOTIFICATION, TCB_WRITE_REGISTERS as WRITE_REGISTERS,
+    };
 }
 
 /// Registers in seL4's `seL4_UserContext` order for AArch64: indices into `x` of

@@ -7,16 +7,12 @@ use super::ops::{self, DeleteContext, Preempted};
 use super::slot::{self, Slot};
 use crate::error::{LookupFailure, SyscallError};
 
-/// seL4's CNode invocation labels.
+/// seL4's CNode invocation labels, as the ABI states them.
 pub mod label {
-    pub const REVOKE: u64 = 18;
-    pub const DELETE: u64 = 19;
-    pub const CANCEL_BADGED_SENDS: u64 = 20;
-    pub const COPY: u64 = 21;
-    pub const MINT: u64 = 22;
-    pub const MOVE: u64 = 23;
-    pub const MUTATE: u64 = 24;
-    pub const ROTATE: u64 = 25;
+    pub use hmk_sys::object::label::{
+        CNODE_CANCEL_BADGED_SENDS as CANCEL_BADGED_SENDS, CNODE_COPY as COPY, CNODE_DELETE as DELETE,
+        CNODE_MINT as MINT, CNODE_MOVE as MOVE, CNODE_MUTATE as MUTATE, CNODE_REVOKE as REVOKE, CNODE_ROTATE as ROTATE,
+    };
 }
 
 /// What CNode invocations need from the rest of the kernel, beyond deletion.

@@ -1,9 +1,9 @@
 //! The test cases: every CNode and Untyped invocation, their error paths, the initial
 //! capabilities, and a fuzzer. Each case runs on objects it retypes from its own untyped.
 
+use crate::check::{ensure, expect_error, ok};
 use crate::env::{CASE_UNTYPED_BITS, DEPTH, Env, ROOT};
 use crate::{faults, ipc, threads};
-use alloc::format;
 use alloc::string::String;
 use hmk_sys::bootinfo::slot;
 use hmk_sys::error::Error;
@@ -13,27 +13,6 @@ use hmk_sys::object::{ObjectType, cap_type, label};
 use hmk_sys::syscall::debug_cap_identify;
 
 pub type Case = fn(&mut Env) -> Result<(), String>;
-
-/// Fails the case with a message unless `condition` holds.
-macro_rules! ensure {
-    ($condition:expr, $($message:tt)+) => {
-        if !$condition {
-            return Err(format!($($message)+));
-        }
-    };
-}
-
-/// The result must be the error `expected`.
-fn expect_error<T: core::fmt::Debug>(result: Result<T, Error>, expected: Error) -> Result<(), String> {
-    match result {
-        Err(e) if e == expected => Ok(()),
-        other => Err(format!("want {expected:?}, got {other:?}")),
-    }
-}
-
-fn ok<T>(result: Result<T, Error>, what: &str) -> Result<T, String> {
-    result.map_err(|e| format!("{what}: {e:?}"))
-}
 
 fn identify(cptr: CPtr, want: u64) -> Result<(), String> {
     let got = debug_cap_identify(cptr);

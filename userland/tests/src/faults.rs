@@ -2,31 +2,18 @@
 //! arrive at its fault endpoint as messages with seL4's labels and layouts; replying with
 //! label 0 resumes the worker; without a fault handler the worker just stops.
 
+use crate::check::{ensure, ok};
 use crate::env::{Env, ROOT};
 use crate::threads::{LOG_LEN, log_contents, record, reset_records, spawn, stop_self, yield_until};
-use alloc::format;
 use alloc::string::String;
 use core::sync::atomic::Ordering;
 use hmk_sys::bootinfo::slot;
-use hmk_sys::error::Error;
 use hmk_sys::invocation::{CPtr, Tcb};
 use hmk_sys::message::MessageInfo;
 use hmk_sys::object::ObjectType;
 use hmk_sys::syscall::{self, Registers};
 
-type Result = core::result::Result<(), String>;
-
-macro_rules! ensure {
-    ($condition:expr, $($message:tt)+) => {
-        if !$condition {
-            return Err(format!($($message)+));
-        }
-    };
-}
-
-fn ok<T>(result: core::result::Result<T, Error>, what: &str) -> core::result::Result<T, String> {
-    result.map_err(|e| format!("{what}: {e:?}"))
-}
+type Result = crate::check::Outcome;
 
 /// Makes `unknown syscall -100` with x0 = 5, then records the x0 the kernel returns.
 extern "C" fn unknown_syscall_worker(index: u64) -> ! {

@@ -2,9 +2,9 @@
 //! non-blocking variants, FIFO order, badges), notifications (signal, wait, poll, ORing, bound
 //! notifications) and what deleting an endpoint or a reply does to the threads waiting on it.
 
+use crate::check::{ensure, expect_error, ok};
 use crate::env::{DEPTH, Env, ROOT};
 use crate::threads::{LOG_LEN, log_contents, record, reset_records, spawn, stop_self, yield_until};
-use alloc::format;
 use alloc::string::String;
 use core::sync::atomic::{AtomicU64, Ordering};
 use hmk_sys::error::Error;
@@ -13,19 +13,7 @@ use hmk_sys::message::{CapRights, MessageInfo};
 use hmk_sys::object::ObjectType;
 use hmk_sys::syscall::{self, Registers};
 
-type Result = core::result::Result<(), String>;
-
-macro_rules! ensure {
-    ($condition:expr, $($message:tt)+) => {
-        if !$condition {
-            return Err(format!($($message)+));
-        }
-    };
-}
-
-fn ok<T>(result: core::result::Result<T, Error>, what: &str) -> core::result::Result<T, String> {
-    result.map_err(|e| format!("{what}: {e:?}"))
-}
+type Result = crate::check::Outcome;
 
 /// Capabilities the workers use, by role.
 static ENDPOINT: AtomicU64 = AtomicU64::new(0);
@@ -236,10 +224,10 @@ pub fn bound_notification_wakes_recv(env: &mut Env) -> Result {
     ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "the bound receiver did not wake");
     ensure!(log_contents() == [8], "woke with {:?}", log_contents());
     // Binding errors.
-    crate::expect(Tcb(worker.tcb).bind_notification(ntfn), Error::IllegalOperation)?;
+    expect_error(Tcb(worker.tcb).bind_notification(ntfn), Error::IllegalOperation)?;
     ok(Tcb(worker.tcb).unbind_notification(), "unbind")?;
-    crate::expect(Tcb(worker.tcb).unbind_notification(), Error::IllegalOperation)?;
-    crate::expect(Tcb(worker.tcb).bind_notification(ep), Error::InvalidCapability)
+    expect_error(Tcb(worker.tcb).unbind_notification(), Error::IllegalOperation)?;
+    expect_error(Tcb(worker.tcb).bind_notification(ep), Error::InvalidCapability)
 }
 
 /// Receives forever on the endpoint slot, recording MR0 each time.

@@ -11,6 +11,7 @@
 extern crate alloc;
 
 mod cases;
+mod check;
 mod env;
 mod faults;
 mod ipc;
@@ -24,17 +25,6 @@ hmk_rt::entry!(main);
 /// The TCB capability worker `index` uses.
 pub fn threads_self_tcb(index: usize) -> u64 {
     threads::self_tcb(index)
-}
-
-/// The result must be the error `expected`.
-pub fn expect<T: core::fmt::Debug>(
-    result: hmk_sys::Result<T>,
-    expected: hmk_sys::Error,
-) -> Result<(), alloc::string::String> {
-    match result {
-        Err(e) if e == expected => Ok(()),
-        other => Err(alloc::format!("want {expected:?}, got {other:?}")),
-    }
 }
 
 fn main(bootinfo: &'static BootInfo) {

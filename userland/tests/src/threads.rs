@@ -2,8 +2,8 @@
 //! contexts. Worker threads share the suite's address space and CSpace, run on stacks of their
 //! own, report through atomics and suspend themselves when done.
 
+use crate::check::{ensure, expect_error, ok};
 use crate::env::{DEPTH, Env, ROOT};
-use alloc::format;
 use alloc::string::String;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use hmk_sys::bootinfo::slot;
@@ -12,26 +12,7 @@ use hmk_sys::invocation::{CPtr, SchedContext, SchedControl, Tcb, USER_CONTEXT_WO
 use hmk_sys::object::{ObjectType, label};
 use hmk_sys::syscall::yield_now;
 
-type Result = core::result::Result<(), String>;
-
-macro_rules! ensure {
-    ($condition:expr, $($message:tt)+) => {
-        if !$condition {
-            return Err(format!($($message)+));
-        }
-    };
-}
-
-fn ok<T>(result: core::result::Result<T, Error>, what: &str) -> core::result::Result<T, String> {
-    result.map_err(|e| format!("{what}: {e:?}"))
-}
-
-fn expect_error<T: core::fmt::Debug>(result: core::result::Result<T, Error>, expected: Error) -> Result {
-    match result {
-        Err(e) if e == expected => Ok(()),
-        other => Err(format!("want {expected:?}, got {other:?}")),
-    }
-}
+type Result = crate::check::Outcome;
 
 const ROOT_TCB: Tcb = Tcb(slot::INIT_THREAD_TCB);
 const STACK_SIZE: usize = 16 * 1024;
