@@ -627,6 +627,19 @@ fn wait(receiver: u64, ptr: u64, blocking: bool) {
     }
 }
 
+/// Whether `thread` is blocked inside one of its own system calls (not in a fault message,
+/// whose PC is the faulting instruction).
+pub fn blocked_in_system_call(thread: u64) -> bool {
+    let t = tcb(thread);
+    matches!(
+        t.tcb.state,
+        ThreadState::BlockedOnSend
+            | ThreadState::BlockedOnReceive
+            | ThreadState::BlockedOnNotification
+            | ThreadState::BlockedOnReply
+    ) && t.tcb.blocked_flags & FLAG_FAULT == 0
+}
+
 /// Takes a blocked thread out of whatever it waits in (before suspending or deleting it, or
 /// waking it for another reason). A thread waiting for a reply loses the call.
 pub fn cancel(thread: u64) {

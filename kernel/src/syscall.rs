@@ -154,6 +154,13 @@ fn invoke(context: &mut UserContext, syscall: i64) {
     // Endpoints, notifications and replies carry messages rather than being invoked.
     // SAFETY: `lookup` returns live slots.
     match unsafe { (*slot).cap() } {
+        // seL4: invoking an endpoint or notification without the send right is an error.
+        Cap::Endpoint { can_send: false, .. } | Cap::Notification { can_send: false, .. } => {
+            if is_call {
+                reply_error(context, buffer, SyscallError::InvalidCapability { argument: 0 });
+            }
+            return;
+        }
         cap @ Cap::Endpoint { .. } => return ipc::send(thread::current() as u64, cap, is_blocking, is_call),
         cap @ Cap::Notification { .. } => return ipc::signal(cap),
         cap @ Cap::Reply { .. } => return ipc::reply_with(thread::current() as u64, cap),

@@ -398,6 +398,12 @@ pub unsafe fn invoke_tcb(
 
 /// Stops a thread until it is resumed; a pending IPC is cancelled.
 pub fn suspend(target: *mut TcbObject) {
+    let object = tcb(target as u64);
+    // A thread stopped inside a blocking system call re-executes it when resumed (seL4's
+    // Restart state).
+    if crate::ipc::blocked_in_system_call(target as u64) {
+        object.tcb.context.pc -= 4;
+    }
     crate::ipc::cancel(target as u64);
     tcb(target as u64).tcb.state = ThreadState::Inactive;
     thread::forget(target);

@@ -441,3 +441,168 @@ pub fn passive_server_runs_on_callers_time(env: &mut Env) -> Result {
     ensure!(after == 3, "a passive server ran without a scheduling context");
     Ok(())
 }
+
+pub fn invoking_without_send_right_is_an_error(env: &mut Env) -> Result {
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let receive_only = mint(env, ep, CapRights::READ, 0)?;
+    let answer = syscall::call(Registers { cap_or_badge: receive_only, ..message(&[1]) });
+    ensure!(answer.info.label() == Error::InvalidCapability as u64, "label {}", answer.info.label());
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    let wait_only = mint(env, ntfn, CapRights::READ, 0)?;
+    let answer = syscall::call(Registers { cap_or_badge: wait_only, ..message(&[]) });
+    ensure!(answer.info.label() == Error::InvalidCapability as u64, "notification label {}", answer.info.label());
+    syscall::signal(wait_only);
+    ensure!(syscall::poll(ntfn) == 0, "a wait-only capability signalled");
+    Ok(())
+}
+
+pub fn long_messages_travel_between_ipc_buffers(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let reply = env.make(ObjectType::Reply, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    REPLY.store(reply, Ordering::SeqCst);
+    let server = spawn(env, 0, adding_server, 255, false)?;
+    give_buffer(env, server.tcb, 0)?;
+    crate::threads::resume(server.tcb)?;
+    yield_until(5, || false);
+    let buffer = hmk_sys::ipc_buffer::ipc_buffer();
+    for i in 4..100 {
+        buffer.msg[i] = 1000 + i as u64;
+    }
+    let answer =
+        syscall::call(Registers { cap_or_badge: ep, info: MessageInfo::new(0, 0, 0, 100), mrs: [10, 11, 12, 13] });
+    ensure!(answer.info.length() == 100, "reply length {}", answer.info.length());
+    ensure!(answer.mrs == [11, 11, 12, 13], "registers {:?}", answer.mrs);
+    // The words went through the server's own IPC buffer and came back.
+    let server_buffer = worker_buffer(0);
+    for i in 4..100 {
+        // SAFETY: the server's IPC buffer page; message word i is at word 1 + i.
+        let there = unsafe { server_buffer.add(1 + i).read_volatile() };
+        ensure!(there == 1000 + i as u64, "word {i} in the server's buffer: {there}");
+        ensure!(buffer.msg[i] == 1000 + i as u64, "word {i} of the reply: {}", buffer.msg[i]);
+    }
+    Ok(())
+}
+
+/// Receives once without an IPC buffer and records the length that arrived.
+extern "C" fn record_length(index: u64) -> ! {
+    let got = syscall::recv(ENDPOINT.load(Ordering::SeqCst), 0);
+    record(got.info.length());
+    stop_self(index)
+}
+
+pub fn without_a_buffer_only_registers_arrive(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    spawn(env, 0, record_length, 255, true)?;
+    yield_until(3, || false);
+    syscall::send(Registers { cap_or_badge: ep, info: MessageInfo::new(0, 0, 0, 10), mrs: [1, 2, 3, 4] });
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "nothing arrived");
+    ensure!(log_contents() == [4], "length {:?}, want 4", log_contents());
+    Ok(())
+}
+
+pub fn waiters_wake_in_fifo_order(env: &mut Env) -> Result {
+    reset_records();
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    NOTIFICATION.store(ntfn, Ordering::SeqCst);
+    for index in 0..3 {
+        spawn(env, index, wait_once_recording_index, 255, true)?;
+        yield_until(2, || false);
+    }
+    for _ in 0..3 {
+        syscall::signal(ntfn);
+        yield_until(3, || false);
+    }
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 3), "not all waiters woke");
+    ensure!(log_contents() == [0, 1, 2], "woke in order {:?}", log_contents());
+    Ok(())
+}
+
+/// Waits once and records its own index.
+extern "C" fn wait_once_recording_index(index: u64) -> ! {
+    syscall::wait(NOTIFICATION.load(Ordering::SeqCst));
+    record(index);
+    stop_self(index)
+}
+
+pub fn pending_bound_signal_comes_before_messages(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    let worker = spawn(env, 0, bound_receiver, 255, false)?;
+    ok(Tcb(worker.tcb).bind_notification(ntfn), "bind")?;
+    let badged = mint(env, ntfn, CapRights::ALL, 0x40)?;
+    // Signalled before the thread receives: the signal is pending, and its Recv returns it.
+    syscall::signal(badged);
+    crate::threads::resume(worker.tcb)?;
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "the pending signal was not delivered");
+    ensure!(log_contents() == [0x40], "got {:?}", log_contents());
+    ensure!(syscall::poll(ntfn) == 0, "the signal stayed pending");
+    Ok(())
+}
+
+pub fn suspended_receiver_restarts_its_receive(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    let worker = spawn(env, 0, receive_once, 255, true)?;
+    yield_until(3, || false);
+    ok(Tcb(worker.tcb).suspend(), "suspend the waiting receiver")?;
+    // It left the endpoint's queue: a non-blocking send finds nobody.
+    syscall::nb_send(Registers { cap_or_badge: ep, ..message(&[1]) });
+    ensure!(LOG_LEN.load(Ordering::SeqCst) == 0, "a suspended thread received");
+    // Resumed, it receives again (its Recv restarts) and gets the next message.
+    ok(Tcb(worker.tcb).resume(), "resume")?;
+    yield_until(3, || false);
+    syscall::send(Registers { cap_or_badge: ep, ..message(&[2]) });
+    ensure!(
+        yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 2),
+        "the resumed receiver got nothing: {:?}",
+        log_contents()
+    );
+    ensure!(log_contents() == [2, 0], "got {:?}", log_contents());
+    Ok(())
+}
+
+pub fn reply_without_caller_is_harmless(env: &mut Env) -> Result {
+    let reply = env.make(ObjectType::Reply, 0)?;
+    syscall::send(Registers { cap_or_badge: reply, ..message(&[1]) });
+    let answer = syscall::call(Registers { cap_or_badge: reply, ..message(&[1]) });
+    ensure!(answer.info.label() == 0, "label {}", answer.info.label());
+    Ok(())
+}
+
+pub fn recv_on_a_send_only_capability_faults(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let write_only = env.slot();
+    let rights = CapRights { write: true, ..CapRights::NONE };
+    ok(ROOT.copy(write_only, DEPTH, ROOT, ep, DEPTH, rights), "a send-only copy")?;
+    ENDPOINT.store(write_only, Ordering::SeqCst);
+    let handler = env.make(ObjectType::Endpoint, 0)?;
+    let reply = env.make(ObjectType::Reply, 0)?;
+    let worker = spawn(env, 0, receive_once, 255, false)?;
+    ok(
+        Tcb(worker.tcb).set_space(
+            handler,
+            hmk_sys::bootinfo::slot::INIT_THREAD_CNODE,
+            0,
+            hmk_sys::bootinfo::slot::INIT_THREAD_VSPACE,
+            0,
+        ),
+        "fault handler",
+    )?;
+    ok(Tcb(worker.tcb).resume(), "resume")?;
+    let fault = syscall::recv(handler, reply);
+    ensure!(fault.info.label() == 1, "label {}, want CapFault", fault.info.label());
+    ensure!(
+        fault.mrs[1] == write_only && fault.mrs[2] == 1,
+        "fault {:?}: want the address and the receive phase",
+        fault.mrs
+    );
+    ok(Tcb(worker.tcb).suspend(), "stop")
+}
