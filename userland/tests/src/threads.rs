@@ -462,3 +462,130 @@ pub fn deleting_a_sched_context_stops_its_thread(env: &mut Env) -> Result {
     ensure!(COUNTERS[0].load(Ordering::SeqCst) == frozen, "a thread without a scheduling context ran");
     Ok(())
 }
+
+pub fn priority_change_reorders_ready_threads(env: &mut Env) -> Result {
+    reset_records();
+    let mut workers = alloc::vec::Vec::new();
+    for index in 0..3 {
+        workers.push(spawn(env, index, record_once, 100, true)?);
+    }
+    ok(Tcb(workers[2].tcb).set_priority(ROOT_TCB, 150), "raise the last one")?;
+    ensure!(run_lower(|| LOG_LEN.load(Ordering::SeqCst) == 3), "threads did not run: {:?}", log_contents());
+    ensure!(log_contents() == [2, 0, 1], "want the raised thread first, got {:?}", log_contents());
+    Ok(())
+}
+
+pub fn read_registers_can_suspend(env: &mut Env) -> Result {
+    reset_records();
+    let worker = spawn(env, 0, count_forever, 255, true)?;
+    ensure!(yield_until(100, || COUNTERS[0].load(Ordering::SeqCst) > 3), "the counter did not start");
+    let regs = ok(Tcb(worker.tcb).read_registers(true, 3), "read and suspend")?;
+    ensure!(regs.0[UserContext::PC] != 0, "no PC read");
+    let frozen = COUNTERS[0].load(Ordering::SeqCst);
+    yield_until(20, || false);
+    ensure!(COUNTERS[0].load(Ordering::SeqCst) == frozen, "the thread kept running after a suspending read");
+    Ok(())
+}
+
+pub fn copy_registers_integer_and_tls(env: &mut Env) -> Result {
+    let a = spawn(env, 0, record_once, 10, false)?;
+    let b = spawn(env, 1, record_once, 10, false)?;
+    let mut regs = UserContext::default();
+    regs.0[20] = 0x2020;
+    regs.0[UserContext::TPIDR_EL0] = 0x7700;
+    regs.0[UserContext::PC] = 0x40_4000;
+    ok(Tcb(a.tcb).write_registers(false, USER_CONTEXT_WORDS as u64, &regs), "write")?;
+    ok(Tcb(b.tcb).copy_registers(Tcb(a.tcb), false, false, false, true), "copy the integer registers")?;
+    let read = ok(Tcb(b.tcb).read_registers(false, USER_CONTEXT_WORDS as u64), "read")?;
+    ensure!(read.0[20] == 0x2020 && read.0[UserContext::TPIDR_EL0] == 0x7700, "integer registers or TLS not copied");
+    ensure!(read.0[UserContext::PC] != 0x40_4000, "frame registers copied without being asked");
+    Ok(())
+}
+
+pub fn configure_with_a_guard(env: &mut Env) -> Result {
+    let tcb = env.make(ObjectType::Tcb, 0)?;
+    let ipc = slot::INIT_THREAD_IPC_BUFFER;
+    // The root CNode with an added guard of 0 (size 51) is still a CNode capability.
+    let data = hmk_sys::message::cnode_cap_data(0, 51);
+    ok(Tcb(tcb).configure(slot::INIT_THREAD_CNODE, data, slot::INIT_THREAD_VSPACE, 0, 0, ipc), "guarded CSpace")?;
+    // A guard that does not fit with the radix leaves no CNode: refused.
+    let too_big = hmk_sys::message::cnode_cap_data(0, 60);
+    expect_error(
+        Tcb(tcb).configure(slot::INIT_THREAD_CNODE, too_big, slot::INIT_THREAD_VSPACE, 0, 0, ipc),
+        Error::IllegalOperation,
+    )
+}
+
+pub fn ipc_buffer_must_be_a_normal_frame(env: &mut Env) -> Result {
+    let tcb = env.make(ObjectType::Tcb, 0)?;
+    let info = env.bootinfo;
+    let (index, _) = info
+        .untyped_list()
+        .iter()
+        .enumerate()
+        .find(|(_, u)| u.is_device != 0 && u.size_bits >= 12)
+        .ok_or("no device untyped")?;
+    let device = hmk_sys::invocation::Untyped(info.untyped.start + index as u64);
+    let frame = env.slot();
+    ok(device.retype(ObjectType::SmallPage, 0, ROOT, 0, 0, frame, 1), "device frame")?;
+    let outcome = expect_error(Tcb(tcb).set_ipc_buffer(0x1000, frame), Error::IllegalOperation);
+    ok(ROOT.revoke(device.0, DEPTH), "revoke the device untyped")?;
+    outcome
+}
+
+pub fn sched_context_binding_errors(env: &mut Env) -> Result {
+    let sc = SchedContext(env.make(ObjectType::SchedContext, 8)?);
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    expect_error(sc.bind(ep), Error::InvalidCapability)?;
+    expect_error(invoke(sc.0, label::SCHED_CONTEXT_BIND, &[], &[]), Error::TruncatedMessage)?;
+    ok(sc.unbind(), "unbinding an unbound context is fine")?;
+    expect_error(sc.unbind_object(slot::INIT_THREAD_TCB), Error::IllegalOperation)?;
+    expect_error(invoke(sc.0, 39, &[], &[]), Error::IllegalOperation)
+}
+
+pub fn consumed_resets_when_read(env: &mut Env) -> Result {
+    reset_records();
+    let worker = spawn(env, 0, spin_forever, 255, true)?;
+    yield_until(3, || false);
+    ok(Tcb(worker.tcb).suspend(), "stop")?;
+    let first = ok(SchedContext(worker.sc).consumed(), "first read")?;
+    let second = ok(SchedContext(worker.sc).consumed(), "second read")?;
+    ensure!(first > 0 && second == 0, "consumed {first} then {second}: want a positive figure then 0");
+    Ok(())
+}
+
+pub fn resume_and_suspend_are_idempotent(env: &mut Env) -> Result {
+    reset_records();
+    let worker = spawn(env, 0, count_forever, 255, true)?;
+    ok(Tcb(worker.tcb).resume(), "resume a running thread")?;
+    ok(Tcb(worker.tcb).resume(), "and again")?;
+    ensure!(yield_until(100, || COUNTERS[0].load(Ordering::SeqCst) > 5), "the counter did not run");
+    ok(Tcb(worker.tcb).suspend(), "suspend")?;
+    ok(Tcb(worker.tcb).suspend(), "suspend again")?;
+    let frozen = COUNTERS[0].load(Ordering::SeqCst);
+    yield_until(10, || false);
+    ensure!(COUNTERS[0].load(Ordering::SeqCst) == frozen, "a twice-suspended thread ran");
+    Ok(())
+}
+
+pub fn timeout_endpoint_must_be_able_to_send(env: &mut Env) -> Result {
+    let tcb = env.make(ObjectType::Tcb, 0)?;
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    expect_error(Tcb(tcb).set_timeout_endpoint(ntfn), Error::InvalidCapability)?;
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    ok(Tcb(tcb).set_timeout_endpoint(ep), "an endpoint")?;
+    let free = env.slot();
+    ok(Tcb(tcb).set_timeout_endpoint(free), "no timeout endpoint")
+}
+
+pub fn null_sched_context_unbinds_a_thread(env: &mut Env) -> Result {
+    reset_records();
+    let worker = spawn(env, 0, count_forever, 255, true)?;
+    ensure!(yield_until(100, || COUNTERS[0].load(Ordering::SeqCst) > 3), "the counter did not start");
+    let free = env.slot();
+    ok(Tcb(worker.tcb).set_sched_params(ROOT_TCB, 255, 255, free, free), "no scheduling context")?;
+    let frozen = COUNTERS[0].load(Ordering::SeqCst);
+    yield_until(20, || false);
+    ensure!(COUNTERS[0].load(Ordering::SeqCst) == frozen, "a thread without a scheduling context ran");
+    Ok(())
+}
