@@ -126,6 +126,12 @@ impl<'a> RefillQueue<'a> {
     /// The head is exhausted by `usage` (`usage >= head amount`): schedule the used refills one
     /// period later; delay the head by any overrun. Returns the usage not accounted for.
     pub fn budget_check(&mut self, mut usage: u64) -> u64 {
+        // An empty refill can only come from a degenerate reconfiguration; never loop on it.
+        if self.head().amount == 0 {
+            let period = self.period.max(1);
+            self.head_mut().time += period;
+            return usage;
+        }
         while self.head().amount <= usage {
             usage -= self.head().amount;
             if self.is_single() {
@@ -331,6 +337,14 @@ mod tests {
         q.update(2000, 120, 2, 100);
         assert_eq!(q.total(), 120);
         assert!(ordered(&q));
+    }
+
+    #[test]
+    fn an_empty_refill_does_not_hang_the_budget_check() {
+        let mut slots = [Refill::default(); 2];
+        let mut q = RefillQueue::new(&mut slots, 1, 0, 100, 0, MIN);
+        assert_eq!(q.budget_check(0), 0);
+        assert_eq!(q.head().time, 100);
     }
 
     #[test]

@@ -181,6 +181,16 @@ pub const ALL: &[(&str, Case)] = &[
     ("suspended_receiver_restarts_its_receive", ipc::suspended_receiver_restarts_its_receive),
     ("reply_without_caller_is_harmless", ipc::reply_without_caller_is_harmless),
     ("recv_on_a_send_only_capability_faults", ipc::recv_on_a_send_only_capability_faults),
+    ("nb_send_recv_sends_then_receives", ipc::nb_send_recv_sends_then_receives),
+    ("nb_send_wait_signals_then_waits", ipc::nb_send_wait_signals_then_waits),
+    ("reply_recv_without_a_caller_just_receives", ipc::reply_recv_without_a_caller_just_receives),
+    ("receivers_are_served_in_fifo_order", ipc::receivers_are_served_in_fifo_order),
+    ("unbadged_signal_wakes_with_zero", ipc::unbadged_signal_wakes_with_zero),
+    ("deleting_a_notification_releases_its_waiter", ipc::deleting_a_notification_releases_its_waiter),
+    ("unbinding_stops_signals_waking_recv", ipc::unbinding_stops_signals_waking_recv),
+    ("queued_call_is_answered_later", ipc::queued_call_is_answered_later),
+    ("nb_recv_takes_a_queued_sender", ipc::nb_recv_takes_a_queued_sender),
+    ("suspended_sender_leaves_the_queue", ipc::suspended_sender_leaves_the_queue),
     ("granted_capability_arrives", ipc::granted_capability_arrives),
     ("no_grant_no_capability", ipc::no_grant_no_capability),
     ("own_endpoint_capability_is_unwrapped", ipc::own_endpoint_capability_is_unwrapped),
@@ -189,6 +199,8 @@ pub const ALL: &[(&str, Case)] = &[
     ("vm_fault_message", faults::vm_fault_message),
     ("user_exception_message", faults::user_exception_message),
     ("fault_without_handler_stops_the_thread", faults::fault_without_handler_stops_the_thread),
+    ("timeout_fault_reply_resumes", faults::timeout_fault_reply_resumes),
+    ("unknown_syscall_without_handler_stops", faults::unknown_syscall_without_handler_stops),
 ];
 
 fn initial_caps_have_sel4_types(_: &mut Env) -> Result<(), String> {

@@ -136,3 +136,41 @@ pub fn fault_without_handler_stops_the_thread(env: &mut Env) -> Result {
     ensure!(log_contents().is_empty(), "a faulting thread without a handler went on");
     Ok(())
 }
+
+/// Spins forever (for timeout faults).
+extern "C" fn spin(index: u64) -> ! {
+    loop {
+        crate::threads::bump(index);
+    }
+}
+
+pub fn timeout_fault_reply_resumes(env: &mut Env) -> Result {
+    let worker = spawn(env, 0, spin, 250, false)?;
+    let control = hmk_sys::invocation::SchedControl(env.bootinfo.sched_control.start);
+    ok(control.configure_flags(hmk_sys::invocation::SchedContext(worker.sc), 1_000, 20_000, 0, 0, 0), "budget")?;
+    let h = handler(env)?;
+    ok(Tcb(worker.tcb).set_timeout_endpoint(h.ep), "timeout endpoint")?;
+    ok(Tcb(worker.tcb).resume(), "start")?;
+    let first = syscall::recv(h.ep, h.reply);
+    ensure!(first.info.label() == 5, "label {}", first.info.label());
+    // Resume it: it runs again when its budget is refilled, and times out again.
+    syscall::send(Registers { cap_or_badge: h.reply, info: MessageInfo::new(0, 0, 0, 0), mrs: [0; 4] });
+    let second = syscall::recv(h.ep, h.reply);
+    ensure!(second.info.label() == 5, "second label {}", second.info.label());
+    // The consumed time the faults report grows: the thread ran between them.
+    ensure!(
+        second.mrs[1] > first.mrs[1],
+        "consumed {} then {}: the resumed thread did not run",
+        first.mrs[1],
+        second.mrs[1]
+    );
+    ok(Tcb(worker.tcb).suspend(), "stop")
+}
+
+pub fn unknown_syscall_without_handler_stops(env: &mut Env) -> Result {
+    reset_records();
+    spawn(env, 0, unknown_syscall_worker, 255, true)?;
+    yield_until(10, || false);
+    ensure!(log_contents().is_empty(), "a thread with an unknown syscall and no handler went on");
+    Ok(())
+}

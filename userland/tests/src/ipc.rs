@@ -606,3 +606,197 @@ pub fn recv_on_a_send_only_capability_faults(env: &mut Env) -> Result {
     );
     ok(Tcb(worker.tcb).suspend(), "stop")
 }
+
+static SECOND: AtomicU64 = AtomicU64::new(0);
+
+/// NBSendRecv: sends MR0 = 5 to SECOND without blocking, then receives on ENDPOINT.
+extern "C" fn nb_send_then_receive(index: u64) -> ! {
+    let got = syscall::nb_send_recv(SECOND.load(Ordering::SeqCst), message(&[5]), ENDPOINT.load(Ordering::SeqCst), 0);
+    record(got.mrs[0]);
+    stop_self(index)
+}
+
+pub fn nb_send_recv_sends_then_receives(env: &mut Env) -> Result {
+    reset_records();
+    let first = env.make(ObjectType::Endpoint, 0)?;
+    let second = env.make(ObjectType::Endpoint, 0)?;
+    ENDPOINT.store(first, Ordering::SeqCst);
+    SECOND.store(second, Ordering::SeqCst);
+    spawn(env, 0, receive_forever_on_second, 255, true)?;
+    yield_until(3, || false);
+    spawn(env, 1, nb_send_then_receive, 255, true)?;
+    yield_until(5, || false);
+    ensure!(log_contents() == [5], "the non-blocking send half did not arrive: {:?}", log_contents());
+    syscall::send(Registers { cap_or_badge: first, ..message(&[6]) });
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 2), "the receive half got nothing");
+    ensure!(log_contents() == [5, 6], "got {:?}", log_contents());
+    Ok(())
+}
+
+/// Receives forever on SECOND, recording MR0.
+extern "C" fn receive_forever_on_second(_: u64) -> ! {
+    loop {
+        let got = syscall::recv(SECOND.load(Ordering::SeqCst), 0);
+        record(got.mrs[0]);
+    }
+}
+
+/// NBSendWait: signals the notification without blocking, then waits on ENDPOINT's notification.
+extern "C" fn signal_then_wait(index: u64) -> ! {
+    let bits = syscall::nb_send_wait(NOTIFICATION.load(Ordering::SeqCst), message(&[]), SECOND.load(Ordering::SeqCst));
+    record(bits.cap_or_badge);
+    stop_self(index)
+}
+
+pub fn nb_send_wait_signals_then_waits(env: &mut Env) -> Result {
+    reset_records();
+    let to_signal = env.make(ObjectType::Notification, 0)?;
+    let to_wait = env.make(ObjectType::Notification, 0)?;
+    NOTIFICATION.store(mint(env, to_signal, CapRights::ALL, 0x10)?, Ordering::SeqCst);
+    SECOND.store(to_wait, Ordering::SeqCst);
+    spawn(env, 0, signal_then_wait, 255, true)?;
+    yield_until(3, || false);
+    ensure!(syscall::poll(to_signal) == 0x10, "the send half did not signal");
+    ensure!(LOG_LEN.load(Ordering::SeqCst) == 0, "the wait half did not block");
+    syscall::signal(mint(env, to_wait, CapRights::ALL, 0x20)?);
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "the wait half did not wake");
+    ensure!(log_contents() == [0x20], "woke with {:?}", log_contents());
+    Ok(())
+}
+
+/// Starts with ReplyRecv although nobody called: it just receives.
+extern "C" fn reply_recv_first(index: u64) -> ! {
+    let got = syscall::reply_recv(ENDPOINT.load(Ordering::SeqCst), message(&[]), REPLY.load(Ordering::SeqCst));
+    record(got.mrs[0]);
+    stop_self(index)
+}
+
+pub fn reply_recv_without_a_caller_just_receives(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    REPLY.store(env.make(ObjectType::Reply, 0)?, Ordering::SeqCst);
+    spawn(env, 0, reply_recv_first, 255, true)?;
+    yield_until(3, || false);
+    syscall::send(Registers { cap_or_badge: ep, ..message(&[31]) });
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "nothing received");
+    ensure!(log_contents() == [31], "got {:?}", log_contents());
+    Ok(())
+}
+
+pub fn receivers_are_served_in_fifo_order(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    for index in 0..2 {
+        spawn(env, index, receive_once, 255, true)?;
+        yield_until(2, || false);
+    }
+    syscall::send(Registers { cap_or_badge: ep, ..message(&[100]) });
+    syscall::send(Registers { cap_or_badge: ep, ..message(&[200]) });
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 4), "not both received: {:?}", log_contents());
+    ensure!(log_contents() == [100, 0, 200, 0], "got {:?}", log_contents());
+    Ok(())
+}
+
+pub fn unbadged_signal_wakes_with_zero(env: &mut Env) -> Result {
+    reset_records();
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    NOTIFICATION.store(ntfn, Ordering::SeqCst);
+    spawn(env, 0, wait_once, 255, true)?;
+    yield_until(3, || false);
+    syscall::signal(ntfn);
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "the waiter did not wake");
+    ensure!(log_contents() == [0], "woke with {:?}", log_contents());
+    Ok(())
+}
+
+/// Waits forever on the notification, recording the bits each time.
+extern "C" fn wait_forever(_: u64) -> ! {
+    loop {
+        let bits = syscall::wait(NOTIFICATION.load(Ordering::SeqCst));
+        record(bits);
+    }
+}
+
+pub fn deleting_a_notification_releases_its_waiter(env: &mut Env) -> Result {
+    reset_records();
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    NOTIFICATION.store(ntfn, Ordering::SeqCst);
+    spawn(env, 0, wait_forever, 200, true)?;
+    let suite = Tcb(hmk_sys::bootinfo::slot::INIT_THREAD_TCB);
+    let _ = suite.set_priority(suite, 100);
+    let _ = suite.set_priority(suite, 255);
+    ok(ROOT.delete(ntfn, DEPTH), "delete the notification")?;
+    ok(env.untyped.retype(ObjectType::Notification, 0, ROOT, 0, 0, ntfn, 1), "a new one in the same slot")?;
+    let _ = suite.set_priority(suite, 100);
+    let _ = suite.set_priority(suite, 255);
+    syscall::signal(mint(env, ntfn, CapRights::ALL, 3)?);
+    ensure!(
+        crate::threads::run_lower(|| LOG_LEN.load(Ordering::SeqCst) == 1),
+        "the released waiter did not wait again"
+    );
+    ensure!(log_contents() == [3], "woke with {:?}", log_contents());
+    Ok(())
+}
+
+pub fn unbinding_stops_signals_waking_recv(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    let worker = spawn(env, 0, bound_receiver, 255, false)?;
+    ok(Tcb(worker.tcb).bind_notification(ntfn), "bind")?;
+    ok(Tcb(worker.tcb).unbind_notification(), "unbind")?;
+    crate::threads::resume(worker.tcb)?;
+    yield_until(3, || false);
+    syscall::signal(mint(env, ntfn, CapRights::ALL, 1)?);
+    yield_until(10, || false);
+    ensure!(LOG_LEN.load(Ordering::SeqCst) == 0, "an unbound notification woke the receiver");
+    ensure!(syscall::poll(ntfn) == 1, "the signal was lost instead of staying pending");
+    Ok(())
+}
+
+pub fn queued_call_is_answered_later(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let reply = env.make(ObjectType::Reply, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    spawn(env, 1, call_once, 255, true)?;
+    yield_until(3, || false);
+    // The call waits in the endpoint; the suite takes it and answers.
+    let request = syscall::recv(ep, reply);
+    ensure!(request.mrs[0] == 5, "request {:?}", request.mrs);
+    syscall::send(Registers { cap_or_badge: reply, ..message(&[9]) });
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "the caller was not answered");
+    ensure!(log_contents() == [509], "the caller got {:?}", log_contents());
+    // A second reply through the same object has nobody to go to.
+    syscall::send(Registers { cap_or_badge: reply, ..message(&[1]) });
+    yield_until(5, || false);
+    ensure!(LOG_LEN.load(Ordering::SeqCst) == 1, "a reply object answered twice");
+    Ok(())
+}
+
+pub fn nb_recv_takes_a_queued_sender(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    CLIENT_CAPS[0].store(mint(env, ep, CapRights::ALL, u64::MAX)?, Ordering::SeqCst);
+    spawn(env, 0, send_once, 255, true)?;
+    yield_until(3, || false);
+    let got = syscall::nb_recv(ep, 0);
+    ensure!(got.cap_or_badge == u64::MAX && got.mrs[0] == 100, "got {got:?}");
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "the sender was not released");
+    Ok(())
+}
+
+pub fn suspended_sender_leaves_the_queue(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    CLIENT_CAPS[0].store(ep, Ordering::SeqCst);
+    let worker = spawn(env, 0, send_once, 255, true)?;
+    yield_until(3, || false);
+    ok(Tcb(worker.tcb).suspend(), "suspend the blocked sender")?;
+    let got = syscall::nb_recv(ep, 0);
+    ensure!(got.info.length() == 0, "a suspended sender's message arrived: {got:?}");
+    Ok(())
+}

@@ -589,3 +589,8 @@ pub fn null_sched_context_unbinds_a_thread(env: &mut Env) -> Result {
     ensure!(COUNTERS[0].load(Ordering::SeqCst) == frozen, "a thread without a scheduling context ran");
     Ok(())
 }
+
+/// Adds one to worker `index`'s counter.
+pub fn bump(index: u64) {
+    COUNTERS[index as usize].fetch_add(1, Ordering::Relaxed);
+}
