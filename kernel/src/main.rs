@@ -14,6 +14,7 @@ mod objects;
 mod syscall;
 mod tcb_invoke;
 mod thread;
+mod vspace_invoke;
 
 use arch::aarch64::stop::stop;
 

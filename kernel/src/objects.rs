@@ -49,6 +49,10 @@ impl DeleteContext for KernelOps {
             Cap::Frame { mapped: Some(Mapping { asid, vaddr }), .. } => {
                 thread::unmap_page(asid, vaddr);
             }
+            Cap::PageTable { ptr, level, mapped: Some(mapping) } if is_final => {
+                crate::vspace_invoke::unmap_table(ptr, level, mapping)
+            }
+            Cap::VSpace { ptr, asid: Some(asid) } if is_final => crate::vspace_invoke::release_asid(ptr, asid),
             Cap::Endpoint { ptr, .. } if is_final => ipc::release_all(ptr, false),
             Cap::Notification { ptr, .. } if is_final => ipc::release_all(ptr, true),
             Cap::Reply { ptr, .. } if is_final => ipc::reply_deleted(ptr),

@@ -5,7 +5,7 @@
 
 use crate::arch::aarch64::timer;
 use crate::objects::KernelOps;
-use crate::{ipc, tcb_invoke, thread};
+use crate::{ipc, tcb_invoke, thread, vspace_invoke};
 use hmk_kernel::context::UserContext;
 use hmk_kernel::cspace::cap::Cap;
 use hmk_kernel::cspace::invoke::{Outcome, invoke_cnode};
@@ -189,6 +189,9 @@ fn invoke(context: &mut UserContext, syscall: i64) {
             Cap::SchedControl { .. } => tcb_invoke::invoke_sched_control(label, args, extra, timer::now(), frequency),
             Cap::SchedContext { ptr, .. } => {
                 tcb_invoke::invoke_sched_context(label, ptr, extra, &mut reply, &mut reply_length, frequency)
+            }
+            Cap::AsidPool { .. } | Cap::PageTable { .. } | Cap::Frame { .. } => {
+                vspace_invoke::invoke(label, slot, args, extra, extra_slots, &mut reply, &mut reply_length)
             }
             _ => Err(SyscallError::IllegalOperation),
         }

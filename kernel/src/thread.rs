@@ -466,6 +466,26 @@ mod fp {
     }
 }
 
+/// The VSpace root (physical) registered for `asid`.
+pub fn vspace_root(asid: u16) -> Option<u64> {
+    let pool = state().asid_pools[usize::from(asid >> 9) % ASID_POOL_COUNT];
+    if pool == 0 {
+        return None;
+    }
+    // SAFETY: a registered pool is a live 512-entry ASID pool object.
+    let vspace = unsafe { *(pool as *const u64).add(usize::from(asid & 511)) };
+    (vspace != 0).then(|| mmu::virt_to_phys(vspace))
+}
+
+/// Forgets the VSpace registered for `asid`.
+pub fn clear_asid(asid: u16) {
+    let pool = state().asid_pools[usize::from(asid >> 9) % ASID_POOL_COUNT];
+    if pool != 0 {
+        // SAFETY: a registered pool is a live 512-entry ASID pool object.
+        unsafe { (pool as *mut u64).add(usize::from(asid & 511)).write(0) };
+    }
+}
+
 /// Removes the 4 KiB mapping at `vaddr` in the address space of `asid`, if there is one.
 pub fn unmap_page(asid: u16, vaddr: u64) {
     // SAFETY: kernel mode, no other reference live.

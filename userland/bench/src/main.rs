@@ -17,6 +17,8 @@ use hmk_sys::syscall::{self, Registers};
 hmk_rt::entry!(main);
 
 const ROUNDS: u64 = 2000;
+/// Where the benchmark is linked (linker/user.ld).
+const IMAGE_BASE: u64 = 0x40_0000;
 const WARM_UP: u64 = 100;
 
 /// Starts PMU event counter 0 on instructions retired (EL0 and EL1).
@@ -79,7 +81,7 @@ extern "C" fn waiter(_: u64) -> ! {
 
 #[repr(C, align(16))]
 struct Stack([u8; 16 * 1024]);
-static mut STACKS: [Stack; 3] = [const { Stack([0; 16 * 1024]) }; 3];
+static mut STACKS: [Stack; 4] = [const { Stack([0; 16 * 1024]) }; 4];
 
 struct Allocator {
     bootinfo: &'static BootInfo,
@@ -97,15 +99,51 @@ impl Allocator {
         slot
     }
 
-    /// A thread at `priority` running `entry` on stack `index`.
+    /// A second address space with the same mappings as the benchmark's own image (the same
+    /// frames, so code and data are shared): page tables for the image's range, then a copy of
+    /// each image frame capability mapped at the same address.
+    fn mirror_address_space(&mut self) -> u64 {
+        use hmk_sys::invocation::{AsidPool, CNode, Frame, PageTable};
+        use hmk_sys::object::vm_attributes;
+        let vspace = self.make(ObjectType::VSpace, 0);
+        AsidPool(slot::INIT_THREAD_ASID_POOL).assign(vspace).expect("assign an ASID");
+        let frames = self.bootinfo.user_image_frames;
+        let (start, end) = (IMAGE_BASE, IMAGE_BASE + frames.len() * 4096);
+        let mut region = start & !((1 << 21) - 1);
+        while region < end {
+            loop {
+                let table = self.make(ObjectType::PageTable, 0);
+                if PageTable(table).map(vspace, region, vm_attributes::DEFAULT).is_err() {
+                    break;
+                }
+            }
+            region += 1 << 21;
+        }
+        let root = CNode(slot::INIT_THREAD_CNODE);
+        for (i, frame) in (frames.start..frames.end).enumerate() {
+            let copy = self.next_slot;
+            self.next_slot += 1;
+            root.copy(copy, 64, root, frame, 64, hmk_sys::message::CapRights::ALL).expect("copy a frame");
+            Frame(copy)
+                .map(vspace, start + i as u64 * 4096, hmk_sys::message::CapRights::ALL, vm_attributes::DEFAULT)
+                .expect("map");
+        }
+        vspace
+    }
+
+    /// A thread at `priority` running `entry` on stack `index`, in the benchmark's own address
+    /// space.
     fn thread(&mut self, index: usize, entry: extern "C" fn(u64) -> !, priority: u64) -> u64 {
+        self.thread_in(index, entry, priority, slot::INIT_THREAD_VSPACE)
+    }
+
+    /// A thread as [`Allocator::thread`], in address space `vspace`.
+    fn thread_in(&mut self, index: usize, entry: extern "C" fn(u64) -> !, priority: u64, vspace: u64) -> u64 {
         let tcb = self.make(ObjectType::Tcb, 0);
         let sc = self.make(ObjectType::SchedContext, 8);
         let none = self.next_slot;
         self.next_slot += 1;
-        Tcb(tcb)
-            .configure(slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0, 0, slot::INIT_THREAD_IPC_BUFFER)
-            .expect("configure");
+        Tcb(tcb).configure(slot::INIT_THREAD_CNODE, 0, vspace, 0, 0, slot::INIT_THREAD_IPC_BUFFER).expect("configure");
         SchedControl(self.bootinfo.sched_control.start)
             .configure_flags(SchedContext(sc), 10_000, 10_000, 0, 0, 0)
             .expect("configure the scheduling context");
@@ -160,6 +198,23 @@ fn main(bootinfo: &'static BootInfo) {
     let four = Registers { cap_or_badge: ep, info: MessageInfo::new(0, 0, 0, 4), mrs: [1, 2, 3, 4] };
     measure("call_reply_recv_same_space_4_words", || {
         syscall::call(four);
+    });
+
+    // The same server in another address space: every call and reply switches ASID.
+    let far = alloc.make(ObjectType::Endpoint, 0);
+    let far_reply = alloc.make(ObjectType::Reply, 0);
+    EP.store(far, Ordering::Relaxed);
+    REPLY.store(far_reply, Ordering::Relaxed);
+    let other_space = alloc.mirror_address_space();
+    alloc.thread_in(3, echo_server, 255, other_space);
+    syscall::yield_now();
+    let empty_far = Registers { cap_or_badge: far, info: MessageInfo::new(0, 0, 0, 0), mrs: [0; 4] };
+    measure("call_reply_recv_cross_space_0_words", || {
+        syscall::call(empty_far);
+    });
+    let four_far = Registers { cap_or_badge: far, info: MessageInfo::new(0, 0, 0, 4), mrs: [1, 2, 3, 4] };
+    measure("call_reply_recv_cross_space_4_words", || {
+        syscall::call(four_far);
     });
 
     let one_way = alloc.make(ObjectType::Endpoint, 0);

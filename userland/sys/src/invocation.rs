@@ -185,6 +185,52 @@ impl Untyped {
     }
 }
 
+/// An ASID pool capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AsidPool(pub CPtr);
+
+impl AsidPool {
+    /// Gives the VSpace `vspace` an ASID from this pool, so it can be used.
+    pub fn assign(self, vspace: CPtr) -> Result<()> {
+        invoke(self.0, label::ARM_ASID_POOL_ASSIGN, &[], &[vspace]).map(|_| ())
+    }
+}
+
+/// A page table capability (any level).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageTable(pub CPtr);
+
+impl PageTable {
+    /// Installs this table in `vspace` at the first missing level of the walk for `vaddr`.
+    pub fn map(self, vspace: CPtr, vaddr: u64, attributes: u64) -> Result<()> {
+        invoke(self.0, label::ARM_PAGE_TABLE_MAP, &[vaddr, attributes], &[vspace]).map(|_| ())
+    }
+
+    pub fn unmap(self) -> Result<()> {
+        invoke(self.0, label::ARM_PAGE_TABLE_UNMAP, &[], &[]).map(|_| ())
+    }
+}
+
+/// A frame capability (4 KiB, 2 MiB or 1 GiB).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame(pub CPtr);
+
+impl Frame {
+    /// Maps the frame at `vaddr` in `vspace` with at most `rights` and `attributes`.
+    pub fn map(self, vspace: CPtr, vaddr: u64, rights: CapRights, attributes: u64) -> Result<()> {
+        invoke(self.0, label::ARM_PAGE_MAP, &[vaddr, rights.word(), attributes], &[vspace]).map(|_| ())
+    }
+
+    pub fn unmap(self) -> Result<()> {
+        invoke(self.0, label::ARM_PAGE_UNMAP, &[], &[]).map(|_| ())
+    }
+
+    /// The frame's physical address.
+    pub fn get_address(self) -> Result<u64> {
+        invoke(self.0, label::ARM_PAGE_GET_ADDRESS, &[], &[]).map(|mrs| mrs[0])
+    }
+}
+
 /// A thread capability.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tcb(pub CPtr);

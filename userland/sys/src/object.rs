@@ -76,6 +76,12 @@ pub mod label {
     pub const SCHED_CONTEXT_UNBIND_OBJECT: u64 = 36;
     pub const SCHED_CONTEXT_CONSUMED: u64 = 37;
     pub const SCHED_CONTEXT_YIELD_TO: u64 = 38;
+    pub const ARM_PAGE_TABLE_MAP: u64 = 44;
+    pub const ARM_PAGE_TABLE_UNMAP: u64 = 45;
+    pub const ARM_PAGE_MAP: u64 = 46;
+    pub const ARM_PAGE_UNMAP: u64 = 47;
+    pub const ARM_PAGE_GET_ADDRESS: u64 = 52;
+    pub const ARM_ASID_POOL_ASSIGN: u64 = 54;
     pub const CNODE_REVOKE: u64 = 18;
     pub const CNODE_DELETE: u64 = 19;
     pub const CNODE_CANCEL_BADGED_SENDS: u64 = 20;
@@ -84,4 +90,12 @@ pub mod label {
     pub const CNODE_MOVE: u64 = 23;
     pub const CNODE_MUTATE: u64 = 24;
     pub const CNODE_ROTATE: u64 = 25;
+}
+
+/// seL4_ARM_VMAttributes.
+pub mod vm_attributes {
+    pub const PAGE_CACHEABLE: u64 = 1;
+    pub const PARITY_ENABLED: u64 = 2;
+    pub const EXECUTE_NEVER: u64 = 4;
+    pub const DEFAULT: u64 = PAGE_CACHEABLE | PARITY_ENABLED;
 }

@@ -69,3 +69,12 @@ pub fn invalidate_page(asid: u16, vaddr: u64) {
     barrier::dsb(barrier::ISH);
     barrier::isb(barrier::SY);
 }
+
+/// Drops every TLB entry of address space `asid`.
+pub fn invalidate_asid(asid: u16) {
+    barrier::dsb(barrier::ISHST);
+    // SAFETY: a TLB invalidation by ASID has no memory effects the compiler must know.
+    unsafe { core::arch::asm!("tlbi aside1is, {}", in(reg) u64::from(asid) << 48, options(nostack)) };
+    barrier::dsb(barrier::ISH);
+    barrier::isb(barrier::SY);
+}
