@@ -149,10 +149,8 @@ pub unsafe fn invoke(
             if vaddr.checked_add(bytes).is_none_or(|end| end > USER_TOP) {
                 return Err(SyscallError::InvalidArgument { argument: 0 });
             }
-            if let Some(m) = mapped {
-                if m.asid != asid || m.vaddr != vaddr {
-                    return Err(SyscallError::InvalidCapability { argument: 0 });
-                }
+            if mapped.is_some_and(|m| m.asid != asid || m.vaddr != vaddr) {
+                return Err(SyscallError::InvalidCapability { argument: 0 });
             }
             // Rights: at most the capability's; write needs read (seL4's VM rights).
             let read = can_read && rights & 2 != 0;
