@@ -3,7 +3,7 @@
 
 use crate::check::{ensure, expect_error, ok};
 use crate::env::{CASE_UNTYPED_BITS, DEPTH, Env, ROOT};
-use crate::{faults, ipc, threads};
+use crate::{faults, ipc, memory, threads};
 use alloc::string::String;
 use hmk_sys::bootinfo::slot;
 use hmk_sys::error::Error;
@@ -201,6 +201,15 @@ pub const ALL: &[(&str, Case)] = &[
     ("fault_without_handler_stops_the_thread", faults::fault_without_handler_stops_the_thread),
     ("timeout_fault_reply_resumes", faults::timeout_fault_reply_resumes),
     ("unknown_syscall_without_handler_stops", faults::unknown_syscall_without_handler_stops),
+    ("write_registers_moves_the_pc", threads::write_registers_moves_the_pc),
+    ("woken_lower_priority_receiver_waits_its_turn", threads::woken_lower_priority_receiver_waits_its_turn),
+    ("signals_before_a_wait_are_ored", ipc::signals_before_a_wait_are_ored),
+    ("fault_handler_can_change", ipc::fault_handler_can_change),
+    ("map_write_and_read_a_frame", memory::map_write_and_read_a_frame),
+    ("two_mappings_share_a_frame", memory::two_mappings_share_a_frame),
+    ("mapping_errors", memory::mapping_errors),
+    ("asid_assignment", memory::asid_assignment),
+    ("page_table_errors", memory::page_table_errors),
 ];
 
 fn initial_caps_have_sel4_types(_: &mut Env) -> Result<(), String> {

@@ -174,3 +174,8 @@ pub fn unknown_syscall_without_handler_stops(env: &mut Env) -> Result {
     ensure!(log_contents().is_empty(), "a thread with an unknown syscall and no handler went on");
     Ok(())
 }
+
+/// For other case modules: a worker entry that reads an unmapped address.
+pub fn vm_fault_entry() -> extern "C" fn(u64) -> ! {
+    vm_fault_worker
+}

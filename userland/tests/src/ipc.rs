@@ -800,3 +800,44 @@ pub fn suspended_sender_leaves_the_queue(env: &mut Env) -> Result {
     ensure!(got.info.length() == 0, "a suspended sender's message arrived: {got:?}");
     Ok(())
 }
+
+/// For other case modules: the endpoint workers use.
+pub fn set_endpoint(ep: CPtr) {
+    ENDPOINT.store(ep, Ordering::SeqCst);
+}
+
+/// For other case modules: a worker entry that receives once on the endpoint.
+pub fn receive_once_entry() -> extern "C" fn(u64) -> ! {
+    receive_once
+}
+
+pub fn signals_before_a_wait_are_ored(env: &mut Env) -> Result {
+    reset_records();
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    NOTIFICATION.store(ntfn, Ordering::SeqCst);
+    for bit in [1u64, 2, 8] {
+        syscall::signal(mint(env, ntfn, CapRights::ALL, bit)?);
+    }
+    spawn(env, 0, wait_once, 255, true)?;
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "the waiter did not return");
+    ensure!(log_contents() == [0b1011], "waited with {:?}", log_contents());
+    Ok(())
+}
+
+pub fn fault_handler_can_change(env: &mut Env) -> Result {
+    reset_records();
+    let first = env.make(ObjectType::Endpoint, 0)?;
+    let second = env.make(ObjectType::Endpoint, 0)?;
+    let reply = env.make(ObjectType::Reply, 0)?;
+    let worker = spawn(env, 0, crate::faults::vm_fault_entry(), 255, false)?;
+    let slot = hmk_sys::bootinfo::slot::INIT_THREAD_CNODE;
+    let vspace = hmk_sys::bootinfo::slot::INIT_THREAD_VSPACE;
+    ok(Tcb(worker.tcb).set_space(first, slot, 0, vspace, 0), "first handler")?;
+    ok(Tcb(worker.tcb).set_space(second, slot, 0, vspace, 0), "second handler")?;
+    ok(Tcb(worker.tcb).resume(), "start")?;
+    // The fault goes to the handler set last.
+    let fault = syscall::recv(second, reply);
+    ensure!(fault.info.label() == 6, "label {}", fault.info.label());
+    ensure!(syscall::nb_recv(first, 0).info.length() == 0, "the old handler got a message");
+    ok(Tcb(worker.tcb).suspend(), "stop")
+}

@@ -15,6 +15,7 @@ mod check;
 mod env;
 mod faults;
 mod ipc;
+mod memory;
 mod threads;
 
 use hmk_rt::BootInfo;

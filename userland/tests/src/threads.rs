@@ -594,3 +594,34 @@ pub fn null_sched_context_unbinds_a_thread(env: &mut Env) -> Result {
 pub fn bump(index: u64) {
     COUNTERS[index as usize].fetch_add(1, Ordering::Relaxed);
 }
+
+pub fn write_registers_moves_the_pc(env: &mut Env) -> Result {
+    reset_records();
+    // Started at a counting loop but never run; redirected to record its index instead.
+    let worker = spawn(env, 2, count_forever, 255, false)?;
+    let mut regs = ok(Tcb(worker.tcb).read_registers(false, 4), "read")?;
+    regs.0[UserContext::PC] = record_once as *const () as u64;
+    ok(Tcb(worker.tcb).write_registers(true, 4, &regs), "write the PC and resume")?;
+    ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "the redirected thread did not run");
+    ensure!(log_contents() == [2] && COUNTERS[2].load(Ordering::SeqCst) == 0, "ran the old PC: {:?}", log_contents());
+    Ok(())
+}
+
+pub fn woken_lower_priority_receiver_waits_its_turn(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    crate::ipc::set_endpoint(ep);
+    spawn(env, 0, crate::ipc::receive_once_entry(), 200, true)?;
+    let _ = ROOT_TCB.set_priority(ROOT_TCB, 100);
+    let _ = ROOT_TCB.set_priority(ROOT_TCB, 255);
+    // The receiver is now waiting; the send wakes it, but the suite keeps the CPU.
+    hmk_sys::syscall::send(hmk_sys::syscall::Registers {
+        cap_or_badge: ep,
+        info: hmk_sys::message::MessageInfo::new(0, 0, 0, 1),
+        mrs: [8, 0, 0, 0],
+    });
+    ensure!(LOG_LEN.load(Ordering::SeqCst) == 0, "a lower-priority receiver ran before the sender gave way");
+    ensure!(run_lower(|| LOG_LEN.load(Ordering::SeqCst) == 2), "the receiver never ran");
+    ensure!(log_contents() == [8, 0], "received {:?}", log_contents());
+    Ok(())
+}
