@@ -89,8 +89,8 @@ fn receive_on(cptr: u64, reply_cptr: u64, blocking: bool, context: &mut UserCont
             let reply = if reply_cptr == 0 { Cap::Null } else { lookup_cap(reply_cptr).unwrap_or(Cap::Null) };
             ipc::receive(me, cap, reply, blocking);
         }
-        _ if blocking => cap_fault(context, "capability to receive on", cptr, true),
-        _ => {}
+        // seL4 faults on a capability that cannot receive, blocking or not.
+        _ => cap_fault(context, "capability to receive on", cptr, true),
     }
 }
 

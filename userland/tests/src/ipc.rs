@@ -841,3 +841,44 @@ pub fn fault_handler_can_change(env: &mut Env) -> Result {
     ensure!(syscall::nb_recv(first, 0).info.length() == 0, "the old handler got a message");
     ok(Tcb(worker.tcb).suspend(), "stop")
 }
+
+pub fn grant_reply_alone_allows_calls(env: &mut Env) -> Result {
+    reset_records();
+    let ep = start_server(env)?;
+    let rights = CapRights { write: true, read: false, grant: false, grant_reply: true };
+    let calling = mint(env, ep, rights, 0)?;
+    let answer = syscall::call(Registers { cap_or_badge: calling, ..message(&[1]) });
+    ensure!(answer.mrs[0] == 2, "no reply through a grant-reply capability: {:?}", answer.mrs);
+    Ok(())
+}
+
+/// Polls SECOND (a capability without the receive right).
+extern "C" fn poll_send_only(index: u64) -> ! {
+    syscall::poll(SECOND.load(Ordering::SeqCst));
+    record(1);
+    stop_self(index)
+}
+
+pub fn polling_without_receive_right_faults(env: &mut Env) -> Result {
+    reset_records();
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    let signal_only = env.slot();
+    ok(
+        ROOT.copy(signal_only, DEPTH, ROOT, ntfn, DEPTH, CapRights { write: true, ..CapRights::NONE }),
+        "signal-only copy",
+    )?;
+    SECOND.store(signal_only, Ordering::SeqCst);
+    let handler = env.make(ObjectType::Endpoint, 0)?;
+    let reply = env.make(ObjectType::Reply, 0)?;
+    let worker = spawn(env, 0, poll_send_only, 255, false)?;
+    let (cnode, vspace) = (hmk_sys::bootinfo::slot::INIT_THREAD_CNODE, hmk_sys::bootinfo::slot::INIT_THREAD_VSPACE);
+    ok(Tcb(worker.tcb).set_space(handler, cnode, 0, vspace, 0), "fault handler")?;
+    ok(Tcb(worker.tcb).resume(), "start")?;
+    let fault = syscall::recv(handler, reply);
+    ensure!(
+        fault.info.label() == 1 && fault.mrs[2] == 1,
+        "want a capability fault in the receive phase, got {fault:?}"
+    );
+    ensure!(log_contents().is_empty(), "the poll returned");
+    ok(Tcb(worker.tcb).suspend(), "stop")
+}

@@ -625,3 +625,13 @@ pub fn woken_lower_priority_receiver_waits_its_turn(env: &mut Env) -> Result {
     ensure!(log_contents() == [8, 0], "received {:?}", log_contents());
     Ok(())
 }
+
+pub fn sched_params_bounded_by_the_authority(env: &mut Env) -> Result {
+    let worker = spawn(env, 0, record_once, 10, false)?;
+    let other = spawn(env, 1, record_once, 10, false)?;
+    let free = env.slot();
+    // `other` has MCP 10: as the authority it cannot grant MCP 20 or priority 11.
+    expect_error(Tcb(worker.tcb).set_sched_params(Tcb(other.tcb), 20, 5, free, free), Error::RangeError)?;
+    expect_error(Tcb(worker.tcb).set_sched_params(Tcb(other.tcb), 5, 11, free, free), Error::RangeError)?;
+    expect_error(Tcb(worker.tcb).set_sched_params(Tcb(other.sc), 5, 5, free, free), Error::InvalidCapability)
+}
