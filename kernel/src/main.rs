@@ -10,6 +10,7 @@ mod boot;
 mod budget;
 mod console;
 mod ipc;
+mod irq;
 mod objects;
 mod syscall;
 mod tcb_invoke;

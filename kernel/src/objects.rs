@@ -2,7 +2,7 @@
 //! names, how retyping clears memory, and the preemption check long operations make.
 
 use crate::{ipc, thread};
-use hmk_kernel::cspace::cap::{Cap, Mapping};
+use hmk_kernel::cspace::cap::Cap;
 use hmk_kernel::cspace::invoke::CNodeContext;
 use hmk_kernel::cspace::ops::DeleteContext;
 use hmk_kernel::object::sched_context::SchedContext;
@@ -46,15 +46,20 @@ impl DeleteContext for KernelOps {
                     thread::dequeue(tcb as *mut TcbObject);
                 }
             }
-            Cap::Frame { mapped: Some(Mapping { asid, vaddr }), .. } => {
-                thread::unmap_page(asid, vaddr);
+            Cap::Frame { ptr, size, mapped: Some(mapping), .. } => {
+                crate::vspace_invoke::unmap_frame(ptr, size, mapping)
             }
+            Cap::AsidPool { ptr, asid_base } if is_final => crate::vspace_invoke::release_pool(ptr, asid_base),
             Cap::PageTable { ptr, level, mapped: Some(mapping) } if is_final => {
                 crate::vspace_invoke::unmap_table(ptr, level, mapping)
             }
             Cap::VSpace { ptr, asid: Some(asid) } if is_final => crate::vspace_invoke::release_asid(ptr, asid),
             Cap::Endpoint { ptr, .. } if is_final => ipc::release_all(ptr, false),
-            Cap::Notification { ptr, .. } if is_final => ipc::release_all(ptr, true),
+            Cap::Notification { ptr, .. } if is_final => {
+                ipc::release_all(ptr, true);
+                crate::irq::forget_notification(ptr);
+            }
+            Cap::IrqHandler { irq } if is_final => crate::irq::release(irq),
             Cap::Reply { ptr, .. } if is_final => ipc::reply_deleted(ptr),
             _ => {}
         }

@@ -190,7 +190,13 @@ fn invoke(context: &mut UserContext, syscall: i64) {
             Cap::SchedContext { ptr, .. } => {
                 tcb_invoke::invoke_sched_context(label, ptr, extra, &mut reply, &mut reply_length, frequency)
             }
-            Cap::AsidPool { .. } | Cap::PageTable { .. } | Cap::Frame { .. } => {
+            Cap::IrqControl => crate::irq::invoke_control(label, slot, args, extra),
+            Cap::IrqHandler { irq } => crate::irq::invoke_handler(label, irq, extra),
+            Cap::AsidControl
+            | Cap::AsidPool { .. }
+            | Cap::PageTable { .. }
+            | Cap::Frame { .. }
+            | Cap::VSpace { .. } => {
                 vspace_invoke::invoke(label, slot, args, extra, extra_slots, &mut reply, &mut reply_length)
             }
             _ => Err(SyscallError::IllegalOperation),

@@ -82,9 +82,14 @@ fn state() -> &'static mut KernelState {
     unsafe { STATE.get() }
 }
 
-/// Records the ASID pool object for ASIDs `index * 512 ..`.
+/// Records the ASID pool object for ASIDs `index * 512 ..` (0: none).
 pub fn set_asid_pool(index: usize, pool: u64) {
     state().asid_pools[index] = pool;
+}
+
+/// The ASID pool object for ASIDs `index * 512 ..` (0: none).
+pub fn asid_pool(index: usize) -> u64 {
+    state().asid_pools[index % ASID_POOL_COUNT]
 }
 
 /// The TCB of the thread that entered the kernel (null before the first thread runs).
@@ -313,12 +318,27 @@ fn switch_to(tcb: *mut TcbObject) {
     }
     TPIDR_EL0.set(object.tcb.tls_base);
     if previous != tcb {
-        if !st.fp_owner.is_null() {
-            fp::save(&mut tcb_ref(st.fp_owner as u64).tcb.fp);
-        }
-        fp::restore(&object.tcb.fp);
-        st.fp_owner = tcb;
+        // Lazy FP: only the thread whose registers are in the FP unit may use it untrapped.
+        fp::set_user_access(st.fp_owner == tcb);
     }
+}
+
+/// The running thread used FP/SIMD while another thread's registers were in the FP unit (the
+/// access trapped): move them to their owner's TCB, load the running thread's, and let it run
+/// the instruction again.
+pub fn take_fp_unit() {
+    let st = state();
+    let current = st.current;
+    if current.is_null() || st.fp_owner == current {
+        fp::set_user_access(true);
+        return;
+    }
+    if !st.fp_owner.is_null() {
+        fp::save(&mut tcb_ref(st.fp_owner as u64).tcb.fp);
+    }
+    fp::restore(&tcb_ref(current as u64).tcb.fp);
+    st.fp_owner = current;
+    fp::set_user_access(true);
 }
 
 /// Forgets `tcb` wherever the scheduler remembers it (it is being suspended or destroyed).
@@ -326,6 +346,8 @@ pub fn forget(tcb: *mut TcbObject) {
     dequeue(tcb);
     let st = state();
     if st.fp_owner == tcb {
+        // Its FP registers go back to its TCB, so a resumed thread finds them there.
+        fp::save(&mut tcb_ref(tcb as u64).tcb.fp);
         st.fp_owner = core::ptr::null_mut();
     }
 }
@@ -390,10 +412,24 @@ pub fn idle() -> ! {
     }
 }
 
-/// Saving and loading user FP/SIMD registers. The kernel is built without FP, so only this
-/// assembly touches them; they are switched whenever a different thread is entered.
+/// Saving and loading user FP/SIMD registers, and trapping EL0's use of them. The kernel is
+/// built without FP, so only this assembly touches them. They are switched lazily: a thread
+/// that is not the FP unit's owner traps on its first FP instruction ([`super::take_fp_unit`]).
 mod fp {
+    use aarch64_cpu::asm::barrier;
+    use aarch64_cpu::registers::{CPACR_EL1, ReadWriteable};
     use hmk_kernel::object::tcb::FpState;
+
+    /// Lets EL0 use FP/SIMD (`true`) or makes its use trap to the kernel (EL1 is never trapped:
+    /// only the save and restore below run FP instructions there).
+    pub fn set_user_access(allowed: bool) {
+        if allowed {
+            CPACR_EL1.modify(CPACR_EL1::FPEN::TrapNothing);
+        } else {
+            CPACR_EL1.modify(CPACR_EL1::FPEN::TrapEl0);
+        }
+        barrier::isb(barrier::SY);
+    }
 
     core::arch::global_asm!(
         ".section .text.fp, \"ax\"",
@@ -483,26 +519,5 @@ pub fn clear_asid(asid: u16) {
     if pool != 0 {
         // SAFETY: a registered pool is a live 512-entry ASID pool object.
         unsafe { (pool as *mut u64).add(usize::from(asid & 511)).write(0) };
-    }
-}
-
-/// Removes the 4 KiB mapping at `vaddr` in the address space of `asid`, if there is one.
-pub fn unmap_page(asid: u16, vaddr: u64) {
-    // SAFETY: kernel mode, no other reference live.
-    let pool = unsafe { STATE.get() }.asid_pools[usize::from(asid >> 9) % ASID_POOL_COUNT];
-    if pool == 0 {
-        return;
-    }
-    // SAFETY: a registered pool is a live 512-entry ASID pool object.
-    let vspace = unsafe { *(pool as *const u64).add(usize::from(asid & 511)) };
-    if vspace == 0 {
-        return;
-    }
-    let walker = hmk_kernel::vspace::Walker { window_offset: mmu::phys_to_virt(0) };
-    // SAFETY: the pool entry names a live VSpace root whose tables are live objects.
-    if let Ok(entry) = unsafe { walker.entry(mmu::virt_to_phys(vspace), vaddr, 3) } {
-        // SAFETY: `entry` points into a live table.
-        unsafe { entry.write_volatile(0) };
-        mmu::invalidate_page(asid, vaddr);
     }
 }

@@ -108,6 +108,47 @@ impl Walker {
         Ok(())
     }
 
+    /// The leaf (page or block) that maps `vaddr`: its entry and level (1..=3), or `None` when
+    /// nothing maps it.
+    ///
+    /// # Safety
+    /// As for [`Walker::entry`].
+    pub unsafe fn leaf(&self, root_pa: u64, vaddr: u64) -> Option<(*mut u64, usize)> {
+        let mut table = root_pa;
+        for level in 0..=3 {
+            // SAFETY: `table` is a live table (the caller's contract) and the index is below 512.
+            let slot = unsafe { self.entries(table).add(pte::level_index(vaddr, level)) };
+            // SAFETY: as above.
+            let entry = unsafe { *slot };
+            if entry & pte::VALID == 0 || (level == 0 && !pte::is_table(entry, 0)) {
+                return None;
+            }
+            if level == 3 || !pte::is_table(entry, level) {
+                return Some((slot, level));
+            }
+            table = pte::output_address(entry);
+        }
+        None
+    }
+
+    /// Removes the level-`level` leaf at `vaddr` if it maps `frame_pa`; returns whether it did.
+    ///
+    /// # Safety
+    /// As for [`Walker::entry`].
+    pub unsafe fn unmap_leaf(&self, root_pa: u64, vaddr: u64, level: usize, frame_pa: u64) -> bool {
+        // SAFETY: forwarded contract.
+        let Ok(slot) = (unsafe { self.entry(root_pa, vaddr, level) }) else { return false };
+        // SAFETY: `slot` points into a live table.
+        let entry = unsafe { *slot };
+        let is_leaf = entry & pte::VALID != 0 && (level == 3 || !pte::is_table(entry, level));
+        if !is_leaf || pte::output_address(entry) != frame_pa {
+            return false;
+        }
+        // SAFETY: as above.
+        unsafe { slot.write_volatile(0) };
+        true
+    }
+
     /// Maps a 4 KiB page, first installing every missing table with one from `new_table`
     /// (which must return zeroed tables). Returns how many tables were installed.
     ///
@@ -205,6 +246,39 @@ mod tests {
             // A 1 GiB block straight into the level-1 table.
             walker.map_leaf(root, 1 << 30, 1, 1 << 30, attrs).unwrap();
             assert_eq!(walker.map_leaf(root, 0x1000, 3, 0x2000, attrs), Err(VSpaceError::MissingTable { level: 2 }));
+        }
+    }
+
+    #[test]
+    fn finds_and_unmaps_leaves_of_every_size() {
+        let mut tables = Tables(Vec::new());
+        let root = tables.new_table();
+        let walker = Walker { window_offset: 0 };
+        let attrs = user_page_attrs(true, true);
+        let (l1, l2, l3) = (tables.new_table(), tables.new_table(), tables.new_table());
+        // SAFETY: every table is a live boxed Table.
+        unsafe {
+            assert_eq!(walker.leaf(root, 0x1000), None);
+            walker.install_table(root, 0, 1, l1).unwrap();
+            walker.install_table(root, 0, 2, l2).unwrap();
+            walker.install_table(root, 0, 3, l3).unwrap();
+            walker.map_leaf(root, 0x5000, 3, 0x8000_5000, attrs).unwrap();
+            walker.map_leaf(root, 0x20_0000, 2, 0x8020_0000, attrs).unwrap();
+            walker.map_leaf(root, 1 << 30, 1, 0xc000_0000, attrs).unwrap();
+            let (_, level) = walker.leaf(root, 0x5123).unwrap();
+            assert_eq!(level, 3);
+            let (entry, level) = walker.leaf(root, 0x20_1234).unwrap();
+            assert_eq!((level, pte::output_address(*entry)), (2, 0x8020_0000));
+            assert_eq!(walker.leaf(root, (1 << 30) + 0x1234_5678).map(|(_, l)| l), Some(1));
+            assert_eq!(walker.leaf(root, 0x6000), None, "empty level-3 entry");
+            // Unmapping needs the right level and the right frame.
+            assert!(!walker.unmap_leaf(root, 0x20_0000, 2, 0x8040_0000));
+            assert!(!walker.unmap_leaf(root, 0, 2, 0), "a table is not a leaf");
+            assert!(walker.unmap_leaf(root, 0x20_0000, 2, 0x8020_0000));
+            assert_eq!(walker.leaf(root, 0x20_1234), None);
+            assert!(walker.unmap_leaf(root, 0x5000, 3, 0x8000_5000));
+            assert!(walker.unmap_leaf(root, 1 << 30, 1, 0xc000_0000));
+            assert_eq!(walker.leaf(root, 1 << 30), None);
         }
     }
 }

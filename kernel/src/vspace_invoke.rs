@@ -1,23 +1,26 @@
-//! VSpace invocations (the first ones): ASIDPool Assign, PageTable Map and Unmap, Frame Map,
-//! Unmap and GetAddress, with seL4's checks and error codes.
+//! VSpace invocations: ASIDControl MakePool, ASIDPool Assign, PageTable Map/Unmap, Frame Map,
+//! Unmap, GetAddress and cache maintenance, VSpace cache maintenance, with seL4's checks and
+//! error codes; and the unmapping that deleting a frame, table or VSpace capability does.
 
 use crate::arch::aarch64::mmu;
 use crate::thread;
 use hmk_kernel::cspace::cap::{Cap, FrameSize, Mapping};
 use hmk_kernel::cspace::invoke::Outcome;
+use hmk_kernel::cspace::lookup::lookup_slot_for_cnode_op;
+use hmk_kernel::cspace::ops;
 use hmk_kernel::cspace::slot::Slot;
 use hmk_kernel::error::{LookupFailure, SyscallError};
 use hmk_kernel::vspace::{USER_TOP, VSpaceError, Walker};
 use hmk_platform::pte::{self, LeafAttrs, MemAttr};
+use hmk_sys::object::CacheOp;
 
-/// seL4's invocation labels and VM attribute bits for these objects.
-pub mod label {
-    pub const PAGE_TABLE_MAP: u64 = 44;
-    pub const PAGE_TABLE_UNMAP: u64 = 45;
-    pub const PAGE_MAP: u64 = 46;
-    pub const PAGE_UNMAP: u64 = 47;
-    pub const PAGE_GET_ADDRESS: u64 = 52;
-    pub const ASID_POOL_ASSIGN: u64 = 54;
+/// seL4's invocation labels for these objects.
+mod label {
+    pub use hmk_sys::object::label::{
+        ARM_ASID_CONTROL_MAKE_POOL as ASID_CONTROL_MAKE_POOL, ARM_ASID_POOL_ASSIGN as ASID_POOL_ASSIGN,
+        ARM_PAGE_GET_ADDRESS as PAGE_GET_ADDRESS, ARM_PAGE_MAP as PAGE_MAP, ARM_PAGE_TABLE_MAP as PAGE_TABLE_MAP,
+        ARM_PAGE_TABLE_UNMAP as PAGE_TABLE_UNMAP, ARM_PAGE_UNMAP as PAGE_UNMAP,
+    };
 }
 
 /// seL4_ARM_VMAttributes: cacheable (bit 0), execute never (bit 2).
@@ -32,12 +35,25 @@ fn arg(args: &[u64], index: usize) -> u64 {
     args.get(index).copied().unwrap_or(0)
 }
 
-/// The VSpace root (physical) and ASID a VSpace capability names, if it has an ASID.
+/// The VSpace root (physical) and ASID a VSpace capability names, if it has an ASID that
+/// still names it (its pool may have been deleted).
 fn vspace_of(cap: &Cap) -> Result<(u64, u16), SyscallError> {
-    match *cap {
-        Cap::VSpace { ptr, asid: Some(asid) } => Ok((mmu::virt_to_phys(ptr), asid)),
-        Cap::VSpace { asid: None, .. } => Err(SyscallError::InvalidCapability { argument: 1 }),
-        _ => Err(SyscallError::InvalidCapability { argument: 1 }),
+    let Cap::VSpace { ptr, asid: Some(asid) } = *cap else {
+        return Err(SyscallError::InvalidCapability { argument: 1 });
+    };
+    let root = mmu::virt_to_phys(ptr);
+    if thread::vspace_root(asid) != Some(root) {
+        return Err(SyscallError::FailedLookup { source: false, failure: LookupFailure::InvalidRoot });
+    }
+    Ok((root, asid))
+}
+
+/// The table level a frame of `size` is a leaf at.
+fn leaf_level(size: FrameSize) -> usize {
+    match size {
+        FrameSize::Small => 3,
+        FrameSize::Large => 2,
+        FrameSize::Huge => 1,
     }
 }
 
@@ -166,11 +182,7 @@ pub unsafe fn invoke(
                 user_execute_never: is_device || attributes & ATTR_EXECUTE_NEVER != 0 || !read,
                 not_global: true,
             };
-            let level = match size {
-                FrameSize::Small => 3,
-                FrameSize::Large => 2,
-                FrameSize::Huge => 1,
-            };
+            let level = leaf_level(size);
             let w = walker();
             // SAFETY: the VSpace root and its tables are live objects.
             let entry = unsafe { w.entry(root, vaddr, level) }.map_err(|e| match e {
@@ -207,8 +219,8 @@ pub unsafe fn invoke(
             Ok(Outcome::Done)
         }
         (Cap::Frame { ptr, size, can_read, can_write, is_device, mapped }, label::PAGE_UNMAP) => {
-            if let Some(Mapping { asid, vaddr }) = mapped {
-                thread::unmap_page(asid, vaddr);
+            if let Some(mapping) = mapped {
+                unmap_frame(ptr, size, mapping);
                 // SAFETY: the caller's contract.
                 unsafe { (*slot).set_cap(Cap::Frame { ptr, size, can_read, can_write, is_device, mapped: None }) };
             }
@@ -219,7 +231,156 @@ pub unsafe fn invoke(
             *reply_length = 1;
             Ok(Outcome::Done)
         }
+        (Cap::Frame { ptr, size, is_device, mapped, .. }, _) if CacheOp::from_label(label).is_some() => {
+            let op = CacheOp::from_label(label).unwrap_or(CacheOp::CleanData);
+            if args.len() < 2 {
+                return Err(SyscallError::TruncatedMessage);
+            }
+            if mapped.is_none() {
+                return Err(SyscallError::IllegalOperation);
+            }
+            let (start, end) = (arg(args, 0), arg(args, 1));
+            if end <= start || end > 1u64 << size.bits() {
+                return Err(SyscallError::InvalidArgument { argument: 1 });
+            }
+            // Device memory is never cached: there is nothing to maintain.
+            if !is_device {
+                cache::maintain(op, ptr + start, ptr + end);
+            }
+            Ok(Outcome::Done)
+        }
+        (Cap::VSpace { ptr, asid }, _) if CacheOp::from_label(label).is_some() => {
+            let op = CacheOp::from_label(label).unwrap_or(CacheOp::CleanData);
+            if args.len() < 2 {
+                return Err(SyscallError::TruncatedMessage);
+            }
+            let (start, end) = (arg(args, 0), arg(args, 1));
+            if end <= start {
+                return Err(SyscallError::InvalidArgument { argument: 1 });
+            }
+            if end > USER_TOP {
+                return Err(SyscallError::IllegalOperation);
+            }
+            let (root, _) = vspace_of(&Cap::VSpace { ptr, asid })
+                .map_err(|_| SyscallError::FailedLookup { source: false, failure: LookupFailure::InvalidRoot })?;
+            // SAFETY: the VSpace root and its tables are live objects.
+            let Some((entry, level)) = (unsafe { walker().leaf(root, start) }) else {
+                // Nothing mapped there: nothing to maintain.
+                return Ok(Outcome::Done);
+            };
+            let page = pte::level_size(level);
+            if start & !(page - 1) != (end - 1) & !(page - 1) {
+                return Err(SyscallError::InvalidArgument { argument: 1 });
+            }
+            // SAFETY: `entry` points into a live table.
+            let descriptor = unsafe { *entry };
+            let attr_index = (descriptor >> pte::ATTR_INDEX_SHIFT) & 7;
+            if attr_index >= MemAttr::NormalNonCacheable as u64 {
+                let base = mmu::phys_to_virt(pte::output_address(descriptor));
+                cache::maintain(op, base + (start & (page - 1)), base + ((end - 1) & (page - 1)) + 1);
+            }
+            Ok(Outcome::Done)
+        }
+        (Cap::AsidControl, label::ASID_CONTROL_MAKE_POOL) => {
+            if args.len() < 2 || extra.len() < 2 {
+                return Err(SyscallError::TruncatedMessage);
+            }
+            let pool_index = (1..thread::ASID_POOL_COUNT).find(|&i| thread::asid_pool(i) == 0);
+            let Some(pool_index) = pool_index else { return Err(SyscallError::DeleteFirst) };
+            let Cap::Untyped { ptr, size_bits: 12, is_device: false, .. } = extra[0] else {
+                return Err(SyscallError::InvalidCapability { argument: 1 });
+            };
+            // SAFETY: `extra_slots[0]` is live.
+            if unsafe { hmk_kernel::cspace::slot::has_children(extra_slots[0]) } {
+                return Err(SyscallError::RevokeFirst);
+            }
+            // SAFETY: every CNode reachable from `extra[1]` is live.
+            let dest = unsafe { lookup_slot_for_cnode_op(extra[1], arg(args, 0), arg(args, 1), false)? };
+            // SAFETY: `dest` is a live slot.
+            if !unsafe { (*dest).is_empty() } {
+                return Err(SyscallError::DeleteFirst);
+            }
+            // SAFETY: the untyped has no children, so its 4 KiB hold no object; it lies in RAM
+            // in the kernel window. `extra_slots[0]` is live and `dest` empty.
+            unsafe {
+                core::ptr::write_bytes(ptr as *mut u8, 0, 4096);
+                (*extra_slots[0]).set_cap(Cap::Untyped { ptr, size_bits: 12, free_index: 4096, is_device: false });
+                ops::insert_new(extra_slots[0], dest, Cap::AsidPool { ptr, asid_base: (pool_index as u64) << 9 });
+            }
+            thread::set_asid_pool(pool_index, ptr);
+            Ok(Outcome::Done)
+        }
         _ => Err(SyscallError::IllegalOperation),
+    }
+}
+
+/// Removes the mapping of the frame at kernel address `ptr` recorded in its capability, if the
+/// address space still maps that frame there.
+pub fn unmap_frame(ptr: u64, size: FrameSize, mapping: Mapping) {
+    let Some(root) = thread::vspace_root(mapping.asid) else { return };
+    // SAFETY: a registered VSpace root and its tables are live objects.
+    if unsafe { walker().unmap_leaf(root, mapping.vaddr, leaf_level(size), mmu::virt_to_phys(ptr)) } {
+        mmu::invalidate_page(mapping.asid, mapping.vaddr);
+    }
+}
+
+/// An ASID pool dies: its ASIDs name nothing any more.
+pub fn release_pool(ptr: u64, asid_base: u64) {
+    let index = (asid_base >> 9) as usize;
+    if thread::asid_pool(index) == ptr {
+        thread::set_asid_pool(index, 0);
+        mmu::invalidate_all();
+    }
+}
+
+/// Cache maintenance by kernel-window address, line by line.
+mod cache {
+    use aarch64_cpu::asm::barrier;
+    use hmk_sys::object::CacheOp;
+
+    /// Smallest data and instruction cache lines (CTR_EL0.DminLine, IminLine).
+    fn line_sizes() -> (u64, u64) {
+        let ctr: u64;
+        // SAFETY: reading CTR_EL0 has no side effects.
+        unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
+        (4 << ((ctr >> 16) & 0xf), 4 << (ctr & 0xf))
+    }
+
+    /// Performs `op` on every cache line of `[start, end)`; partial lines at the ends of an
+    /// invalidation are cleaned too, so bytes outside the range are never lost.
+    pub fn maintain(op: CacheOp, start: u64, end: u64) {
+        let (data_line, instruction_line) = line_sizes();
+        let mut line = start & !(data_line - 1);
+        while line < end {
+            let partial = line < start || line + data_line > end;
+            // SAFETY: `line` lies in RAM mapped by the kernel window (the caller's range); cache
+            // maintenance by VA changes no memory contents the program can observe, except
+            // that an invalidation drops unwritten data, which the range's owner asked for.
+            unsafe {
+                match op {
+                    CacheOp::CleanData => core::arch::asm!("dc cvac, {}", in(reg) line, options(nostack)),
+                    CacheOp::InvalidateData if !partial => {
+                        core::arch::asm!("dc ivac, {}", in(reg) line, options(nostack))
+                    }
+                    CacheOp::InvalidateData | CacheOp::CleanInvalidateData => {
+                        core::arch::asm!("dc civac, {}", in(reg) line, options(nostack))
+                    }
+                    CacheOp::UnifyInstruction => core::arch::asm!("dc cvau, {}", in(reg) line, options(nostack)),
+                }
+            }
+            line += data_line;
+        }
+        barrier::dsb(barrier::ISH);
+        if op == CacheOp::UnifyInstruction {
+            let mut line = start & !(instruction_line - 1);
+            while line < end {
+                // SAFETY: as above; invalidating instruction-cache lines has no data effects.
+                unsafe { core::arch::asm!("ic ivau, {}", in(reg) line, options(nostack)) };
+                line += instruction_line;
+            }
+            barrier::dsb(barrier::ISH);
+            barrier::isb(barrier::SY);
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use crate::ipc_buffer::ipc_buffer;
 use crate::message::{CapRights, MAX_EXTRA_CAPS, MAX_MESSAGE_LENGTH, MessageInfo};
-use crate::object::{ObjectType, label};
+use crate::object::{CacheOp, ObjectType, label};
 use crate::syscall::{self, Registers};
 
 /// The registers and IPC-buffer words an invocation puts in place.
@@ -228,6 +228,73 @@ impl Frame {
     /// The frame's physical address.
     pub fn get_address(self) -> Result<u64> {
         invoke(self.0, label::ARM_PAGE_GET_ADDRESS, &[], &[]).map(|mrs| mrs[0])
+    }
+
+    /// Cache maintenance on bytes `[start, end)` of the frame (offsets into it); the frame must
+    /// be mapped.
+    pub fn cache(self, op: CacheOp, start: u64, end: u64) -> Result<()> {
+        invoke(self.0, op.page_label(), &[start, end], &[]).map(|_| ())
+    }
+}
+
+/// A VSpace (top-level translation table) capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VSpace(pub CPtr);
+
+impl VSpace {
+    /// Cache maintenance on the user addresses `[start, end)`, which must lie in one mapped
+    /// frame; an unmapped range is left alone.
+    pub fn cache(self, op: CacheOp, start: u64, end: u64) -> Result<()> {
+        invoke(self.0, op.vspace_label(), &[start, end], &[]).map(|_| ())
+    }
+}
+
+/// The ASID control capability: makes ASID pools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AsidControl(pub CPtr);
+
+impl AsidControl {
+    /// Turns the 4 KiB untyped `untyped` (with no children) into a pool of 512 ASIDs, placing
+    /// its capability at `index`/`depth` in `root`.
+    pub fn make_pool(self, untyped: CPtr, root: CNode, index: CPtr, depth: u64) -> Result<()> {
+        invoke(self.0, label::ARM_ASID_CONTROL_MAKE_POOL, &[index, depth], &[untyped, root.0]).map(|_| ())
+    }
+}
+
+/// The IRQ control capability: hands out one handler capability per interrupt line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IrqControl(pub CPtr);
+
+impl IrqControl {
+    /// A handler capability for interrupt `irq` (GIC INTID) at `index`/`depth` in `root`.
+    pub fn get(self, irq: u64, root: CNode, index: CPtr, depth: u64) -> Result<()> {
+        invoke(self.0, label::IRQ_ISSUE_IRQ_HANDLER, &[irq, index, depth], &[root.0]).map(|_| ())
+    }
+
+    /// As [`IrqControl::get`], setting the line's trigger (`irq_trigger::LEVEL` or `EDGE`).
+    pub fn get_trigger(self, irq: u64, trigger: u64, root: CNode, index: CPtr, depth: u64) -> Result<()> {
+        invoke(self.0, label::ARM_IRQ_ISSUE_IRQ_HANDLER_TRIGGER, &[irq, trigger, index, depth], &[root.0]).map(|_| ())
+    }
+}
+
+/// An IRQ handler capability: one interrupt line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IrqHandler(pub CPtr);
+
+impl IrqHandler {
+    /// Delivers the interrupt as a signal on `notification` (which must allow sending).
+    pub fn set_notification(self, notification: CPtr) -> Result<()> {
+        invoke(self.0, label::IRQ_SET_IRQ_HANDLER, &[], &[notification]).map(|_| ())
+    }
+
+    /// Unmasks the line after a delivered interrupt has been handled.
+    pub fn ack(self) -> Result<()> {
+        invoke(self.0, label::IRQ_ACK_IRQ, &[], &[]).map(|_| ())
+    }
+
+    /// Stops delivering the interrupt.
+    pub fn clear(self) -> Result<()> {
+        invoke(self.0, label::IRQ_CLEAR_IRQ_HANDLER, &[], &[]).map(|_| ())
     }
 }
 

@@ -76,12 +76,26 @@ pub mod label {
     pub const SCHED_CONTEXT_UNBIND_OBJECT: u64 = 36;
     pub const SCHED_CONTEXT_CONSUMED: u64 = 37;
     pub const SCHED_CONTEXT_YIELD_TO: u64 = 38;
+    pub const IRQ_ISSUE_IRQ_HANDLER: u64 = 26;
+    pub const IRQ_ACK_IRQ: u64 = 27;
+    pub const IRQ_SET_IRQ_HANDLER: u64 = 28;
+    pub const IRQ_CLEAR_IRQ_HANDLER: u64 = 29;
+    pub const ARM_VSPACE_CLEAN_DATA: u64 = 39;
+    pub const ARM_VSPACE_INVALIDATE_DATA: u64 = 40;
+    pub const ARM_VSPACE_CLEAN_INVALIDATE_DATA: u64 = 41;
+    pub const ARM_VSPACE_UNIFY_INSTRUCTION: u64 = 42;
     pub const ARM_PAGE_TABLE_MAP: u64 = 44;
     pub const ARM_PAGE_TABLE_UNMAP: u64 = 45;
     pub const ARM_PAGE_MAP: u64 = 46;
     pub const ARM_PAGE_UNMAP: u64 = 47;
+    pub const ARM_PAGE_CLEAN_DATA: u64 = 48;
+    pub const ARM_PAGE_INVALIDATE_DATA: u64 = 49;
+    pub const ARM_PAGE_CLEAN_INVALIDATE_DATA: u64 = 50;
+    pub const ARM_PAGE_UNIFY_INSTRUCTION: u64 = 51;
     pub const ARM_PAGE_GET_ADDRESS: u64 = 52;
+    pub const ARM_ASID_CONTROL_MAKE_POOL: u64 = 53;
     pub const ARM_ASID_POOL_ASSIGN: u64 = 54;
+    pub const ARM_IRQ_ISSUE_IRQ_HANDLER_TRIGGER: u64 = 55;
     pub const CNODE_REVOKE: u64 = 18;
     pub const CNODE_DELETE: u64 = 19;
     pub const CNODE_CANCEL_BADGED_SENDS: u64 = 20;
@@ -98,4 +112,48 @@ pub mod vm_attributes {
     pub const PARITY_ENABLED: u64 = 2;
     pub const EXECUTE_NEVER: u64 = 4;
     pub const DEFAULT: u64 = PAGE_CACHEABLE | PARITY_ENABLED;
+}
+
+/// Cache maintenance on a frame or a VSpace range (the operations of labels 39..42 and 48..51).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheOp {
+    /// Write dirty lines back to memory (DC CVAC).
+    CleanData,
+    /// Discard lines without writing them back (DC IVAC; seL4 cleans partial lines first).
+    InvalidateData,
+    /// Write back, then discard (DC CIVAC).
+    CleanInvalidateData,
+    /// Make new instructions visible: clean to the point of unification, invalidate the
+    /// instruction cache (DC CVAU, IC IVAU).
+    UnifyInstruction,
+}
+
+impl CacheOp {
+    /// The frame invocation label of this operation.
+    pub fn page_label(self) -> u64 {
+        label::ARM_PAGE_CLEAN_DATA + self as u64
+    }
+
+    /// The VSpace invocation label of this operation.
+    pub fn vspace_label(self) -> u64 {
+        label::ARM_VSPACE_CLEAN_DATA + self as u64
+    }
+
+    /// The operation a frame or VSpace label names.
+    pub fn from_label(label: u64) -> Option<CacheOp> {
+        let index = match label {
+            label::ARM_VSPACE_CLEAN_DATA..=label::ARM_VSPACE_UNIFY_INSTRUCTION => label - label::ARM_VSPACE_CLEAN_DATA,
+            label::ARM_PAGE_CLEAN_DATA..=label::ARM_PAGE_UNIFY_INSTRUCTION => label - label::ARM_PAGE_CLEAN_DATA,
+            _ => return None,
+        };
+        [CacheOp::CleanData, CacheOp::InvalidateData, CacheOp::CleanInvalidateData, CacheOp::UnifyInstruction]
+            .get(index as usize)
+            .copied()
+    }
+}
+
+/// Interrupt trigger modes for IRQControl GetTrigger.
+pub mod irq_trigger {
+    pub const LEVEL: u64 = 0;
+    pub const EDGE: u64 = 1;
 }

@@ -60,6 +60,8 @@ const KIND_NAMES: [&str; 16] = [
 
 /// Exception class of an SVC instruction from AArch64.
 const EC_SVC64: u64 = 0x15;
+/// Exception class of a trapped FP/SIMD access (CPACR_EL1.FPEN).
+const EC_FP_TRAP: u64 = 0x07;
 
 /// Called by `entry.s` for every exception taken in the kernel (groups 0 and 1).
 #[unsafe(no_mangle)]
@@ -83,6 +85,7 @@ extern "C" fn handle_user_exception(kind: u64, context: &mut UserContext) -> *mu
     thread::account();
     match kind {
         8 if ESR_EL1.read(ESR_EL1::EC) == EC_SVC64 => syscall::handle(context),
+        8 if ESR_EL1.read(ESR_EL1::EC) == EC_FP_TRAP => thread::take_fp_unit(),
         9 => handle_irq(),
         _ => {
             let (ec, esr, far) = (ESR_EL1.read(ESR_EL1::EC), ESR_EL1.get(), FAR_EL1.get());
@@ -116,7 +119,7 @@ fn handle_irq() {
     while let Some(intid) = gic::acknowledge() {
         if intid == timer::intid() {
             timer::tick();
-        } else {
+        } else if !crate::irq::deliver(intid) {
             log::warn!("unexpected interrupt {intid}");
         }
         gic::end_of_interrupt(intid);

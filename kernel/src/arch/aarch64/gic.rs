@@ -4,6 +4,7 @@
 //! IRQHandler capabilities.
 
 use crate::arch::aarch64::mmu::device;
+use core::sync::atomic::{AtomicU32, Ordering};
 use hmk_platform::board::Gic;
 use hmk_platform::mmio::Mmio;
 use spin::Once;
@@ -83,6 +84,8 @@ enum Driver {
 }
 
 static DRIVER: Once<Driver> = Once::new();
+/// Interrupt lines the distributor implements (INTIDs `0..LINES`, at most 1020).
+static LINES: AtomicU32 = AtomicU32::new(0);
 
 /// What `init` found, for the boot report.
 pub struct GicInfo {
@@ -143,6 +146,7 @@ pub fn init(gic: Gic) -> GicInfo {
             cpu_interface_v3_enable();
         }
     }
+    LINES.store(interrupt_lines.min(FIRST_SPECIAL_INTID), Ordering::Relaxed);
     GicInfo { interrupt_lines, implementer_revision: distributor.iidr.get() }
 }
 
@@ -209,6 +213,40 @@ pub fn enable(intid: u32) {
                 distributor.isenabler[index].set(bit);
             }
         }
+    }
+}
+
+/// Interrupt lines (INTIDs `0..line_count()`) the distributor implements.
+pub fn line_count() -> u32 {
+    LINES.load(Ordering::Relaxed)
+}
+
+/// Masks interrupt `intid`: it stays pending at the GIC but is not signalled.
+pub fn disable(intid: u32) {
+    let Some(driver) = DRIVER.get() else { return };
+    let (index, bit) = ((intid / 32) as usize, 1u32 << (intid % 32));
+    match driver {
+        Driver::V3 { sgi, .. } if intid < 32 => sgi.icenabler0.set(bit),
+        Driver::V2 { distributor, .. } | Driver::V3 { distributor, .. } => {
+            if let Some(register) = distributor.icenabler.get(index) {
+                register.set(bit);
+            }
+        }
+    }
+}
+
+/// Sets interrupt `intid` to edge-triggered (`edge`) or level-sensitive. SGIs are always
+/// edge-triggered and PPIs fixed on these GICs, so only SPIs (INTID 32 and up) change.
+pub fn set_trigger(intid: u32, edge: bool) {
+    let Some(driver) = DRIVER.get() else { return };
+    if intid < 32 {
+        return;
+    }
+    let (Driver::V2 { distributor, .. } | Driver::V3 { distributor, .. }) = driver;
+    if let Some(register) = distributor.icfgr.get((intid / 16) as usize) {
+        let shift = (intid % 16) * 2 + 1;
+        let value = register.get() & !(1 << shift);
+        register.set(value | (u32::from(edge) << shift));
     }
 }
 

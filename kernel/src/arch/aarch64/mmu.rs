@@ -70,6 +70,15 @@ pub fn invalidate_page(asid: u16, vaddr: u64) {
     barrier::isb(barrier::SY);
 }
 
+/// Drops every user and kernel TLB entry.
+pub fn invalidate_all() {
+    barrier::dsb(barrier::ISHST);
+    // SAFETY: a TLB invalidation has no memory effects the compiler must know.
+    unsafe { core::arch::asm!("tlbi vmalle1is", options(nostack)) };
+    barrier::dsb(barrier::ISH);
+    barrier::isb(barrier::SY);
+}
+
 /// Drops every TLB entry of address space `asid`.
 pub fn invalidate_asid(asid: u16) {
     barrier::dsb(barrier::ISHST);

@@ -37,8 +37,11 @@ pub fn start(intid: u32) {
     let period = (frequency() / TICK_HZ).max(1);
     INTID.store(intid, Ordering::Relaxed);
     PERIOD.store(period, Ordering::Relaxed);
-    // EL0 may read the virtual counter (CNTKCTL_EL1.EL0VCTEN), for user-level timekeeping.
-    CNTKCTL_EL1.write(CNTKCTL_EL1::EL0VCTEN::SET);
+    // EL0 may read the virtual counter (CNTKCTL_EL1.EL0VCTEN), for user-level timekeeping,
+    // and program the virtual timer (EL0VTEN, as seL4's exported virtual timer): the kernel
+    // uses only the physical one, and the virtual timer's interrupt reaches a driver only
+    // through an IRQHandler capability for its PPI.
+    CNTKCTL_EL1.write(CNTKCTL_EL1::EL0VCTEN::SET + CNTKCTL_EL1::EL0VTEN::SET);
     NEXT_TICK.store(CNTPCT_EL0.get() + period, Ordering::Relaxed);
     program();
     CNTP_CTL_EL0.write(CNTP_CTL_EL0::ENABLE::SET + CNTP_CTL_EL0::IMASK::CLEAR);
