@@ -4,7 +4,7 @@
 //!
 //! Commands:
 //!   run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS]
-//!   test
+//!   test  [--suite NAME]
 //!   bench [--board virt|rpi4]
 //!   lint
 //!   image rpi4 [-o FILE] [--firmware DIR]
@@ -28,7 +28,9 @@ pub fn repo_root() -> PathBuf {
 const USAGE: &str = "usage: cargo xtask <command>
   run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS]
         build and boot hmk in QEMU (Ctrl-A x quits); --timeout runs unattended
-  test  host unit tests, lints, then every board configuration booted in QEMU
+  test  [--suite NAME]
+        host unit tests, lints, then every board configuration booted in QEMU;
+        --suite runs only that board configuration (virt-gic2, virt-gic3, virt-el2, raspi4b)
   bench [--board virt|rpi4]
         instructions per kernel operation under QEMU -icount shift=0; a table and JSON
   lint  rustfmt check and clippy (host crates, and kernel and loader for both boards)
@@ -61,6 +63,12 @@ impl Args {
             None => Ok(()),
         }
     }
+}
+
+fn test_command(mut args: Args) -> Result<(), String> {
+    let only = args.value(&["--suite"])?;
+    args.finish()?;
+    test::run(only.as_deref())
 }
 
 fn run_command(mut args: Args) -> Result<(), String> {
@@ -125,7 +133,7 @@ fn main() -> ExitCode {
     let args = Args(words);
     let result = match command.as_str() {
         "run" => run_command(args),
-        "test" => args.finish().and_then(|()| test::run()),
+        "test" => test_command(args),
         "image" => image_command(args),
         "bench" => bench::run(args.0),
         "lint" => args.finish().and_then(|()| {
