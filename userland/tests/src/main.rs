@@ -15,8 +15,10 @@ mod check;
 mod env;
 mod faults;
 mod ipc;
+mod irq;
 mod memory;
 mod threads;
+mod vm;
 
 use hmk_rt::BootInfo;
 use hmk_sys::syscall;
@@ -31,7 +33,7 @@ pub fn threads_self_tcb(index: usize) -> u64 {
 fn main(bootinfo: &'static BootInfo) {
     let mut setup = env::Setup::new(bootinfo);
     let (mut passed, mut failed) = (0, 0);
-    for (name, case) in cases::ALL {
+    for (name, case) in [cases::ALL, vm::CASES, irq::CASES].into_iter().flatten() {
         let mut env = setup.prepare();
         let outcome = case(&mut env);
         setup.clean(env);
