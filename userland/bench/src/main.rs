@@ -9,7 +9,9 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 use hmk_rt::BootInfo;
 use hmk_sys::bootinfo::slot;
-use hmk_sys::invocation::{SchedContext, SchedControl, Tcb, UserContext};
+use hmk_sys::invocation::{
+    CNode, Frame, IrqControl, IrqHandler, PageTable, SchedContext, SchedControl, Tcb, Untyped, UserContext,
+};
 use hmk_sys::message::MessageInfo;
 use hmk_sys::object::ObjectType;
 use hmk_sys::syscall::{self, Registers};
@@ -53,6 +55,15 @@ fn instructions() -> u64 {
 static EP: AtomicU64 = AtomicU64::new(0);
 static REPLY: AtomicU64 = AtomicU64::new(0);
 static NTFN: AtomicU64 = AtomicU64::new(0);
+static IRQ: AtomicU64 = AtomicU64::new(0);
+/// A user address nothing maps (the VM fault benchmark reads it).
+const UNMAPPED: u64 = 0x30_0000_0000;
+/// Where the map/unmap benchmark maps its frame.
+const MAP_AT: u64 = 0x31_0000_0000;
+/// The virtual timer's interrupt (a PPI, the same on every board).
+const VIRTUAL_TIMER_INTID: u64 = 27;
+/// Objects per retype in the retype-and-revoke benchmark.
+const RETYPE_BATCH: u64 = 64;
 
 /// Answers calls forever with the same message.
 extern "C" fn echo_server(_: u64) -> ! {
@@ -79,9 +90,43 @@ extern "C" fn waiter(_: u64) -> ! {
     }
 }
 
+/// Reads an unmapped address forever: each read is a VM fault its handler answers by resuming
+/// it, so it faults again.
+extern "C" fn faulter(_: u64) -> ! {
+    loop {
+        // SAFETY: deliberately faults; the handler resumes it without mapping anything.
+        unsafe { core::ptr::read_volatile(UNMAPPED as *const u64) };
+    }
+}
+
+/// The interrupt handler of the IRQ benchmark: each virtual-timer interrupt wakes it; it
+/// stops the timer (the line is level-triggered), acknowledges the line and waits again.
+extern "C" fn timer_handler(_: u64) -> ! {
+    let (ntfn, handler) = (NTFN.load(Ordering::Relaxed), IRQ.load(Ordering::Relaxed));
+    loop {
+        syscall::wait(ntfn);
+        virtual_timer(false);
+        let _ = IrqHandler(handler).ack();
+    }
+}
+
+/// Starts the EL1 virtual timer with a compare value in the past (its interrupt is asserted at
+/// once), or stops it.
+fn virtual_timer(fire: bool) {
+    // SAFETY: the kernel lets EL0 program the virtual timer (CNTKCTL_EL1.EL0VTEN); only the
+    // timer's own registers change.
+    unsafe {
+        if fire {
+            core::arch::asm!("msr cntv_cval_el0, xzr", "msr cntv_ctl_el0, {}", "isb", in(reg) 1u64, options(nostack));
+        } else {
+            core::arch::asm!("msr cntv_ctl_el0, xzr", "isb", options(nostack));
+        }
+    }
+}
+
 #[repr(C, align(16))]
 struct Stack([u8; 16 * 1024]);
-static mut STACKS: [Stack; 4] = [const { Stack([0; 16 * 1024]) }; 4];
+static mut STACKS: [Stack; 6] = [const { Stack([0; 16 * 1024]) }; 6];
 
 struct Allocator {
     bootinfo: &'static BootInfo,
@@ -155,6 +200,77 @@ impl Allocator {
         Tcb(tcb).write_registers(true, 3, &regs).expect("start");
         tcb
     }
+}
+
+/// VM fault to pager and back, frame map and unmap, retype and revoke per object.
+fn memory_benchmarks(alloc: &mut Allocator) {
+    use hmk_sys::message::CapRights;
+    use hmk_sys::object::vm_attributes;
+    // A worker in the benchmark's address space faults; its handler is this thread.
+    let fault_ep = alloc.make(ObjectType::Endpoint, 0);
+    let fault_reply = alloc.make(ObjectType::Reply, 0);
+    let worker = alloc.thread(4, faulter, 255);
+    Tcb(worker)
+        .set_space(fault_ep, slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0)
+        .expect("set the fault handler");
+    let mut fault = syscall::recv(fault_ep, fault_reply);
+    assert_eq!(fault.info.label(), 6, "the worker's first fault is a VM fault");
+    let resume = Registers { cap_or_badge: fault_ep, info: MessageInfo::new(0, 0, 0, 0), mrs: [0; 4] };
+    // One round: the reply resumes the worker, which faults again; the fault wakes this thread.
+    measure("vm_fault_to_pager_round_trip", || {
+        fault = syscall::reply_recv(fault_ep, resume, fault_reply);
+    });
+    Tcb(worker).suspend().expect("stop the faulting worker");
+
+    let frame = alloc.make(ObjectType::SmallPage, 0);
+    loop {
+        let table = alloc.make(ObjectType::PageTable, 0);
+        if PageTable(table).map(slot::INIT_THREAD_VSPACE, MAP_AT, vm_attributes::DEFAULT).is_err() {
+            break;
+        }
+    }
+    measure("frame_map_and_unmap_4k", || {
+        Frame(frame).map(slot::INIT_THREAD_VSPACE, MAP_AT, CapRights::READ_WRITE, vm_attributes::DEFAULT).expect("map");
+        Frame(frame).unmap().expect("unmap");
+    });
+
+    // Retype RETYPE_BATCH objects into consecutive slots, then revoke them all.
+    let pool = alloc.make(ObjectType::Untyped, 20);
+    let first = alloc.next_slot;
+    alloc.next_slot += RETYPE_BATCH;
+    let root = CNode(slot::INIT_THREAD_CNODE);
+    for (name, object, bits) in [
+        ("retype_and_revoke_per_endpoint", ObjectType::Endpoint, 0),
+        ("retype_and_revoke_per_4k_frame", ObjectType::SmallPage, 0),
+    ] {
+        let start = instructions();
+        for _ in 0..ROUNDS / RETYPE_BATCH {
+            Untyped(pool).retype(object, bits, root, 0, 0, first, RETYPE_BATCH).expect("retype");
+            root.revoke(pool, 64).expect("revoke");
+        }
+        let total = instructions() - start;
+        log::info!("BENCH {name} {}", total / (ROUNDS / RETYPE_BATCH * RETYPE_BATCH));
+    }
+}
+
+/// Interrupt to user-level handler and back: the virtual timer is started already expired;
+/// its interrupt preempts this thread, wakes the handler (higher priority), which stops the
+/// timer, acknowledges and waits; then this thread goes on.
+fn irq_benchmark(alloc: &mut Allocator) {
+    let ntfn = alloc.make(ObjectType::Notification, 0);
+    let handler = alloc.next_slot;
+    alloc.next_slot += 1;
+    IrqControl(slot::IRQ_CONTROL)
+        .get(VIRTUAL_TIMER_INTID, CNode(slot::INIT_THREAD_CNODE), handler, 64)
+        .expect("the virtual timer's IRQ handler");
+    IrqHandler(handler).set_notification(ntfn).expect("bind the notification");
+    NTFN.store(ntfn, Ordering::Relaxed);
+    IRQ.store(handler, Ordering::Relaxed);
+    let me = Tcb(slot::INIT_THREAD_TCB);
+    me.set_priority(me, 254).expect("make room for the handler");
+    alloc.thread(5, timer_handler, 255);
+    measure("irq_to_user_handler_and_back", || virtual_timer(true));
+    virtual_timer(false);
 }
 
 /// Runs `operation` WARM_UP + ROUNDS times and reports instructions per round.
@@ -240,6 +356,9 @@ fn main(bootinfo: &'static BootInfo) {
     measure("poll_empty_notification", || {
         syscall::poll(ntfn);
     });
+
+    memory_benchmarks(&mut alloc);
+    irq_benchmark(&mut alloc);
     log::info!("BENCH done");
     syscall::debug_halt();
 }
