@@ -817,20 +817,21 @@ fn cnode_unknown_label(_: &mut Env) -> Result<(), String> {
 }
 
 /// A small deterministic generator.
-struct Rng(u64);
+/// A xorshift generator: the fuzzers' deterministic source of words.
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
     /// Random words, biased towards the values that reach deep into the kernel's checks.
-    fn word(&mut self) -> u64 {
+    pub fn word(&mut self) -> u64 {
         match self.below(6) {
             0 => self.next(),
             1 => self.below(16),

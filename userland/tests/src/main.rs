@@ -14,6 +14,7 @@ mod cases;
 mod check;
 mod env;
 mod faults;
+mod fuzz;
 mod ipc;
 mod irq;
 mod memory;
@@ -33,7 +34,7 @@ pub fn threads_self_tcb(index: usize) -> u64 {
 fn main(bootinfo: &'static BootInfo) {
     let mut setup = env::Setup::new(bootinfo);
     let (mut passed, mut failed) = (0, 0);
-    for (name, case) in [cases::ALL, vm::CASES, irq::CASES].into_iter().flatten() {
+    for (name, case) in [cases::ALL, vm::CASES, irq::CASES, fuzz::CASES].into_iter().flatten() {
         let mut env = setup.prepare();
         let outcome = case(&mut env);
         setup.clean(env);
