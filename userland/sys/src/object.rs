@@ -157,3 +157,26 @@ pub mod irq_trigger {
     pub const LEVEL: u64 = 0;
     pub const EDGE: u64 = 1;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_operations_match_sel4_labels_both_ways() {
+        let all =
+            [CacheOp::CleanData, CacheOp::InvalidateData, CacheOp::CleanInvalidateData, CacheOp::UnifyInstruction];
+        let page: Vec<u64> = all.iter().map(|op| op.page_label()).collect();
+        let vspace: Vec<u64> = all.iter().map(|op| op.vspace_label()).collect();
+        // seL4: ARMPageClean_Data .. ARMPageUnify_Instruction are 48..51, the VSpace ones 39..42.
+        assert_eq!(page, [48, 49, 50, 51]);
+        assert_eq!(vspace, [39, 40, 41, 42]);
+        for op in all {
+            assert_eq!(CacheOp::from_label(op.page_label()), Some(op));
+            assert_eq!(CacheOp::from_label(op.vspace_label()), Some(op));
+        }
+        for other in [0, 38, 43, 47, 52, 53] {
+            assert_eq!(CacheOp::from_label(other), None, "label {other}");
+        }
+    }
+}
