@@ -313,8 +313,14 @@ fn switch_to(tcb: *mut TcbObject) {
     let previous = st.current;
     st.current = tcb;
     let object = tcb_ref(tcb as u64);
-    if let Cap::VSpace { ptr, asid: Some(asid) } = object.slots[tcb::slot::VSPACE_ROOT].cap() {
-        mmu::switch_user_vspace(mmu::virt_to_phys(ptr), u64::from(asid));
+    // A thread runs in its VSpace only while the VSpace's ASID still names it (its pool may have
+    // been deleted and the ASID given to another VSpace); otherwise in an empty address space,
+    // where every access faults, so no stale ASID can ever reach another space's mappings.
+    match object.slots[tcb::slot::VSPACE_ROOT].cap() {
+        Cap::VSpace { ptr, asid: Some(asid) } if vspace_root(asid) == Some(mmu::virt_to_phys(ptr)) => {
+            mmu::switch_user_vspace(mmu::virt_to_phys(ptr), u64::from(asid))
+        }
+        _ => mmu::switch_to_empty_user_vspace(),
     }
     TPIDR_EL0.set(object.tcb.tls_base);
     if previous != tcb {

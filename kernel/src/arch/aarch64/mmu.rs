@@ -60,6 +60,17 @@ pub fn switch_user_vspace(root_pa: u64, asid: u64) {
     barrier::isb(barrier::SY);
 }
 
+/// A user address space with nothing mapped, for threads whose own VSpace is missing or no
+/// longer has its ASID (seL4's global user VSpace). ASID 0, which no VSpace is ever given.
+#[repr(C, align(4096))]
+struct EmptyTable([u64; 512]);
+static EMPTY_USER_VSPACE: EmptyTable = EmptyTable([0; 512]);
+
+/// Makes the empty user address space current: every EL0 access faults.
+pub fn switch_to_empty_user_vspace() {
+    switch_user_vspace(virt_to_phys(&EMPTY_USER_VSPACE as *const EmptyTable as u64), 0);
+}
+
 /// Drops the TLB entry of user page `vaddr` in address space `asid`.
 pub fn invalidate_page(asid: u16, vaddr: u64) {
     let operand = (u64::from(asid) << 48) | ((vaddr >> 12) & ((1 << 44) - 1));
