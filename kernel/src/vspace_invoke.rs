@@ -145,8 +145,20 @@ pub unsafe fn invoke(
             Ok(Outcome::Done)
         }
         (Cap::PageTable { ptr, mapped, level }, label::PAGE_TABLE_UNMAP) => {
+            // seL4: only the last capability to a table may unmap it (a copy would otherwise
+            // keep a mapped table alive in the hands of a capability that thinks it is not).
+            // SAFETY: the caller's contract.
+            if !unsafe { hmk_kernel::cspace::slot::is_final(slot) } {
+                return Err(SyscallError::RevokeFirst);
+            }
             if let Some(mapping) = mapped {
                 unmap_table(ptr, level, mapping);
+                // seL4 clears an unmapped table: mapped again elsewhere, it must not bring back
+                // the leaves it held, which their frame capabilities still record at the old
+                // address (and would not unmap when deleted).
+                // SAFETY: a page table object is 4 KiB of RAM in the kernel window; it is no
+                // longer linked into any VSpace and its ASID's TLB entries are gone.
+                unsafe { core::ptr::write_bytes(ptr as *mut u8, 0, 4096) };
                 // SAFETY: the caller's contract.
                 unsafe { (*slot).set_cap(Cap::PageTable { ptr, level: 0, mapped: None }) };
             }
@@ -177,7 +189,14 @@ pub unsafe fn invoke(
                 } else {
                     MemAttr::NormalWriteBack
                 },
-                access: if write { pte::Access::UserReadWrite } else { pte::Access::UserReadOnly },
+                // Without read right seL4 maps the frame kernel-only: no user access at all.
+                access: if write {
+                    pte::Access::UserReadWrite
+                } else if read {
+                    pte::Access::UserReadOnly
+                } else {
+                    pte::Access::KernelReadOnly
+                },
                 privileged_execute_never: true,
                 user_execute_never: is_device || attributes & ATTR_EXECUTE_NEVER != 0 || !read,
                 not_global: true,
