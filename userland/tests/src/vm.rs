@@ -30,6 +30,7 @@ pub const CASES: &[(&str, Case)] = &[
     ("make_pool_truncated_messages", make_pool_truncated_messages),
     ("deleted_pool_vspace_refuses_mappings", deleted_pool_vspace_refuses_mappings),
     ("new_pool_does_not_revive_an_old_vspace", new_pool_does_not_revive_an_old_vspace),
+    ("thread_of_a_deleted_pool_faults_instead_of_running", thread_of_a_deleted_pool_faults_instead_of_running),
     ("large_page_maps_writes_and_reads", large_page_maps_writes_and_reads),
     ("large_page_unmap_faults_the_next_access", large_page_unmap_faults_the_next_access),
     ("large_page_alignment_and_table_conflicts", large_page_alignment_and_table_conflicts),
@@ -515,6 +516,37 @@ pub fn new_pool_does_not_revive_an_old_vspace(env: &mut Env) -> Result {
     ok(ROOT.delete(old, DEPTH), "delete the old VSpace")?;
     let more = env.make(ObjectType::SmallPage, 0)?;
     ok(Frame(more).map(new, AREA + PAGE, CapRights::READ_WRITE, vm_attributes::DEFAULT), "map after the delete")
+}
+
+/// Counts and yields forever (in whatever address space it runs).
+extern "C" fn ticker(_: u64) -> ! {
+    loop {
+        TICKS.fetch_add(1, Ordering::SeqCst);
+        syscall::yield_now();
+    }
+}
+
+static TICKS: AtomicU64 = AtomicU64::new(0);
+
+pub fn thread_of_a_deleted_pool_faults_instead_of_running(env: &mut Env) -> Result {
+    let pool = make_pool(env)?;
+    let space = mirror_in_pool(env, pool)?;
+    TICKS.store(0, Ordering::SeqCst);
+    let worker = paged_worker(env, ticker, space)?;
+    worker.start()?;
+    ensure!(yield_until(50, || TICKS.load(Ordering::SeqCst) >= 3), "the worker did not run in its VSpace");
+    // Its VSpace loses its ASID; a new pool and VSpace very likely reuse that ASID.
+    ok(ROOT.delete(pool, DEPTH), "delete the pool")?;
+    let second = make_pool(env)?;
+    let other = env.make(ObjectType::VSpace, 0)?;
+    ok(AsidPool(second).assign(other), "assign from the second pool")?;
+    let before = TICKS.load(Ordering::SeqCst);
+    // The worker may not run on under its stale ASID: its next instruction fetch faults.
+    let fault = worker.fault()?;
+    ensure!(fault.fetch == 1, "fault at {:#x} was not an instruction fetch (FSR {:#x})", fault.address, fault.fsr);
+    ensure!(fault.address == fault.pc, "fetch fault address {:#x}, PC {:#x}", fault.address, fault.pc);
+    ensure!(TICKS.load(Ordering::SeqCst) <= before + 1, "the worker went on counting without an address space");
+    worker.stop()
 }
 
 // ---------------------------------------------------------------------------------------------
