@@ -1,5 +1,5 @@
 //! Starting QEMU for a board configuration, interactively or with the serial log captured
-//! under a time limit.
+//! under a time limit (optionally typing on the console once a given line appears).
 
 use crate::repo_root;
 use std::io::{BufRead, BufReader, Write};
@@ -73,18 +73,33 @@ pub struct Outcome {
     pub exit_code: Option<i32>,
 }
 
+/// Console input for a captured run: once a line containing `after` appears, `send` is written
+/// to QEMU's standard input (the serial port); the run ends as soon as a line containing
+/// `until` follows.
+pub struct Input<'a> {
+    pub after: &'a str,
+    pub send: &'a [u8],
+    pub until: &'a str,
+}
+
 /// Boots with the serial console captured; stops QEMU after `limit`. With `echo`, the console
 /// is also copied to this terminal as it arrives.
 pub fn run_captured(config: &Config, limit: Duration, echo: bool) -> Result<Outcome, String> {
+    run_with_input(config, limit, echo, None)
+}
+
+/// As [`run_captured`], typing `input` on the console when its line appears.
+pub fn run_with_input(config: &Config, limit: Duration, echo: bool, input: Option<&Input>) -> Result<Outcome, String> {
     let mut child = Command::new("qemu-system-aarch64")
         .args(arguments(config))
         .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("qemu-system-aarch64: {e}"))?;
     let stdout = child.stdout.take().expect("stdout is piped");
+    let mut stdin = child.stdin.take();
     let (sender, receiver) = mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).split(b'\n') {
@@ -99,8 +114,25 @@ pub fn run_captured(config: &Config, limit: Duration, echo: bool) -> Result<Outc
             }
         }
     });
-    let deadline = Instant::now() + limit;
+    let mut deadline = Instant::now() + limit;
+    let mut lines: Vec<String> = Vec::new();
+    let mut sent = false;
     let exit_code = loop {
+        for line in receiver.try_iter() {
+            if let Some(input) = input {
+                if sent && line.contains(input.until) {
+                    // Seen what was waited for: stop at once.
+                    deadline = Instant::now();
+                } else if !sent && line.contains(input.after) {
+                    let typed = stdin.as_mut().map(|stdin| stdin.write_all(input.send).and_then(|()| stdin.flush()));
+                    if let Some(Err(e)) = typed {
+                        lines.push(format!("[xtask] writing to QEMU's standard input: {e}"));
+                    }
+                    sent = true;
+                }
+            }
+            lines.push(line);
+        }
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             break status.code();
         }
@@ -111,8 +143,10 @@ pub fn run_captured(config: &Config, limit: Duration, echo: bool) -> Result<Outc
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    drop(stdin);
     let _ = reader.join();
-    let mut log: String = receiver.try_iter().collect::<Vec<_>>().join("\n");
+    lines.extend(receiver.try_iter());
+    let mut log = lines.join("\n");
     log.push('\n');
     if let Some(mut stderr) = child.stderr.take() {
         let mut errors = String::new();

@@ -1,11 +1,14 @@
 //! `cargo xtask test`: host unit tests, then every board configuration of
-//! `hmk_boot_checks::SUITES` booted in QEMU and its serial log checked. One summary line per
-//! suite, then the overall `N passed, N failed`; non-zero exit on any failure.
+//! `hmk_boot_checks::SUITES` booted in QEMU (the `run` image typed on, to check the UART
+//! driver's echo) and its serial log checked. One summary line per suite, then the overall
+//! `N passed, N failed`; non-zero exit on any failure.
 
 use crate::build::{self, Variant};
 use crate::qemu::{self, Config};
 use crate::{repo_root, setup};
-use hmk_boot_checks::{CheckResult, SUITES, check_boot, check_fault, check_suite};
+use hmk_boot_checks::{
+    CheckResult, ECHO_INPUT, ECHO_LINE, ECHO_READY, SUITES, check_boot, check_fault, check_suite, check_uart_echo,
+};
 use std::process::Command;
 use std::time::Duration;
 
@@ -116,8 +119,8 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
     if total.failed == 0 { Ok(()) } else { Err(format!("{} checks failed", total.failed)) }
 }
 
-/// Boots the boot-test, test-fault and suite kernels of one board configuration and checks
-/// their logs; adds the results to `total`.
+/// Boots the boot-test, test-fault and suite kernels of one board configuration and its `run`
+/// image (typed on, for the UART echo) and checks their logs; adds the results to `total`.
 fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), String> {
     {
         let mut tally = Tally::default();
@@ -142,6 +145,23 @@ fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), St
             if tally.failed > before {
                 println!("--- serial log of {} ({variant:?}) ---\n{}---", suite.name, outcome.log);
             }
+        }
+        // The ordinary `run` image: type on the console, the UART driver must echo it.
+        let image = build::build_image(suite.machine.board(), Variant::Run)?;
+        let config = Config {
+            machine: suite.machine,
+            memory: suite.memory.map(str::to_string),
+            smp: 1,
+            image,
+            semihosting: false,
+            icount: false,
+        };
+        let input = qemu::Input { after: ECHO_READY, send: ECHO_INPUT.as_bytes(), until: ECHO_LINE };
+        let outcome = qemu::run_with_input(&config, BOOT_LIMIT, false, Some(&input))?;
+        let before = tally.failed;
+        report(&check_uart_echo(suite, &outcome.log), &mut tally);
+        if tally.failed > before {
+            println!("--- serial log of {} (Run) ---\n{}---", suite.name, outcome.log);
         }
         println!("{}: {} passed, {} failed", suite.name, tally.passed, tally.failed);
         total.passed += tally.passed;

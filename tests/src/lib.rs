@@ -1,10 +1,12 @@
 //! The host side of hmk's QEMU tests: the board configurations that are booted and the checks
 //! each serial log must pass.
 //!
-//! `cargo xtask test` boots every [`Suite`] twice: once with a kernel built with `boot-test`
-//! (it stops itself after a few timer ticks) and once with `test-fault` (it touches an unmapped
-//! address after the boot report and must panic with the exception's syndrome). Each check is
-//! one counted test case.
+//! `cargo xtask test` boots every [`Suite`] several times: with a kernel built with `boot-test`
+//! (it stops itself after a few timer ticks), with `test-fault` (it touches an unmapped
+//! address after the boot report and must panic with the exception's syndrome), with the
+//! on-target suite as the root task, and the ordinary `run` image, typed on through the serial
+//! console to check the user-level UART driver echoes ([`check_uart_echo`]). Each check is one
+//! counted test case.
 
 /// Which machine QEMU emulates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +175,42 @@ pub fn check_suite(suite: &Suite, log: &str, exit_code: Option<i32>) -> Vec<Chec
     results
 }
 
+/// The UART echo check boots the ordinary `run` image, waits for the driver's ready line,
+/// types [`ECHO_INPUT`] on the console and stops once [`ECHO_LINE`] appears.
+pub const ECHO_READY: &str = "uart: driver ready";
+pub const ECHO_INPUT: &str = "hello hmk\r";
+pub const ECHO_LINE: &str = "echo: hello hmk";
+
+/// The ready line the root task prints for the console UART it found in the device tree.
+fn expected_ready(machine: Machine) -> &'static str {
+    match machine {
+        Machine::Virt { .. } => "uart: driver ready on INTID 33 at 0x9000000, type to echo",
+        Machine::Raspi4b => "uart: driver ready on INTID 153 at 0xfe201000, type to echo",
+    }
+}
+
+/// Checks the log of a `run` image that was typed [`ECHO_INPUT`]: the driver's ready line
+/// names the board's UART, the typed text came back through the driver (a line of its own),
+/// and the root task logged the line.
+pub fn check_uart_echo(suite: &Suite, log: &str) -> Vec<CheckResult> {
+    let typed = ECHO_INPUT.trim_end();
+    let ready = expected_ready(suite.machine);
+    let echoed = log.lines().any(|l| l.trim_end() == typed);
+    let mut missing = Vec::new();
+    if !has_line(log, ready) {
+        missing.push(format!("the ready line {ready:?}"));
+    }
+    if !echoed {
+        missing.push(format!("the echoed text {typed:?} on a line of its own"));
+    }
+    if !has_line(log, ECHO_LINE) {
+        missing.push(format!("the line {ECHO_LINE:?}"));
+    }
+    vec![check(&format!("{}/uart-echo", suite.name), missing.is_empty(), || {
+        format!("the serial log lacks {}", missing.join(", "))
+    })]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +266,24 @@ mod tests {
         assert!(results[3].failure.is_none(), "finished");
         let cut_short = check_suite(&SUITES[0], "PASS a\n", None);
         assert!(cut_short.last().unwrap().failure.is_some());
+    }
+
+    #[test]
+    fn uart_echo_needs_ready_line_echo_and_log() {
+        let log = "root task: hello from EL0\n\
+            uart: driver ready on INTID 33 at 0x9000000, type to echo\n\
+            hello hmk\n\
+            echo: hello hmk\n";
+        let results = check_uart_echo(&SUITES[0], log);
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].name, "virt-gic2/uart-echo");
+        assert!(results[0].failure.is_none(), "{results:?}");
+        let wrong_board = check_uart_echo(&SUITES[3], log);
+        assert!(wrong_board[0].failure.as_deref().is_some_and(|why| why.contains("INTID 153")));
+        let not_echoed = log.replace("hello hmk\necho", "echo");
+        assert!(check_uart_echo(&SUITES[0], &not_echoed)[0].failure.is_some());
+        let not_logged = log.replace("echo: hello hmk\n", "");
+        assert!(check_uart_echo(&SUITES[0], &not_logged)[0].failure.is_some());
     }
 
     #[test]

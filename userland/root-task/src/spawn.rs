@@ -1,0 +1,201 @@
+//! Building a separate program out of untyped memory: its own VSpace (sharing the root task's
+//! code, read-only), its own CSpace, its own IPC buffer and stack, and a thread to run it.
+//!
+//! The root task's image frames are mapped into the new VSpace at the same addresses (as
+//! `userland/bench` `mirror_address_space` does), so the program's entry is any function of
+//! the root-task binary. The mirror is read-only: the program can run that code and read its
+//! constants, but every byte it writes is on its own stack or in its own IPC buffer. The IPC
+//! buffer is a fresh frame mapped at the root task's IPC-buffer address, so the runtime's
+//! IPC-buffer pointer (a static of the shared image) is right in both address spaces.
+
+use hmk_rt::BootInfo;
+use hmk_sys::Error;
+use hmk_sys::bootinfo::slot;
+use hmk_sys::invocation::{
+    AsidPool, CNode, CPtr, Frame, PageTable, SchedContext, SchedControl, Tcb, Untyped, UserContext,
+};
+use hmk_sys::message::{CapRights, cnode_cap_data};
+use hmk_sys::object::{ObjectType, PAGE_BITS, vm_attributes};
+
+/// Where user programs are linked (linker/user.ld).
+pub const IMAGE_BASE: u64 = 0x40_0000;
+/// Depth of a root-CNode slot address.
+pub const DEPTH: u64 = 64;
+/// The root task's CNode.
+pub const ROOT: CNode = CNode(slot::INIT_THREAD_CNODE);
+const PAGE: u64 = 1 << PAGE_BITS;
+
+/// A setup step that failed, and the kernel's error when it was an invocation.
+#[derive(Clone, Copy, Debug)]
+pub struct SetupError {
+    pub step: &'static str,
+    pub error: Option<Error>,
+}
+
+pub type Result<T> = core::result::Result<T, SetupError>;
+
+/// Names the step of a failed invocation.
+pub trait Step<T> {
+    fn step(self, step: &'static str) -> Result<T>;
+}
+
+impl<T> Step<T> for hmk_sys::Result<T> {
+    fn step(self, step: &'static str) -> Result<T> {
+        self.map_err(|error| SetupError { step, error: Some(error) })
+    }
+}
+
+/// Hands out the root task's free slots and objects retyped from one RAM untyped.
+pub struct Allocator {
+    bootinfo: &'static BootInfo,
+    untyped: Untyped,
+    next_slot: CPtr,
+}
+
+impl Allocator {
+    /// Objects come from the largest RAM untyped, slots from BootInfo's empty region.
+    pub fn new(bootinfo: &'static BootInfo) -> Result<Allocator> {
+        let (index, _) = bootinfo
+            .untyped_list()
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.is_device == 0)
+            .max_by_key(|(_, u)| u.size_bits)
+            .ok_or(SetupError { step: "finding RAM untyped", error: None })?;
+        Ok(Allocator {
+            bootinfo,
+            untyped: Untyped(bootinfo.untyped.start + index as u64),
+            next_slot: bootinfo.empty.start,
+        })
+    }
+
+    /// A free slot of the root CNode.
+    pub fn slot(&mut self) -> Result<CPtr> {
+        if self.next_slot >= self.bootinfo.empty.end {
+            return Err(SetupError { step: "out of root CNode slots", error: None });
+        }
+        self.next_slot += 1;
+        Ok(self.next_slot - 1)
+    }
+
+    /// A new object of `object_type` (`size_bits` for variable-sized ones) in a fresh slot.
+    pub fn make(&mut self, object_type: ObjectType, size_bits: u64) -> Result<CPtr> {
+        let dest = self.slot()?;
+        self.untyped.retype(object_type, size_bits, ROOT, 0, 0, dest, 1).step("retyping RAM")?;
+        Ok(dest)
+    }
+
+    /// `count` new objects placed straight into slots `index..index + count` of `cnode` (a
+    /// CNode capability in the root CNode).
+    pub fn make_in(&mut self, object_type: ObjectType, cnode: CPtr, index: u64, count: u64) -> Result<()> {
+        self.untyped.retype(object_type, 0, CNode(cnode), 0, 0, index, count).step("retyping RAM into a CNode")
+    }
+
+    /// The 4 KiB device frame at physical address `paddr`: the device untyped covering it is
+    /// split in halves, keeping the half that holds `paddr`, down to 4 KiB, then retyped into
+    /// a frame. The other halves stay unused in the root CNode.
+    pub fn device_frame(&mut self, paddr: u64) -> Result<CPtr> {
+        let bootinfo = self.bootinfo;
+        let (index, desc) = bootinfo
+            .untyped_list()
+            .iter()
+            .enumerate()
+            .find(|(_, u)| u.is_device != 0 && paddr >= u.paddr && paddr - u.paddr < 1 << u.size_bits)
+            .ok_or(SetupError { step: "finding the device untyped", error: None })?;
+        let (mut untyped, mut base, mut bits) = (bootinfo.untyped.start + index as u64, desc.paddr, desc.size_bits);
+        while u64::from(bits) > PAGE_BITS {
+            bits -= 1;
+            let halves = self.slot()?;
+            self.slot()?;
+            Untyped(untyped)
+                .retype(ObjectType::Untyped, u64::from(bits), ROOT, 0, 0, halves, 2)
+                .step("splitting a device untyped")?;
+            let upper = paddr - base >= 1 << bits;
+            untyped = halves + u64::from(upper);
+            base += u64::from(upper) << bits;
+        }
+        let frame = self.slot()?;
+        Untyped(untyped).retype(ObjectType::SmallPage, 0, ROOT, 0, 0, frame, 1).step("retyping the device frame")?;
+        Ok(frame)
+    }
+
+    /// Maps `frame` at `vaddr` in `vspace`, making the page tables the walk lacks.
+    pub fn map(&mut self, vspace: CPtr, frame: CPtr, vaddr: u64, rights: CapRights, attributes: u64) -> Result<()> {
+        loop {
+            match Frame(frame).map(vspace, vaddr, rights, attributes) {
+                Err(Error::FailedLookup) => {
+                    let table = self.make(ObjectType::PageTable, 0)?;
+                    PageTable(table).map(vspace, vaddr, vm_attributes::DEFAULT).step("mapping a page table")?;
+                }
+                other => return other.step("mapping a frame"),
+            }
+        }
+    }
+
+    /// Maps `count` fresh, zeroed RAM pages, writable and not executable, from `vaddr` on.
+    pub fn map_new_pages(&mut self, vspace: CPtr, vaddr: u64, count: u64) -> Result<()> {
+        for page in 0..count {
+            let frame = self.make(ObjectType::SmallPage, 0)?;
+            let attributes = vm_attributes::DEFAULT | vm_attributes::EXECUTE_NEVER;
+            self.map(vspace, frame, vaddr + page * PAGE, CapRights::READ_WRITE, attributes)?;
+        }
+        Ok(())
+    }
+}
+
+/// A program being built: its thread, address space and CSpace (capabilities in the root CNode).
+pub struct Process {
+    pub tcb: CPtr,
+    pub vspace: CPtr,
+    /// A CNode of 2^`cnode_bits` slots; the program sees slot `i` at address `i`.
+    pub cnode: CPtr,
+    pub cnode_bits: u64,
+}
+
+impl Process {
+    /// A new VSpace holding a read-only mirror of the root task's image and a fresh IPC buffer
+    /// at the root task's IPC-buffer address, an empty CNode of 2^`cnode_bits` slots, and a
+    /// TCB configured with both (not yet running).
+    pub fn new(alloc: &mut Allocator, cnode_bits: u64) -> Result<Process> {
+        let bootinfo = alloc.bootinfo;
+        let vspace = alloc.make(ObjectType::VSpace, 0)?;
+        AsidPool(slot::INIT_THREAD_ASID_POOL).assign(vspace).step("assigning an ASID")?;
+        for (i, frame) in (bootinfo.user_image_frames.start..bootinfo.user_image_frames.end).enumerate() {
+            // A frame capability maps once: each mapping gets its own copy.
+            let copy = alloc.slot()?;
+            ROOT.copy(copy, DEPTH, ROOT, frame, DEPTH, CapRights::READ).step("copying an image frame")?;
+            alloc.map(vspace, copy, IMAGE_BASE + i as u64 * PAGE, CapRights::READ, vm_attributes::DEFAULT)?;
+        }
+        let ipc_buffer = alloc.make(ObjectType::SmallPage, 0)?;
+        let attributes = vm_attributes::DEFAULT | vm_attributes::EXECUTE_NEVER;
+        alloc.map(vspace, ipc_buffer, bootinfo.ipc_buffer, CapRights::READ_WRITE, attributes)?;
+        let cnode = alloc.make(ObjectType::CNode, cnode_bits)?;
+        let tcb = alloc.make(ObjectType::Tcb, 0)?;
+        // The guard makes the CNode's slot addresses 64-bit ones, as for the root task.
+        let guard = cnode_cap_data(0, 64 - cnode_bits);
+        Tcb(tcb).configure(cnode, guard, vspace, 0, bootinfo.ipc_buffer, ipc_buffer).step("configuring the TCB")?;
+        Ok(Process { tcb, vspace, cnode, cnode_bits })
+    }
+
+    /// Gives the thread a scheduling context (full budget) and `priority`, and starts it at
+    /// `entry` with stack pointer `stack_top`.
+    pub fn start(
+        &self,
+        alloc: &mut Allocator,
+        entry: extern "C" fn() -> !,
+        stack_top: u64,
+        priority: u64,
+    ) -> Result<()> {
+        let sc = alloc.make(ObjectType::SchedContext, 8)?;
+        SchedControl(alloc.bootinfo.sched_control.start)
+            .configure_flags(SchedContext(sc), 10_000, 10_000, 0, 0, 0)
+            .step("configuring the scheduling context")?;
+        Tcb(self.tcb)
+            .set_sched_params(Tcb(slot::INIT_THREAD_TCB), priority, priority, sc, 0)
+            .step("setting scheduling parameters")?;
+        let mut regs = UserContext::default();
+        regs.0[UserContext::PC] = entry as usize as u64;
+        regs.0[UserContext::SP] = stack_top;
+        Tcb(self.tcb).write_registers(true, 3, &regs).step("starting the thread")
+    }
+}
