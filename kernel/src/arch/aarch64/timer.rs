@@ -2,7 +2,7 @@
 //!
 //! Events are the end of the running thread's budget, the next refill due in the release
 //! queue (both from the scheduler, [`set_deadline`]), and a heartbeat every [`TICK_HZ`]th of a
-//! second that is logged (the first ticks, then one a second). Time slices are budgets: a
+//! second that is logged (the first five ticks, then one a minute). Time slices are budgets: a
 //! round-robin scheduling context's budget is its slice.
 
 use aarch64_cpu::registers::{CNTFRQ_EL0, CNTKCTL_EL1, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTPCT_EL0, Readable, Writeable};
@@ -77,7 +77,9 @@ pub fn tick() {
     NEXT_TICK.store(next, Ordering::Relaxed);
     program();
     let count = TICKS.fetch_add(1, Ordering::Relaxed) + 1;
-    if count <= 5 || count.is_multiple_of(TICK_HZ) {
+    // The first ticks show the timer works; after that one line a minute, so a console that
+    // user-level drivers share stays readable.
+    if count <= 5 || count.is_multiple_of(60 * TICK_HZ) {
         log::info!("timer: tick {count} (counter {now})");
     }
     #[cfg(feature = "boot-test")]
