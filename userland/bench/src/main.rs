@@ -287,15 +287,8 @@ fn measure(name: &str, mut operation: impl FnMut()) {
 }
 
 fn main(bootinfo: &'static BootInfo) {
-    let (index, _) = bootinfo
-        .untyped_list()
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| u.is_device == 0)
-        .max_by_key(|(_, u)| u.size_bits)
-        .expect("no RAM untyped");
-    let mut alloc =
-        Allocator { bootinfo, untyped: bootinfo.untyped.start + index as u64, next_slot: bootinfo.empty.start };
+    let (untyped, _) = bootinfo.largest_ram_untyped().expect("no RAM untyped");
+    let mut alloc = Allocator { bootinfo, untyped, next_slot: bootinfo.empty.start };
     pmu_start();
 
     measure("empty_loop", || {});

@@ -55,18 +55,9 @@ pub struct Allocator {
 impl Allocator {
     /// Objects come from the largest RAM untyped, slots from BootInfo's empty region.
     pub fn new(bootinfo: &'static BootInfo) -> Result<Allocator> {
-        let (index, _) = bootinfo
-            .untyped_list()
-            .iter()
-            .enumerate()
-            .filter(|(_, u)| u.is_device == 0)
-            .max_by_key(|(_, u)| u.size_bits)
-            .ok_or(SetupError { step: "finding RAM untyped", error: None })?;
-        Ok(Allocator {
-            bootinfo,
-            untyped: Untyped(bootinfo.untyped.start + index as u64),
-            next_slot: bootinfo.empty.start,
-        })
+        let (untyped, _) =
+            bootinfo.largest_ram_untyped().ok_or(SetupError { step: "finding RAM untyped", error: None })?;
+        Ok(Allocator { bootinfo, untyped: Untyped(untyped), next_slot: bootinfo.empty.start })
     }
 
     /// A free slot of the root CNode.

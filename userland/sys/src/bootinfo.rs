@@ -62,6 +62,17 @@ impl BootInfo {
         let count = (self.untyped.len() as usize).min(MAX_BOOTINFO_UNTYPED);
         &self.untyped_list[..count]
     }
+
+    /// The largest RAM (not device) untyped: its capability slot and its description.
+    pub fn largest_ram_untyped(&self) -> Option<(u64, &UntypedDesc)> {
+        let (index, desc) = self
+            .untyped_list()
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.is_device == 0)
+            .max_by_key(|(_, u)| u.size_bits)?;
+        Some((self.untyped.start + index as u64, desc))
+    }
 }
 
 /// The initial capability slots.
@@ -108,5 +119,19 @@ mod tests {
         assert_eq!(info.untyped_list()[2].size_bits, 20);
         info.untyped = SlotRegion { start: 0, end: 1000 };
         assert_eq!(info.untyped_list().len(), MAX_BOOTINFO_UNTYPED);
+    }
+
+    #[test]
+    fn largest_ram_untyped_skips_device_memory() {
+        // SAFETY: BootInfo is plain data; all zeroes is a valid (empty) value.
+        let mut info: BootInfo = unsafe { core::mem::zeroed() };
+        assert!(info.largest_ram_untyped().is_none());
+        info.untyped = SlotRegion { start: 50, end: 53 };
+        let desc = |size_bits, is_device| UntypedDesc { paddr: 0, size_bits, is_device, padding: [0; 6] };
+        info.untyped_list[0] = desc(20, 0);
+        info.untyped_list[1] = desc(30, 1);
+        info.untyped_list[2] = desc(24, 0);
+        let (slot, found) = info.largest_ram_untyped().unwrap();
+        assert_eq!((slot, found.size_bits), (52, 24));
     }
 }

@@ -61,14 +61,11 @@ pub struct Setup {
 
 impl Setup {
     pub fn new(bootinfo: &'static BootInfo) -> Setup {
-        let (index, _) = bootinfo
-            .untyped_list()
-            .iter()
-            .enumerate()
-            .filter(|(_, u)| u.is_device == 0 && u64::from(u.size_bits) > CASE_UNTYPED_BITS)
-            .max_by_key(|(_, u)| u.size_bits)
+        let (pool, _) = bootinfo
+            .largest_ram_untyped()
+            .filter(|(_, u)| u64::from(u.size_bits) > CASE_UNTYPED_BITS)
             .expect("no RAM untyped larger than a case's");
-        Setup { bootinfo, pool: Untyped(bootinfo.untyped.start + index as u64), base: bootinfo.empty.start }
+        Setup { bootinfo, pool: Untyped(pool), base: bootinfo.empty.start }
     }
 
     /// A fresh environment: a new untyped from the pool (the pool resets when it has no
