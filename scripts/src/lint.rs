@@ -5,7 +5,9 @@ use crate::build::{self, TARGET, Variant};
 use crate::repo_root;
 use std::process::Command;
 
-const HOST_CRATES: [&str; 4] = ["hmk-platform", "hmk-sys", "hmk-boot-checks", "xtask"];
+const HOST_CRATES: [&str; 5] = ["hmk-platform", "hmk-sys", "hm-bus", "hmk-boot-checks", "xtask"];
+/// User-level crates, checked for the user target.
+const USER_CRATES: [&str; 7] = ["hmk-sys", "hmk-rt", "hm-bus", "hm-parent", "hmk-root-task", "hmk-tests", "hmk-bench"];
 
 fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -38,14 +40,13 @@ pub fn run_all() -> Vec<(String, Result<(), String>)> {
         outcome(cargo().args(["clippy", "--quiet", "-p", "hmk-kernel", "--lib", "--tests", "--", "-D", "warnings"]));
     results.push(("clippy-kernel-lib".to_string(), kernel_lib));
     // User programs, for their own target.
-    let user = outcome(
-        cargo()
-            .args(["clippy", "--quiet", "--release", "--target", build::USER_TARGET])
-            .args(["-p", "hmk-sys", "-p", "hmk-rt", "-p", "hmk-root-task", "-p", "hmk-tests", "-p", "hmk-bench"])
-            .arg("--target-dir")
-            .arg(repo_root().join("target/user"))
-            .args(["--", "-D", "warnings"]),
-    );
+    let mut user = cargo();
+    user.args(["clippy", "--quiet", "--release", "--target", build::USER_TARGET]);
+    for krate in USER_CRATES {
+        user.args(["-p", krate]);
+    }
+    user.arg("--target-dir").arg(repo_root().join("target/user")).args(["--", "-D", "warnings"]);
+    let user = outcome(&mut user);
     results.push(("clippy-user".to_string(), user));
     for board in ["virt", "rpi4"] {
         // The loader embeds a kernel ELF, so one must exist before clippy can check it.

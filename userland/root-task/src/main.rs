@@ -7,7 +7,6 @@
 extern crate alloc;
 
 mod pl011;
-mod spawn;
 
 use alloc::string::String;
 use hmk_rt::BootInfo;
@@ -58,7 +57,7 @@ fn echo(bootinfo: &'static BootInfo) {
         return;
     };
     let started =
-        spawn::Allocator::new(bootinfo).and_then(|mut alloc| pl011::spawn(&mut alloc, uart.base, intid.into()));
+        hm_parent::Allocator::new(bootinfo).and_then(|mut alloc| pl011::spawn(&mut alloc, uart.base, intid.into()));
     let driver = match started {
         Ok(driver) => driver,
         Err(e) => {

@@ -13,7 +13,7 @@
 //! interrupt (badge [`IRQ_BADGE`]). Bytes received go to a ring buffer; the line stays masked
 //! by the kernel from delivery until the driver's `IrqHandler::ack`.
 
-use crate::spawn::{Allocator, DEPTH, Process, ROOT, Result, Step};
+use hm_parent::{Allocator, DEPTH, Process, ROOT, Result, Step};
 use hmk_platform::pl011::{IMSC, Pl011Registers};
 use hmk_sys::bootinfo::slot;
 use hmk_sys::invocation::{CNode, CPtr, IrqControl, IrqHandler, Tcb, invoke};

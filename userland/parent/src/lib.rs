@@ -1,12 +1,15 @@
-//! Building a separate program out of untyped memory: its own VSpace (sharing the root task's
-//! code, read-only), its own CSpace, its own IPC buffer and stack, and a thread to run it.
+//! What an HM parent needs to build its children out of its own untyped memory: an allocator
+//! of objects and slots, device frames, and a [`Process`] for each child: its own VSpace
+//! (sharing the parent's code, read-only), its own CSpace, its own IPC buffer and stack, and a
+//! thread to run it.
 //!
-//! The root task's image frames are mapped into the new VSpace at the same addresses (as
-//! `userland/bench` `mirror_address_space` does), so the program's entry is any function of
-//! the root-task binary. The mirror is read-only: the program can run that code and read its
-//! constants, but every byte it writes is on its own stack or in its own IPC buffer. The IPC
-//! buffer is a fresh frame mapped at the root task's IPC-buffer address, so the runtime's
-//! IPC-buffer pointer (a static of the shared image) is right in both address spaces.
+//! The parent's image frames are mapped into the new VSpace at the same addresses, so the
+//! child's entry is any function of the parent's binary. The mirror is read-only: the child can
+//! run that code and read its constants, but every byte it writes is on its own stack, in its
+//! own IPC buffer or in frames its parent gave it. The IPC buffer is a fresh frame mapped at the
+//! parent's IPC-buffer address, so the runtime's IPC-buffer pointer (a static of the shared
+//! image) is right in both address spaces.
+#![no_std]
 
 use hmk_rt::BootInfo;
 use hmk_sys::Error;
@@ -16,6 +19,8 @@ use hmk_sys::invocation::{
 };
 use hmk_sys::message::{CapRights, cnode_cap_data};
 use hmk_sys::object::{ObjectType, PAGE_BITS, vm_attributes};
+
+use core::ops::Range;
 
 /// Where user programs are linked (linker/user.ld).
 pub const IMAGE_BASE: u64 = 0x40_0000;
@@ -45,24 +50,31 @@ impl<T> Step<T> for hmk_sys::Result<T> {
     }
 }
 
-/// Hands out the root task's free slots and objects retyped from one RAM untyped.
+/// Hands out free slots of the root CNode and objects retyped from one RAM untyped.
 pub struct Allocator {
     bootinfo: &'static BootInfo,
     untyped: Untyped,
     next_slot: CPtr,
+    end_slot: CPtr,
 }
 
 impl Allocator {
-    /// Objects come from the largest RAM untyped, slots from BootInfo's empty region.
+    /// Objects come from the largest RAM untyped, slots from BootInfo's empty region (for the
+    /// root task).
     pub fn new(bootinfo: &'static BootInfo) -> Result<Allocator> {
         let (untyped, _) =
             bootinfo.largest_ram_untyped().ok_or(SetupError { step: "finding RAM untyped", error: None })?;
-        Ok(Allocator { bootinfo, untyped: Untyped(untyped), next_slot: bootinfo.empty.start })
+        Ok(Allocator::with(bootinfo, Untyped(untyped), bootinfo.empty.start..bootinfo.empty.end))
+    }
+
+    /// Objects from `untyped`, slots from the root-CNode range `slots`.
+    pub fn with(bootinfo: &'static BootInfo, untyped: Untyped, slots: Range<CPtr>) -> Allocator {
+        Allocator { bootinfo, untyped, next_slot: slots.start, end_slot: slots.end }
     }
 
     /// A free slot of the root CNode.
     pub fn slot(&mut self) -> Result<CPtr> {
-        if self.next_slot >= self.bootinfo.empty.end {
+        if self.next_slot >= self.end_slot {
             return Err(SetupError { step: "out of root CNode slots", error: None });
         }
         self.next_slot += 1;
@@ -177,6 +189,19 @@ impl Process {
         stack_top: u64,
         priority: u64,
     ) -> Result<()> {
+        self.start_with(alloc, entry as usize as u64, 0, stack_top, priority)
+    }
+
+    /// As [`Process::start`], for an entry `extern "C" fn(u64) -> !` (its address) that gets
+    /// `argument` in x0.
+    pub fn start_with(
+        &self,
+        alloc: &mut Allocator,
+        entry: u64,
+        argument: u64,
+        stack_top: u64,
+        priority: u64,
+    ) -> Result<()> {
         let sc = alloc.make(ObjectType::SchedContext, 8)?;
         SchedControl(alloc.bootinfo.sched_control.start)
             .configure_flags(SchedContext(sc), 10_000, 10_000, 0, 0, 0)
@@ -185,8 +210,9 @@ impl Process {
             .set_sched_params(Tcb(slot::INIT_THREAD_TCB), priority, priority, sc, 0)
             .step("setting scheduling parameters")?;
         let mut regs = UserContext::default();
-        regs.0[UserContext::PC] = entry as usize as u64;
+        regs.0[UserContext::PC] = entry;
         regs.0[UserContext::SP] = stack_top;
-        Tcb(self.tcb).write_registers(true, 3, &regs).step("starting the thread")
+        regs.0[UserContext::X0] = argument;
+        Tcb(self.tcb).write_registers(true, 4, &regs).step("starting the thread")
     }
 }
