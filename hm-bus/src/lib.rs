@@ -1,0 +1,20 @@
+//! The HM bus (docs/bus-protocol.md): class sets ([`class`]), the message format and its word
+//! and slot encodings ([`message`]), the inbox ring over a shared 4 KiB frame ([`inbox`]), the
+//! membership table and scope routing ([`routing`]), and the request handler ([`server`]).
+//!
+//! Pure logic, no system calls: the same code is unit-tested on the host and runs in the bus
+//! module on the target, which supplies the inbox frames and notifications through
+//! [`server::Transport`].
+#![cfg_attr(not(test), no_std)]
+
+pub mod class;
+pub mod inbox;
+pub mod message;
+pub mod routing;
+pub mod server;
+
+pub use class::ClassSet;
+pub use inbox::{InboxReader, InboxWriter, Offered};
+pub use message::{Header, Message, MessageError, Scope};
+pub use routing::{MemberSet, Role, RouteError, Routes};
+pub use server::{BusServer, Reply, Transport};
