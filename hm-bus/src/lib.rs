@@ -4,12 +4,15 @@
 //!
 //! Pure logic, no system calls: the same code is unit-tested on the host and runs in the bus
 //! module on the target, which supplies the inbox frames and notifications through
-//! [`server::Transport`].
+//! [`server::Transport`]. With the feature `sys`, [`module`] adds the target side: the bus
+//! module's loop, members, the owner and bridges.
 #![cfg_attr(not(test), no_std)]
 
 pub mod class;
 pub mod inbox;
 pub mod message;
+#[cfg(feature = "sys")]
+pub mod module;
 pub mod routing;
 pub mod server;
 

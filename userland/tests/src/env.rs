@@ -10,8 +10,8 @@ use hmk_sys::object::ObjectType;
 pub const DEPTH: u64 = 64;
 /// The root CNode.
 pub const ROOT: CNode = CNode(slot::INIT_THREAD_CNODE);
-/// Slots each case may use.
-pub const WINDOW: u64 = 512;
+/// Slots each case may use (enough for three child programs, each mirroring the suite's image).
+pub const WINDOW: u64 = 1536;
 /// Size of each case's untyped (4 MiB: room for a 2 MiB page).
 pub const CASE_UNTYPED_BITS: u64 = 22;
 
@@ -40,6 +40,13 @@ impl Env {
             self.slot();
         }
         first
+    }
+
+    /// An allocator for building child programs (`hm-parent`): the case's untyped and the next
+    /// `count` slots.
+    pub fn allocator(&mut self, count: u64) -> hm_parent::Allocator {
+        let first = self.slots(count);
+        hm_parent::Allocator::with(self.bootinfo, self.untyped, first..first + count)
     }
 
     /// Retypes one object into a fresh slot.
@@ -80,7 +87,7 @@ impl Setup {
     /// Deletes everything a case left in its window, then its untyped.
     pub fn clean(&mut self, env: Env) {
         let _ = ROOT.revoke(self.base, DEPTH);
-        for cptr in env.first..env.first + WINDOW {
+        for cptr in env.first..env.next {
             let _ = ROOT.delete(cptr, DEPTH);
         }
         let _ = ROOT.delete(self.base, DEPTH);

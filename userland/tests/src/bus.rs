@@ -1,0 +1,479 @@
+//! Cases for the HM bus on the target: bus modules (`hm_bus::module::serve`), each in its own
+//! address space and CSpace built with `hm-parent`, their members (the suite, holding one
+//! badged capability per membership and reading the inboxes through its own mappings), and a
+//! bridge module joining a child bus to its parent.
+
+use crate::cases::Case;
+use crate::check::ensure;
+use crate::env::{DEPTH, Env, ROOT};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use hm_bus::module::{BusError, BusLayout, Link, Member, Owner, refusal};
+use hm_bus::server::{OWNER_BADGE, error};
+use hm_bus::{ClassSet, Message, Role, Scope};
+use hm_parent::{Allocator, Process, Step};
+use hmk_sys::bootinfo::slot;
+use hmk_sys::invocation::{CNode, CPtr};
+use hmk_sys::message::CapRights;
+use hmk_sys::object::{ObjectType, vm_attributes};
+use hmk_sys::syscall;
+
+type Result = crate::check::Outcome;
+type Made<T> = core::result::Result<T, String>;
+
+pub const CASES: &[(&str, Case)] = &[
+    ("bus_publish_reaches_each_subscriber_once", bus_publish_reaches_each_subscriber_once),
+    ("bus_source_is_the_badge_whatever_the_words_say", bus_source_is_the_badge_whatever_the_words_say),
+    ("bus_subscriptions_filter_by_class", bus_subscriptions_filter_by_class),
+    ("bus_full_inbox_counts_drops_and_shows_a_gap", bus_full_inbox_counts_drops_and_shows_a_gap),
+    ("bus_signals_the_member_it_delivered_to", bus_signals_the_member_it_delivered_to),
+    ("bus_only_the_owner_changes_membership", bus_only_the_owner_changes_membership),
+    ("bus_refuses_bad_messages_and_survives_garbage", bus_refuses_bad_messages_and_survives_garbage),
+    ("bus_tree_routes_each_scope_as_far_as_it_reaches", bus_tree_routes_each_scope_as_far_as_it_reaches),
+    ("bus_link_filter_keeps_classes_on_their_bus", bus_link_filter_keeps_classes_on_their_bus),
+];
+
+/// Slots a case's programs may use (each mirrors the suite's image: a copy per frame).
+const CHILD_SLOTS: u64 = 1400;
+/// The bus module's CSpace: its endpoint, its reply object, member `i`'s notification at
+/// `NOTIFICATIONS + i`.
+const BUS_CNODE_BITS: u64 = 7;
+const BUS_ENDPOINT: CPtr = 1;
+const BUS_REPLY: CPtr = 2;
+const BUS_NOTIFICATIONS: CPtr = 64;
+/// In every child's VSpace: its stack, and (bus) the inboxes of its members.
+const CHILD_STACK_TOP: u64 = 0x1000_8000;
+const CHILD_STACK_PAGES: u64 = 4;
+const BUS_INBOXES: u64 = 0x2000_0000;
+/// The bridge's CSpace and its two inboxes.
+const BRIDGE_CHILD_LINK: CPtr = 1;
+const BRIDGE_PARENT_LINK: CPtr = 2;
+const BRIDGE_WAKE: CPtr = 3;
+const BRIDGE_CHILD_INBOX: u64 = 0x3000_0000;
+const BRIDGE_PARENT_INBOX: u64 = 0x3000_1000;
+/// Where the suite maps the inboxes it reads: bus `b`, member `i` at `+ (b * 64 + i) * 4096`.
+const SUITE_INBOXES: u64 = 0x50_0000_0000;
+const CHILD_PRIORITY: u64 = 200;
+
+extern "C" fn bus_main(bus: u64) -> ! {
+    hm_bus::module::serve(BusLayout {
+        bus: bus as u16,
+        endpoint: BUS_ENDPOINT,
+        reply: BUS_REPLY,
+        inbox_base: BUS_INBOXES,
+        notification_base: BUS_NOTIFICATIONS,
+    })
+}
+
+extern "C" fn bridge_main(_: u64) -> ! {
+    let child = Link { endpoint: BRIDGE_CHILD_LINK, inbox: BRIDGE_CHILD_INBOX as *mut u8 };
+    let parent = Link { endpoint: BRIDGE_PARENT_LINK, inbox: BRIDGE_PARENT_INBOX as *mut u8 };
+    // SAFETY: the case maps both inbox frames at these addresses in the bridge's VSpace before
+    // it starts the bridge, and only the bridge reads them.
+    unsafe { hm_bus::module::bridge(child, parent, BRIDGE_WAKE) }
+}
+
+fn made<T>(result: hm_parent::Result<T>) -> Made<T> {
+    result.map_err(|e| format!("{}: {:?}", e.step, e.error))
+}
+
+fn bus_ok<T>(result: core::result::Result<T, BusError>, what: &str) -> Made<T> {
+    result.map_err(|e| format!("{what}: {e:?}"))
+}
+
+/// A running bus module and what its owner needs to add members.
+struct Bus {
+    id: u16,
+    process: Process,
+    /// The bus endpoint with every right, in the root CNode (members' capabilities are minted
+    /// from it).
+    endpoint: CPtr,
+    owner: Owner,
+}
+
+fn start_child(alloc: &mut Allocator, process: &Process, entry: extern "C" fn(u64) -> !, argument: u64) -> Made<()> {
+    made(alloc.map_new_pages(process.vspace, CHILD_STACK_TOP - CHILD_STACK_PAGES * 4096, CHILD_STACK_PAGES))?;
+    made(process.start_with(alloc, entry as usize as u64, argument, CHILD_STACK_TOP, CHILD_PRIORITY))
+}
+
+fn start_bus(alloc: &mut Allocator, id: u16) -> Made<Bus> {
+    let process = made(Process::new(alloc, BUS_CNODE_BITS))?;
+    let endpoint = made(alloc.make(ObjectType::Endpoint, 0))?;
+    made(
+        CNode(process.cnode)
+            .mint(BUS_ENDPOINT, BUS_CNODE_BITS, ROOT, endpoint, DEPTH, CapRights::READ, 0)
+            .step("the bus's receive capability"),
+    )?;
+    made(alloc.make_in(ObjectType::Reply, process.cnode, BUS_REPLY, 1))?;
+    let owner = made(alloc.slot())?;
+    made(ROOT.mint(owner, DEPTH, ROOT, endpoint, DEPTH, call_only(), OWNER_BADGE).step("the owner's capability"))?;
+    start_child(alloc, &process, bus_main, u64::from(id))?;
+    Ok(Bus { id, process, endpoint, owner: Owner(owner) })
+}
+
+/// Write and grant-reply: enough to Call, nothing else.
+fn call_only() -> CapRights {
+    CapRights { write: true, grant_reply: true, ..CapRights::NONE }
+}
+
+/// Sets up membership `id` of `bus` for a party that reads its inbox through `reader` (a
+/// VSpace and the address it maps the inbox at) and is signalled through `notification`:
+/// maps the inbox in both spaces, gives the bus a send capability to the notification, adds the
+/// membership, and returns the party's badged capability to the bus.
+fn join(
+    alloc: &mut Allocator,
+    bus: &Bus,
+    id: u16,
+    role: Role,
+    filter: ClassSet,
+    reader: (CPtr, u64),
+    notification: CPtr,
+) -> Made<CPtr> {
+    let inbox = made(alloc.make(ObjectType::SmallPage, 0))?;
+    let bus_copy = made(alloc.slot())?;
+    made(ROOT.copy(bus_copy, DEPTH, ROOT, inbox, DEPTH, CapRights::READ_WRITE).step("copying the inbox"))?;
+    let attributes = vm_attributes::DEFAULT | vm_attributes::EXECUTE_NEVER;
+    made(alloc.map(
+        bus.process.vspace,
+        bus_copy,
+        BUS_INBOXES + u64::from(id) * 4096,
+        CapRights::READ_WRITE,
+        attributes,
+    ))?;
+    made(alloc.map(reader.0, inbox, reader.1, CapRights::READ_WRITE, attributes))?;
+    let signal = BUS_NOTIFICATIONS + u64::from(id);
+    let send_only = CapRights { write: true, ..CapRights::NONE };
+    made(
+        CNode(bus.process.cnode)
+            .mint(signal, BUS_CNODE_BITS, ROOT, notification, DEPTH, send_only, 1 << id)
+            .step("the bus's capability to the member's notification"),
+    )?;
+    bus_ok(bus.owner.add(id, role, filter), "adding the membership")?;
+    let cap = made(alloc.slot())?;
+    made(ROOT.mint(cap, DEPTH, ROOT, bus.endpoint, DEPTH, call_only(), u64::from(id)).step("the member's capability"))?;
+    Ok(cap)
+}
+
+/// A member the suite plays: membership `id` of `bus`, its inbox mapped in the suite's space.
+fn member(alloc: &mut Allocator, bus: &Bus, id: u16, notification: CPtr) -> Made<Member> {
+    let address = SUITE_INBOXES + (u64::from(bus.id) * 64 + u64::from(id)) * 4096;
+    let cap = join(alloc, bus, id, Role::Member, ClassSet::EMPTY, (slot::INIT_THREAD_VSPACE, address), notification)?;
+    // SAFETY: `join` mapped the member's fresh inbox frame at `address` in the suite's VSpace;
+    // only this member reads it.
+    Ok(unsafe { Member::new(cap, address as *mut u8) })
+}
+
+fn classes(list: &[u8]) -> ClassSet {
+    let mut set = ClassSet::EMPTY;
+    list.iter().for_each(|&c| set.insert(c));
+    set
+}
+
+/// Every message waiting in `member`'s inbox.
+fn drain(member: &mut Member) -> Vec<Message> {
+    core::iter::from_fn(|| member.take()).collect()
+}
+
+/// Yields until `member` has `count` messages waiting (bridges run at a lower priority), then
+/// takes them all.
+fn wait_for(member: &mut Member, count: usize) -> Vec<Message> {
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        got.extend(drain(member));
+        if got.len() >= count {
+            break;
+        }
+        syscall::yield_now();
+    }
+    got
+}
+
+/// The suite's priority drops below the children's while they work, so a bridge runs.
+fn settle() {
+    let me = hmk_sys::invocation::Tcb(slot::INIT_THREAD_TCB);
+    let _ = me.set_priority(me, CHILD_PRIORITY - 1);
+    for _ in 0..20 {
+        syscall::yield_now();
+    }
+    let _ = me.set_priority(me, 255);
+}
+
+pub fn bus_publish_reaches_each_subscriber_once(env: &mut Env) -> Result {
+    let mut alloc = env.allocator(crate::bus::CHILD_SLOTS);
+    let bus = start_bus(&mut alloc, 1)?;
+    let ntfn = made(alloc.make(ObjectType::Notification, 0))?;
+    let mut publisher = member(&mut alloc, &bus, 1, ntfn)?;
+    let mut readers = [member(&mut alloc, &bus, 2, ntfn)?, member(&mut alloc, &bus, 3, ntfn)?];
+    bus_ok(publisher.subscribe(classes(&[7])), "the publisher subscribes too")?;
+    for reader in &readers {
+        bus_ok(reader.subscribe(classes(&[7])), "subscribe")?;
+    }
+    let delivery = bus_ok(publisher.publish(7, Scope::Local, b"hello, bus"), "publish")?;
+    ensure!(delivery.delivered == 2 && delivery.dropped == 0, "delivery {delivery:?}, want 2 delivered");
+    for (reader, id) in readers.iter_mut().zip([2, 3]) {
+        let got = drain(reader);
+        ensure!(got.len() == 1, "member {id} got {} messages", got.len());
+        let message = &got[0];
+        ensure!(message.bytes() == b"hello, bus", "member {id} got payload {:?}", message.bytes());
+        let h = message.header;
+        ensure!(h.class == 7 && h.scope == Scope::Local, "member {id}: class {} scope {:?}", h.class, h.scope);
+        ensure!(h.source == 1 && h.origin_bus == 1 && h.origin_member == 1, "member {id}: stamped {h:?}");
+    }
+    ensure!(drain(&mut publisher).is_empty(), "the publisher got its own message back");
+    Ok(())
+}
+
+pub fn bus_source_is_the_badge_whatever_the_words_say(env: &mut Env) -> Result {
+    let mut alloc = env.allocator(CHILD_SLOTS);
+    let bus = start_bus(&mut alloc, 4)?;
+    let ntfn = made(alloc.make(ObjectType::Notification, 0))?;
+    let liar = member(&mut alloc, &bus, 5, ntfn)?;
+    let mut victim = member(&mut alloc, &bus, 6, ntfn)?;
+    bus_ok(victim.subscribe(classes(&[1])), "subscribe")?;
+    // A full link-sized PUBLISH from a plain member, claiming origin bus 9, member 33.
+    let mut message = ok_message(Message::new(1, Scope::Local, b"trust me"))?;
+    message.header.origin_bus = 9;
+    message.header.origin_member = 33;
+    let words = message.to_publish_words();
+    let reply = raw_call(liar_cap(&liar), hm_bus::server::label::PUBLISH, &words);
+    ensure!(reply.info.label() == hm_bus::server::label::OK, "the publish was refused: {:?}", reply.mrs);
+    let got = drain(&mut victim);
+    ensure!(got.len() == 1, "got {} messages", got.len());
+    let h = got[0].header;
+    ensure!(h.source == 5 && h.origin_bus == 4 && h.origin_member == 5, "the forged origin stuck: {h:?}");
+    Ok(())
+}
+
+fn ok_message(result: core::result::Result<Message, hm_bus::MessageError>) -> Made<Message> {
+    result.map_err(|e| format!("building a message: {e:?}"))
+}
+
+/// The capability a member calls through (for requests `Member` does not make).
+fn liar_cap(member: &Member) -> CPtr {
+    member.endpoint()
+}
+
+/// A Call with arbitrary words (the first four in registers, the rest in the IPC buffer).
+fn raw_call(cap: CPtr, label: u64, words: &[u64]) -> hmk_sys::syscall::Registers {
+    let mut mrs = [0; 4];
+    for (i, &word) in words.iter().enumerate().take(hmk_sys::message::MAX_MESSAGE_LENGTH) {
+        if i < 4 {
+            mrs[i] = word;
+        } else {
+            hmk_sys::ipc_buffer::ipc_buffer().msg[i] = word;
+        }
+    }
+    let length = words.len().min(hmk_sys::message::MAX_MESSAGE_LENGTH) as u64;
+    syscall::call(hmk_sys::syscall::Registers {
+        cap_or_badge: cap,
+        info: hmk_sys::message::MessageInfo::new(label, 0, 0, length),
+        mrs,
+    })
+}
+
+pub fn bus_subscriptions_filter_by_class(env: &mut Env) -> Result {
+    let mut alloc = env.allocator(CHILD_SLOTS);
+    let bus = start_bus(&mut alloc, 1)?;
+    let ntfn = made(alloc.make(ObjectType::Notification, 0))?;
+    let publisher = member(&mut alloc, &bus, 1, ntfn)?;
+    let mut sensors = member(&mut alloc, &bus, 2, ntfn)?;
+    let mut logs = member(&mut alloc, &bus, 3, ntfn)?;
+    bus_ok(sensors.subscribe(classes(&[10, 11])), "subscribe sensors")?;
+    bus_ok(logs.subscribe(classes(&[200])), "subscribe logs")?;
+    for class in [10u8, 11, 12, 200] {
+        bus_ok(publisher.publish(class, Scope::Global, &[class]), "publish")?;
+    }
+    let sensor_classes: Vec<u8> = drain(&mut sensors).iter().map(|m| m.header.class).collect();
+    let log_classes: Vec<u8> = drain(&mut logs).iter().map(|m| m.header.class).collect();
+    ensure!(sensor_classes == [10, 11], "sensors got classes {sensor_classes:?}");
+    ensure!(log_classes == [200], "logs got classes {log_classes:?}");
+    // Subscribing replaces: now sensors want only 12.
+    bus_ok(sensors.subscribe(classes(&[12])), "subscribe again")?;
+    bus_ok(publisher.publish(10, Scope::Local, &[]), "publish 10")?;
+    bus_ok(publisher.publish(12, Scope::Local, &[]), "publish 12")?;
+    let again: Vec<u8> = drain(&mut sensors).iter().map(|m| m.header.class).collect();
+    ensure!(again == [12], "after resubscribing, sensors got {again:?}");
+    Ok(())
+}
+
+pub fn bus_full_inbox_counts_drops_and_shows_a_gap(env: &mut Env) -> Result {
+    let mut alloc = env.allocator(CHILD_SLOTS);
+    let bus = start_bus(&mut alloc, 1)?;
+    let ntfn = made(alloc.make(ObjectType::Notification, 0))?;
+    let publisher = member(&mut alloc, &bus, 1, ntfn)?;
+    let mut slow = member(&mut alloc, &bus, 2, ntfn)?;
+    bus_ok(slow.subscribe(classes(&[3])), "subscribe")?;
+    let (mut delivered, mut dropped) = (0, 0);
+    for n in 0..35u8 {
+        let d = bus_ok(publisher.publish(3, Scope::Local, &[n]), "publish")?;
+        delivered += d.delivered;
+        dropped += d.dropped;
+    }
+    ensure!(delivered == 30 && dropped == 5, "delivered {delivered}, dropped {dropped}: want 30 and 5");
+    ensure!(slow.dropped() == 5, "the inbox counts {} dropped", slow.dropped());
+    let first: Vec<u32> = drain(&mut slow).iter().map(|m| m.header.sequence).collect();
+    ensure!(first == (0..30).collect::<Vec<u32>>(), "sequences {first:?}");
+    // Room again: the next message arrives with sequence 35, so the reader sees the gap.
+    bus_ok(publisher.publish(3, Scope::Local, &[99]), "publish after draining")?;
+    let next = drain(&mut slow);
+    ensure!(next.len() == 1 && next[0].header.sequence == 35, "after the gap: {:?}", next.first().map(|m| m.header));
+    ensure!(next[0].bytes() == [99], "payload {:?}", next[0].bytes());
+    Ok(())
+}
+
+pub fn bus_signals_the_member_it_delivered_to(env: &mut Env) -> Result {
+    let mut alloc = env.allocator(CHILD_SLOTS);
+    let bus = start_bus(&mut alloc, 1)?;
+    let quiet = made(alloc.make(ObjectType::Notification, 0))?;
+    let loud = made(alloc.make(ObjectType::Notification, 0))?;
+    let publisher = member(&mut alloc, &bus, 1, quiet)?;
+    let listener = member(&mut alloc, &bus, 2, loud)?;
+    let deaf = member(&mut alloc, &bus, 3, quiet)?;
+    bus_ok(listener.subscribe(classes(&[5])), "subscribe")?;
+    bus_ok(deaf.subscribe(classes(&[6])), "subscribe")?;
+    bus_ok(publisher.publish(5, Scope::Local, &[]), "publish")?;
+    // The bus signals with the badge 1 << member id.
+    let bits = syscall::poll(loud);
+    ensure!(bits == 1 << 2, "the listener's notification holds {bits:#x}, want {:#x}", 1u64 << 2);
+    ensure!(syscall::poll(quiet) == 0, "a member that got nothing was signalled");
+    Ok(())
+}
+
+pub fn bus_only_the_owner_changes_membership(env: &mut Env) -> Result {
+    let mut alloc = env.allocator(CHILD_SLOTS);
+    let bus = start_bus(&mut alloc, 1)?;
+    let ntfn = made(alloc.make(ObjectType::Notification, 0))?;
+    let intruder = member(&mut alloc, &bus, 1, ntfn)?;
+    let mut other = member(&mut alloc, &bus, 2, ntfn)?;
+    bus_ok(other.subscribe(classes(&[1])), "subscribe")?;
+    // A member's capability used as an owner's is refused.
+    let as_owner = Owner(intruder.endpoint());
+    let refused = as_owner.add(9, Role::Member, ClassSet::EMPTY).err().and_then(refusal);
+    ensure!(refused == Some(error::NOT_ALLOWED), "a member adding a member: {refused:?}");
+    let refused = as_owner.remove(2).err().and_then(refusal);
+    ensure!(refused == Some(error::NOT_ALLOWED), "a member removing a member: {refused:?}");
+    // The owner's own mistakes are told apart.
+    let duplicate = bus.owner.add(2, Role::Member, ClassSet::EMPTY).err().and_then(refusal);
+    ensure!(duplicate == Some(error::MEMBERSHIP), "adding member 2 twice: {duplicate:?}");
+    let bad = bus.owner.add(64, Role::Member, ClassSet::EMPTY).err().and_then(refusal);
+    ensure!(bad == Some(error::BAD_MEMBER), "member id 64: {bad:?}");
+    // Removed, member 2 gets nothing more, and its badge no longer works.
+    bus_ok(bus.owner.remove(2), "remove member 2")?;
+    bus_ok(intruder.publish(1, Scope::Local, &[]), "publish")?;
+    ensure!(drain(&mut other).is_empty(), "a removed member still got messages");
+    let gone = other.publish(1, Scope::Local, &[]).err().and_then(refusal);
+    ensure!(gone == Some(error::NOT_ALLOWED), "a removed member's publish: {gone:?}");
+    Ok(())
+}
+
+pub fn bus_refuses_bad_messages_and_survives_garbage(env: &mut Env) -> Result {
+    let mut alloc = env.allocator(CHILD_SLOTS);
+    let bus = start_bus(&mut alloc, 1)?;
+    let ntfn = made(alloc.make(ObjectType::Notification, 0))?;
+    let sender = member(&mut alloc, &bus, 1, ntfn)?;
+    let mut receiver = member(&mut alloc, &bus, 2, ntfn)?;
+    bus_ok(receiver.subscribe(ClassSet::ALL), "subscribe")?;
+    let publish = hm_bus::server::label::PUBLISH;
+    for (what, word) in [("class 256", 256u64), ("scope 4", 4 << 16), ("length 113", 113 << 32)] {
+        let reply = raw_call(sender.endpoint(), publish, &[word; 15]);
+        ensure!(
+            reply.info.label() == hm_bus::server::label::ERROR && reply.mrs[0] == error::BAD_MESSAGE,
+            "{what}: label {} code {}",
+            reply.info.label(),
+            reply.mrs[0]
+        );
+    }
+    let unknown = raw_call(sender.endpoint(), 77, &[]);
+    ensure!(unknown.mrs[0] == error::UNKNOWN_REQUEST, "label 77: code {}", unknown.mrs[0]);
+    // Random labels and words from a member: the bus must answer every one and go on working.
+    let mut rng = crate::cases::Rng(0xb05_0000_0001);
+    for _ in 0..2000 {
+        let label = rng.below(20);
+        let mut words = [0u64; 16];
+        words.iter_mut().for_each(|w| *w = rng.word());
+        let length = rng.below(17) as usize;
+        raw_call(sender.endpoint(), label, &words[..length]);
+    }
+    drain(&mut receiver);
+    bus_ok(sender.publish(42, Scope::Local, b"still here"), "publish after the garbage")?;
+    let got = drain(&mut receiver);
+    ensure!(got.len() == 1 && got[0].bytes() == b"still here", "after the garbage: {} messages", got.len());
+    Ok(())
+}
+
+/// A two-level tree: a parent bus (1) and a child bus (2) joined by a bridge module, which is
+/// the child's up link (member 63 there) and a down link of the parent (member 62 there), with
+/// `up` and `down` as the link filters the parent chose.
+struct Tree {
+    parent_member: Member,
+    child_members: [Member; 2],
+}
+
+fn build_tree(env: &mut Env, up: ClassSet, down: ClassSet) -> Made<Tree> {
+    let mut alloc = env.allocator(CHILD_SLOTS);
+    let parent = start_bus(&mut alloc, 1)?;
+    let child = start_bus(&mut alloc, 2)?;
+    let bridge = made(Process::new(&mut alloc, 2))?;
+    let wake = made(alloc.make(ObjectType::Notification, 0))?;
+    made(
+        CNode(bridge.cnode)
+            .mint(BRIDGE_WAKE, 2, ROOT, wake, DEPTH, CapRights::READ, 0)
+            .step("the bridge's wake-up notification"),
+    )?;
+    let up_cap = join(&mut alloc, &child, 63, Role::UpLink, up, (bridge.vspace, BRIDGE_CHILD_INBOX), wake)?;
+    let down_cap = join(&mut alloc, &parent, 62, Role::DownLink, down, (bridge.vspace, BRIDGE_PARENT_INBOX), wake)?;
+    made(CNode(bridge.cnode).move_(BRIDGE_CHILD_LINK, 2, ROOT, up_cap, DEPTH).step("the bridge's child link"))?;
+    made(CNode(bridge.cnode).move_(BRIDGE_PARENT_LINK, 2, ROOT, down_cap, DEPTH).step("the bridge's parent link"))?;
+    start_child(&mut alloc, &bridge, bridge_main, 0)?;
+    let ntfn = made(alloc.make(ObjectType::Notification, 0))?;
+    let parent_member = member(&mut alloc, &parent, 1, ntfn)?;
+    let child_members = [member(&mut alloc, &child, 1, ntfn)?, member(&mut alloc, &child, 2, ntfn)?];
+    bus_ok(parent_member.subscribe(ClassSet::ALL), "subscribe")?;
+    for m in &child_members {
+        bus_ok(m.subscribe(ClassSet::ALL), "subscribe")?;
+    }
+    Ok(Tree { parent_member, child_members })
+}
+
+pub fn bus_tree_routes_each_scope_as_far_as_it_reaches(env: &mut Env) -> Result {
+    let Tree { parent_member: mut top, child_members: [mut a, mut b] } = build_tree(env, ClassSet::ALL, ClassSet::ALL)?;
+    // From the child bus: local stays there, up and global reach the parent, down does not.
+    for scope in Scope::ALL {
+        bus_ok(a.publish(scope as u8, scope, &[1]), "publish on the child bus")?;
+    }
+    settle();
+    let at_top: Vec<u8> = wait_for(&mut top, 2).iter().map(|m| m.header.class).collect();
+    ensure!(at_top == [Scope::Up as u8, Scope::Global as u8], "the parent's member got {at_top:?} from below");
+    let beside: Vec<u8> = drain(&mut b).iter().map(|m| m.header.class).collect();
+    ensure!(beside == [0, 1, 2, 3], "the child's other member got {beside:?}");
+    // From the parent bus: down and global reach the child bus, local and up do not.
+    for scope in Scope::ALL {
+        bus_ok(top.publish(10 + scope as u8, scope, &[2]), "publish on the parent bus")?;
+    }
+    settle();
+    for (name, m) in [("a", &mut a), ("b", &mut b)] {
+        let got = wait_for(m, 2);
+        let classes: Vec<u8> = got.iter().map(|m| m.header.class).collect();
+        ensure!(classes == [12, 13], "child member {name} got {classes:?} from above");
+        let h = got[0].header;
+        ensure!(h.origin_bus == 1 && h.origin_member == 1 && h.source == 63, "forwarded header {h:?}");
+    }
+    ensure!(drain(&mut top).is_empty(), "the parent's member got its own messages back");
+    Ok(())
+}
+
+pub fn bus_link_filter_keeps_classes_on_their_bus(env: &mut Env) -> Result {
+    // Only class 5 may go up, only class 6 down.
+    let Tree { parent_member: mut top, child_members: [a, mut b] } = build_tree(env, classes(&[5]), classes(&[6]))?;
+    for class in [4u8, 5, 6] {
+        bus_ok(a.publish(class, Scope::Global, &[]), "publish up")?;
+        bus_ok(top.publish(class, Scope::Global, &[]), "publish down")?;
+    }
+    settle();
+    let up: Vec<u8> = wait_for(&mut top, 1).iter().map(|m| m.header.class).collect();
+    ensure!(up == [5], "the parent's member got {up:?}; the filter lets only 5 up");
+    let below: Vec<(u16, u8)> = wait_for(&mut b, 4).iter().map(|m| (m.header.origin_bus, m.header.class)).collect();
+    ensure!(below == [(2, 4), (2, 5), (2, 6), (1, 6)], "the child's other member got {below:?}");
+    Ok(())
+}
