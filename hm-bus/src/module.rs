@@ -135,9 +135,10 @@ impl Member {
         Ok(Delivery { delivered: reply[0], dropped: reply[1] })
     }
 
-    /// Replaces the member's subscriptions.
-    pub fn subscribe(&self, classes: ClassSet) -> Result<(), BusError> {
-        request(self.endpoint, label::SUBSCRIBE, &classes.to_words()).map(|_| ())
+    /// Replaces the member's subscriptions; returns how many retained messages the bus
+    /// replayed to its inbox.
+    pub fn subscribe(&self, classes: ClassSet) -> Result<u64, BusError> {
+        request(self.endpoint, label::SUBSCRIBE, &classes.to_words()).map(|reply| reply[0])
     }
 
     /// The next message in the inbox, if any.
@@ -169,6 +170,11 @@ impl Owner {
 
     pub fn remove(&self, id: u16) -> Result<(), BusError> {
         request(self.0, label::REMOVE_MEMBER, &[u64::from(id)]).map(|_| ())
+    }
+
+    /// Makes the bus keep the last message of each class in `classes` (its shadow).
+    pub fn retain(&self, classes: ClassSet) -> Result<(), BusError> {
+        request(self.0, label::RETAIN, &classes.to_words()).map(|_| ())
     }
 }
 

@@ -1,6 +1,8 @@
 //! The bus server's request handler (docs/bus-protocol.md "Requests"): who may ask what, by
-//! badge; PUBLISH stamping, routing and delivery to the target inboxes; SUBSCRIBE, RECEIVED and
-//! the owner's ADD_MEMBER and REMOVE_MEMBER. The inboxes and notifications are reached through
+//! badge; PUBLISH stamping, routing and delivery to the target inboxes; SUBSCRIBE (with the
+//! replay of retained messages), RECEIVED and the owner's ADD_MEMBER, REMOVE_MEMBER and RETAIN.
+//! Retained messages are the bus's *shadow*: the last message of each retained class, offered
+//! again to whoever subscribes to it, so a restarted driver gets back the configuration it had. The inboxes and notifications are reached through
 //! [`Transport`], so the handler runs the same on the host and on the target.
 
 use crate::class::ClassSet;
@@ -18,6 +20,7 @@ pub mod label {
     pub const RECEIVED: u64 = 3;
     pub const ADD_MEMBER: u64 = 16;
     pub const REMOVE_MEMBER: u64 = 17;
+    pub const RETAIN: u64 = 18;
     /// Reply: success.
     pub const OK: u64 = 0;
     /// Reply: failure, MR0 the error code.
@@ -84,10 +87,17 @@ pub struct Statistics {
     pub received: u64,
 }
 
-/// One bus: its id in the tree, its memberships and its statistics.
+/// Most classes a bus retains the last message of.
+pub const MAX_RETAINED: usize = 16;
+
+/// One bus: its id in the tree, its memberships, its retained messages and its statistics.
 pub struct BusServer {
     bus: u16,
     routes: Routes,
+    /// The classes whose last message is kept, and the kept messages (by class, in the order
+    /// the classes were first published).
+    retained_classes: ClassSet,
+    retained: [Option<Message>; MAX_RETAINED],
     statistics: Statistics,
 }
 
@@ -120,6 +130,8 @@ impl BusServer {
         BusServer {
             bus,
             routes: Routes::new(),
+            retained_classes: ClassSet::EMPTY,
+            retained: [None; MAX_RETAINED],
             statistics: Statistics { published: 0, delivered: 0, dropped: 0, received: 0 },
         }
     }
@@ -141,8 +153,9 @@ impl BusServer {
         let result = match label {
             label::PUBLISH => self.membership(badge).and_then(|(id, role)| self.publish(id, role, words, transport)),
             label::SUBSCRIBE => self.membership(badge).and_then(|(id, _)| {
-                self.routes.subscribe(id, class_set(words, 0)?).map_err(route_error)?;
-                Ok(Reply::ok(&[]))
+                let classes = class_set(words, 0)?;
+                self.routes.subscribe(id, classes).map_err(route_error)?;
+                Ok(Reply::ok(&[self.replay(id, classes, transport)]))
             }),
             label::RECEIVED => self.membership(badge).and_then(|_| {
                 self.statistics.received = self.statistics.received.wrapping_add(word(words, 0)?);
@@ -153,6 +166,7 @@ impl BusServer {
                 self.routes.remove(member_id(word(words, 0)?)?).map_err(route_error)?;
                 Ok(Reply::ok(&[]))
             }),
+            label::RETAIN => self.owner(badge).and_then(|()| self.retain(class_set(words, 0)?)),
             _ => Err(error::UNKNOWN_REQUEST),
         };
         result.unwrap_or_else(Reply::error)
@@ -186,6 +200,7 @@ impl BusServer {
             header.origin_bus = self.bus;
             header.origin_member = source;
         }
+        self.keep(&message);
         let (mut delivered, mut dropped) = (0, 0);
         for target in self.routes.targets(source, &message.header).iter() {
             match transport.inbox(target).map(|inbox| inbox.offer(&message)) {
@@ -201,6 +216,50 @@ impl BusServer {
         statistics.delivered = statistics.delivered.wrapping_add(delivered);
         statistics.dropped = statistics.dropped.wrapping_add(dropped);
         Ok(Reply::ok(&[delivered, dropped]))
+    }
+
+    /// RETAIN: from now on the last message of each class in `classes` is kept (the classes
+    /// no longer in the set forget theirs).
+    fn retain(&mut self, classes: ClassSet) -> Result<Reply, u64> {
+        if (0..=255).filter(|&c| classes.contains(c)).count() > MAX_RETAINED {
+            return Err(error::BAD_MESSAGE);
+        }
+        self.retained_classes = classes;
+        for kept in &mut self.retained {
+            if kept.is_some_and(|m| !classes.contains(m.header.class)) {
+                *kept = None;
+            }
+        }
+        Ok(Reply::ok(&[]))
+    }
+
+    /// Keeps `message` if its class is retained, replacing the last one of that class.
+    fn keep(&mut self, message: &Message) {
+        let class = message.header.class;
+        if !self.retained_classes.contains(class) {
+            return;
+        }
+        let same = self.retained.iter().position(|m| m.is_some_and(|m| m.header.class == class));
+        let free = self.retained.iter().position(Option::is_none);
+        // RETAIN admits at most MAX_RETAINED classes, so a retained class always has a place.
+        if let Some(index) = same.or(free) {
+            self.retained[index] = Some(*message);
+        }
+    }
+
+    /// Offers member `id` the kept messages of the retained classes in `classes`; returns how
+    /// many it was given.
+    fn replay(&mut self, id: u16, classes: ClassSet, transport: &mut impl Transport) -> u64 {
+        let mut given = 0;
+        for message in self.retained.iter().flatten().filter(|m| classes.contains(m.header.class)) {
+            if let Some(Offered::Written { .. }) = transport.inbox(id).map(|inbox| inbox.offer(message)) {
+                given += 1;
+            }
+        }
+        if given > 0 {
+            transport.signal(id);
+        }
+        given
     }
 
     fn add_member(&mut self, words: &[u64]) -> Result<Reply, u64> {
@@ -295,7 +354,7 @@ mod tests {
             assert_eq!(server.handle(OWNER_BADGE, label::ADD_MEMBER, &[id.into(), 0], &mut t), ok(&[]));
         }
         for id in [A, B] {
-            assert_eq!(server.handle(id.into(), label::SUBSCRIBE, &subscribe_words(&[5]), &mut t), ok(&[]));
+            assert_eq!(server.handle(id.into(), label::SUBSCRIBE, &subscribe_words(&[5]), &mut t), ok(&[0]));
         }
         (server, t)
     }
@@ -310,7 +369,7 @@ mod tests {
     #[test]
     fn unknown_requests() {
         let (mut server, mut t) = bus();
-        for label in [0, 4, 15, 18, u64::MAX] {
+        for label in [0, 4, 15, 19, u64::MAX] {
             assert_eq!(server.handle(A.into(), label, &[0; 4], &mut t), err(error::UNKNOWN_REQUEST));
             assert_eq!(server.handle(OWNER_BADGE, label, &[0; 4], &mut t), err(error::UNKNOWN_REQUEST));
         }
@@ -407,7 +466,7 @@ mod tests {
     #[test]
     fn subscribe_replaces_and_only_members_may() {
         let (mut server, mut t) = bus();
-        assert_eq!(server.handle(B.into(), label::SUBSCRIBE, &subscribe_words(&[6]), &mut t), ok(&[]));
+        assert_eq!(server.handle(B.into(), label::SUBSCRIBE, &subscribe_words(&[6]), &mut t), ok(&[0]));
         assert_eq!(server.handle(A.into(), label::PUBLISH, &publish_words(5, Scope::Local, b""), &mut t), ok(&[0, 0]));
         assert_eq!(server.handle(A.into(), label::PUBLISH, &publish_words(6, Scope::Local, b""), &mut t), ok(&[1, 0]));
         assert_eq!(server.handle(UP.into(), label::SUBSCRIBE, &[0; 4], &mut t), err(error::NOT_ALLOWED));
@@ -477,7 +536,7 @@ mod tests {
         assert_eq!(child.handle(OWNER_BADGE, label::ADD_MEMBER, &[5, 0], &mut child_t), ok(&[]));
         assert_eq!(parent.handle(OWNER_BADGE, label::ADD_MEMBER, &link(9, 2), &mut parent_t), ok(&[]));
         assert_eq!(parent.handle(OWNER_BADGE, label::ADD_MEMBER, &[5, 0], &mut parent_t), ok(&[]));
-        assert_eq!(parent.handle(5, label::SUBSCRIBE, &subscribe_words(&[8]), &mut parent_t), ok(&[]));
+        assert_eq!(parent.handle(5, label::SUBSCRIBE, &subscribe_words(&[8]), &mut parent_t), ok(&[0]));
 
         let words = publish_words(8, Scope::Up, b"temperature");
         assert_eq!(child.handle(5, label::PUBLISH, &words, &mut child_t), ok(&[1, 0]));
@@ -490,5 +549,50 @@ mod tests {
         let header = got[0].header;
         assert_eq!((header.source, header.origin_bus, header.origin_member), (9, 2, 5));
         assert_eq!(got[0].bytes(), b"temperature");
+    }
+
+    #[test]
+    fn retained_messages_are_replayed_to_new_subscribers() {
+        let (mut server, mut t) = bus();
+        let retain = |classes: &[u8]| subscribe_words(classes);
+        assert_eq!(server.handle(A.into(), label::RETAIN, &retain(&[20]), &mut t), err(error::NOT_ALLOWED));
+        assert_eq!(server.handle(OWNER_BADGE, label::RETAIN, &retain(&[20, 21]), &mut t), ok(&[]));
+        // Two configurations of class 20 and one of 21, then a plain message of class 22.
+        for (class, byte) in [(20, 1), (21, 7), (20, 2), (22, 9)] {
+            let words = publish_words(class, Scope::Local, &[byte]);
+            assert_eq!(server.handle(A.into(), label::PUBLISH, &words, &mut t).label, label::OK);
+        }
+        t.signals.clear();
+        // C subscribes to 20 and 22: it is given the last message of 20 only (22 is not retained).
+        assert_eq!(server.handle(C.into(), label::SUBSCRIBE, &subscribe_words(&[20, 22]), &mut t), ok(&[1]));
+        let got = t.take_all(C);
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].header.class, got[0].bytes()), (20, &[2u8][..]));
+        assert_eq!(got[0].header.origin_member, A, "the replay keeps the original stamps");
+        assert_eq!(t.signals, [C]);
+        // Subscribing again replays again (a restarted member gets its configuration back).
+        assert_eq!(server.handle(C.into(), label::SUBSCRIBE, &subscribe_words(&[20, 21]), &mut t), ok(&[2]));
+        let classes: Vec<u8> = t.take_all(C).iter().map(|m| m.header.class).collect();
+        assert_eq!(classes, [20, 21]);
+        // No longer retained: forgotten.
+        assert_eq!(server.handle(OWNER_BADGE, label::RETAIN, &retain(&[21]), &mut t), ok(&[]));
+        assert_eq!(server.handle(C.into(), label::SUBSCRIBE, &subscribe_words(&[20, 21]), &mut t), ok(&[1]));
+        assert_eq!(t.take_all(C)[0].header.class, 21);
+    }
+
+    #[test]
+    fn at_most_sixteen_classes_are_retained() {
+        let (mut server, mut t) = bus();
+        let seventeen: Vec<u8> = (0..17).collect();
+        let words = subscribe_words(&seventeen);
+        assert_eq!(server.handle(OWNER_BADGE, label::RETAIN, &words, &mut t), err(error::BAD_MESSAGE));
+        assert_eq!(server.handle(OWNER_BADGE, label::RETAIN, &words[..3], &mut t), err(error::BAD_MESSAGE));
+        let sixteen = subscribe_words(&seventeen[..16]);
+        assert_eq!(server.handle(OWNER_BADGE, label::RETAIN, &sixteen, &mut t), ok(&[]));
+        for class in 0..16 {
+            let words = publish_words(class, Scope::Local, &[class]);
+            assert_eq!(server.handle(A.into(), label::PUBLISH, &words, &mut t).label, label::OK);
+        }
+        assert_eq!(server.handle(C.into(), label::SUBSCRIBE, &ClassSet::ALL.to_words(), &mut t), ok(&[16]));
     }
 }

@@ -153,6 +153,9 @@ pub struct Process {
     /// A CNode of 2^`cnode_bits` slots; the program sees slot `i` at address `i`.
     pub cnode: CPtr,
     pub cnode_bits: u64,
+    /// The fault handler capability (in the root CNode) the thread is given when it starts;
+    /// 0 for none.
+    pub fault_handler: CPtr,
 }
 
 impl Process {
@@ -177,7 +180,30 @@ impl Process {
         // The guard makes the CNode's slot addresses 64-bit ones, as for the root task.
         let guard = cnode_cap_data(0, 64 - cnode_bits);
         Tcb(tcb).configure(cnode, guard, vspace, 0, bootinfo.ipc_buffer, ipc_buffer).step("configuring the TCB")?;
-        Ok(Process { tcb, vspace, cnode, cnode_bits })
+        Ok(Process { tcb, vspace, cnode, cnode_bits, fault_handler: 0 })
+    }
+
+    /// Makes `handler` (an endpoint capability in the root CNode, with send and grant-reply
+    /// rights, usually badged to say which child it is) the thread's fault handler: a fault of
+    /// the child becomes a message to its parent.
+    pub fn set_fault_handler(&mut self, handler: CPtr) -> Result<()> {
+        let guard = cnode_cap_data(0, 64 - self.cnode_bits);
+        Tcb(self.tcb).set_space(handler, self.cnode, guard, self.vspace, 0).step("setting the fault handler")?;
+        self.fault_handler = handler;
+        Ok(())
+    }
+
+    /// Restarts the thread at `entry` (an `extern "C" fn(u64) -> !`) with `argument` in x0 and
+    /// stack pointer `stack_top`: whatever it was doing, or waiting for (a fault reply), is
+    /// abandoned. It keeps its address space, CSpace and scheduling context; its stack pages
+    /// are reused as they are.
+    pub fn restart(&self, entry: extern "C" fn(u64) -> !, argument: u64, stack_top: u64) -> Result<()> {
+        Tcb(self.tcb).suspend().step("stopping the thread")?;
+        let mut regs = UserContext::default();
+        regs.0[UserContext::PC] = entry as usize as u64;
+        regs.0[UserContext::SP] = stack_top;
+        regs.0[UserContext::X0] = argument;
+        Tcb(self.tcb).write_registers(true, 4, &regs).step("restarting the thread")
     }
 
     /// Gives the thread a scheduling context (full budget) and `priority`, and starts it at
@@ -189,28 +215,31 @@ impl Process {
         stack_top: u64,
         priority: u64,
     ) -> Result<()> {
-        self.start_with(alloc, entry as usize as u64, 0, stack_top, priority)
+        self.launch(alloc, entry as usize as u64, 0, stack_top, priority)
     }
 
-    /// As [`Process::start`], for an entry `extern "C" fn(u64) -> !` (its address) that gets
-    /// `argument` in x0.
+    /// As [`Process::start`], for an entry that gets `argument` in x0.
     pub fn start_with(
         &self,
         alloc: &mut Allocator,
-        entry: u64,
+        entry: extern "C" fn(u64) -> !,
         argument: u64,
         stack_top: u64,
         priority: u64,
     ) -> Result<()> {
+        self.launch(alloc, entry as usize as u64, argument, stack_top, priority)
+    }
+
+    fn launch(&self, alloc: &mut Allocator, pc: u64, argument: u64, stack_top: u64, priority: u64) -> Result<()> {
         let sc = alloc.make(ObjectType::SchedContext, 8)?;
         SchedControl(alloc.bootinfo.sched_control.start)
             .configure_flags(SchedContext(sc), 10_000, 10_000, 0, 0, 0)
             .step("configuring the scheduling context")?;
         Tcb(self.tcb)
-            .set_sched_params(Tcb(slot::INIT_THREAD_TCB), priority, priority, sc, 0)
+            .set_sched_params(Tcb(slot::INIT_THREAD_TCB), priority, priority, sc, self.fault_handler)
             .step("setting scheduling parameters")?;
         let mut regs = UserContext::default();
-        regs.0[UserContext::PC] = entry;
+        regs.0[UserContext::PC] = pc;
         regs.0[UserContext::SP] = stack_top;
         regs.0[UserContext::X0] = argument;
         Tcb(self.tcb).write_registers(true, 4, &regs).step("starting the thread")

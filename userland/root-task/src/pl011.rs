@@ -62,7 +62,7 @@ pub const MAX_WRITE: usize = (MAX_MESSAGE_LENGTH - 1) * 8;
 /// returns a client's capability to its endpoint.
 pub fn spawn(alloc: &mut Allocator, base: u64, intid: u64) -> Result<Client> {
     let driver = Process::new(alloc, CNODE_BITS)?;
-    let Process { tcb, vspace, cnode, cnode_bits } = driver;
+    let Process { tcb, vspace, cnode, cnode_bits, .. } = driver;
 
     // The device: its frame, mapped only here (device frames are always Device-nGnRE).
     let uart = alloc.device_frame(base)?;

@@ -32,6 +32,11 @@ pub const CASES: &[(&str, Case)] = &[
     ("bus_refuses_bad_messages_and_survives_garbage", bus_refuses_bad_messages_and_survives_garbage),
     ("bus_tree_routes_each_scope_as_far_as_it_reaches", bus_tree_routes_each_scope_as_far_as_it_reaches),
     ("bus_link_filter_keeps_classes_on_their_bus", bus_link_filter_keeps_classes_on_their_bus),
+    ("restarted_driver_gets_its_configuration_back", restarted_driver_gets_its_configuration_back),
+    (
+        "requests_sent_while_a_driver_is_down_are_served_after_restart",
+        requests_sent_while_a_driver_is_down_are_served_after_restart,
+    ),
 ];
 
 /// Slots a case's programs may use (each mirrors the suite's image: a copy per frame).
@@ -94,7 +99,7 @@ struct Bus {
 
 fn start_child(alloc: &mut Allocator, process: &Process, entry: extern "C" fn(u64) -> !, argument: u64) -> Made<()> {
     made(alloc.map_new_pages(process.vspace, CHILD_STACK_TOP - CHILD_STACK_PAGES * 4096, CHILD_STACK_PAGES))?;
-    made(process.start_with(alloc, entry as usize as u64, argument, CHILD_STACK_TOP, CHILD_PRIORITY))
+    made(process.start_with(alloc, entry, argument, CHILD_STACK_TOP, CHILD_PRIORITY))
 }
 
 fn start_bus(alloc: &mut Allocator, id: u16) -> Made<Bus> {
@@ -475,5 +480,167 @@ pub fn bus_link_filter_keeps_classes_on_their_bus(env: &mut Env) -> Result {
     ensure!(up == [5], "the parent's member got {up:?}; the filter lets only 5 up");
     let below: Vec<(u16, u8)> = wait_for(&mut b, 4).iter().map(|m| (m.header.origin_bus, m.header.class)).collect();
     ensure!(below == [(2, 4), (2, 5), (2, 6), (1, 6)], "the child's other member got {below:?}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Supervision: a driver module that fails is restarted by its parent (the suite), and the
+// bus's shadow (retained configuration) and the driver's inbox make the restart invisible to
+// its clients.
+
+/// The scaler driver's classes: its configuration (the factor, one byte), requests (a u64 to
+/// scale) and results (the scaled u64).
+const CONFIGURE: u8 = 20;
+const SCALE: u8 = 21;
+const SCALED: u8 = 22;
+/// A request that makes the driver fail (it reads address 0).
+const CRASH: u64 = 0xdead;
+/// The scaler's CSpace and inbox.
+const SCALER_BUS: CPtr = 1;
+const SCALER_WAKE: CPtr = 2;
+const SCALER_INBOX: u64 = 0x3000_0000;
+/// The badge of the scaler's fault handler capability: which child failed.
+const SCALER_FAULT_BADGE: u64 = 0x5ca1e;
+
+fn scale(bus: &Member, factor: u64, request: &Message) {
+    let mut bytes = [0; 8];
+    let n = request.bytes().len().min(8);
+    bytes[..n].copy_from_slice(&request.bytes()[..n]);
+    let value = u64::from_le_bytes(bytes);
+    if value == CRASH {
+        // SAFETY: deliberately not safe: the driver fails here, and its parent restarts it.
+        unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
+    }
+    let _ = bus.publish(SCALED, Scope::Local, &(value * factor).to_le_bytes());
+}
+
+/// A driver that scales numbers by its configured factor. On every start it subscribes (the
+/// bus replays the retained configuration into its inbox), then drains its inbox: the
+/// configuration comes after any requests that waited while it was down, so it applies the
+/// configuration first and serves the waiting requests after.
+extern "C" fn scaler_main(_: u64) -> ! {
+    // SAFETY: its parent maps the driver's inbox frame at SCALER_INBOX before starting it.
+    let mut bus = unsafe { Member::new(SCALER_BUS, SCALER_INBOX as *mut u8) };
+    let mut factor = 1;
+    let _ = bus.subscribe(classes(&[CONFIGURE, SCALE]));
+    let mut backlog = [None; 30];
+    let mut waiting = 0;
+    while let Some(message) = bus.take() {
+        match message.header.class {
+            CONFIGURE => factor = u64::from(message.bytes().first().copied().unwrap_or(1)),
+            _ if waiting < backlog.len() => {
+                backlog[waiting] = Some(message);
+                waiting += 1;
+            }
+            _ => {}
+        }
+    }
+    for request in backlog.iter().flatten() {
+        scale(&bus, factor, request);
+    }
+    loop {
+        syscall::wait(SCALER_WAKE);
+        while let Some(message) = bus.take() {
+            match message.header.class {
+                CONFIGURE => factor = u64::from(message.bytes().first().copied().unwrap_or(1)),
+                _ => scale(&bus, factor, &message),
+            }
+        }
+    }
+}
+
+/// A bus with the scaler driver (member 2) supervised by the suite, and the suite as its
+/// client (member 1, subscribed to results).
+struct Supervised {
+    client: Member,
+    driver: Process,
+    faults: CPtr,
+    fault_reply: CPtr,
+}
+
+fn supervised_scaler(env: &mut Env) -> Made<Supervised> {
+    let mut alloc = env.allocator(CHILD_SLOTS);
+    let bus = start_bus(&mut alloc, 1)?;
+    bus_ok(bus.owner.retain(classes(&[CONFIGURE])), "retain the configuration class")?;
+    let ntfn = made(alloc.make(ObjectType::Notification, 0))?;
+    let client = member(&mut alloc, &bus, 1, ntfn)?;
+    bus_ok(client.subscribe(classes(&[SCALED])), "subscribe to results")?;
+    let mut driver = made(Process::new(&mut alloc, 2))?;
+    let wake = made(alloc.make(ObjectType::Notification, 0))?;
+    made(CNode(driver.cnode).mint(SCALER_WAKE, 2, ROOT, wake, DEPTH, CapRights::READ, 0).step("the driver's wake-up"))?;
+    let cap = join(&mut alloc, &bus, 2, Role::Member, ClassSet::EMPTY, (driver.vspace, SCALER_INBOX), wake)?;
+    made(CNode(driver.cnode).move_(SCALER_BUS, 2, ROOT, cap, DEPTH).step("the driver's bus capability"))?;
+    let faults = made(alloc.make(ObjectType::Endpoint, 0))?;
+    let fault_reply = made(alloc.make(ObjectType::Reply, 0))?;
+    let handler = made(alloc.slot())?;
+    made(ROOT.mint(handler, DEPTH, ROOT, faults, DEPTH, CapRights::ALL, SCALER_FAULT_BADGE).step("the fault handler"))?;
+    made(driver.set_fault_handler(handler))?;
+    start_child(&mut alloc, &driver, scaler_main, 0)?;
+    settle();
+    Ok(Supervised { client, driver, faults, fault_reply })
+}
+
+fn request(client: &Member, value: u64) -> Made<()> {
+    bus_ok(client.publish(SCALE, Scope::Local, &value.to_le_bytes()), "a request").map(|_| ())
+}
+
+fn results(client: &mut Member, count: usize) -> Vec<u64> {
+    settle();
+    wait_for(client, count)
+        .iter()
+        .map(|m| {
+            let mut bytes = [0; 8];
+            bytes.copy_from_slice(&m.bytes()[..8]);
+            u64::from_le_bytes(bytes)
+        })
+        .collect()
+}
+
+/// Waits for the driver's fault and restarts it, as a parent's supervision loop does.
+fn supervise_once(s: &Supervised) -> Result {
+    let mut fault = None;
+    for _ in 0..200 {
+        let message = syscall::nb_recv(s.faults, s.fault_reply);
+        if message.cap_or_badge == SCALER_FAULT_BADGE {
+            fault = Some(message);
+            break;
+        }
+        settle();
+    }
+    let Some(fault) = fault else { return Err("the driver's fault never reached its parent".into()) };
+    ensure!(
+        fault.info.label() == 6 && fault.mrs[1] == 0,
+        "fault label {}, address {:#x}",
+        fault.info.label(),
+        fault.mrs[1]
+    );
+    made(s.driver.restart(scaler_main, 0, CHILD_STACK_TOP))
+}
+
+pub fn restarted_driver_gets_its_configuration_back(env: &mut Env) -> Result {
+    let mut s = supervised_scaler(env)?;
+    bus_ok(s.client.publish(CONFIGURE, Scope::Local, &[3]), "configure")?;
+    request(&s.client, 5)?;
+    let before = results(&mut s.client, 1);
+    ensure!(before == [15], "before the failure: {before:?}");
+    request(&s.client, CRASH)?;
+    supervise_once(&s)?;
+    settle();
+    request(&s.client, 7)?;
+    let after = results(&mut s.client, 1);
+    ensure!(after == [21], "after the restart: {after:?} (7 scaled by the retained factor 3 is 21)");
+    Ok(())
+}
+
+pub fn requests_sent_while_a_driver_is_down_are_served_after_restart(env: &mut Env) -> Result {
+    let mut s = supervised_scaler(env)?;
+    bus_ok(s.client.publish(CONFIGURE, Scope::Local, &[4]), "configure")?;
+    // The failing request and two more, published before the driver runs again.
+    request(&s.client, CRASH)?;
+    request(&s.client, 10)?;
+    request(&s.client, 11)?;
+    supervise_once(&s)?;
+    let after = results(&mut s.client, 2);
+    ensure!(after == [40, 44], "after the restart: {after:?}, want both waiting requests scaled by 4");
     Ok(())
 }
