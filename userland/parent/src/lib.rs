@@ -1,7 +1,7 @@
 //! What an HM parent needs to build its children out of its own untyped memory: an allocator
 //! of objects and slots, device frames, and a [`Process`] for each child: its own VSpace
 //! (sharing the parent's code, read-only), its own CSpace, its own IPC buffer and stack, and a
-//! thread to run it.
+//! thread to run it. [`bus`] builds buses, their memberships and bridges the same way.
 //!
 //! The parent's image frames are mapped into the new VSpace at the same addresses, so the
 //! child's entry is any function of the parent's binary. The mirror is read-only: the child can
@@ -11,6 +11,9 @@
 //! image) is right in both address spaces.
 #![no_std]
 
+pub mod bus;
+
+use core::ops::Range;
 use hmk_rt::BootInfo;
 use hmk_sys::Error;
 use hmk_sys::bootinfo::slot;
@@ -19,8 +22,6 @@ use hmk_sys::invocation::{
 };
 use hmk_sys::message::{CapRights, cnode_cap_data};
 use hmk_sys::object::{ObjectType, PAGE_BITS, vm_attributes};
-
-use core::ops::Range;
 
 /// Where user programs are linked (linker/user.ld).
 pub const IMAGE_BASE: u64 = 0x40_0000;

@@ -5,18 +5,19 @@
 
 use crate::cases::Case;
 use crate::check::ensure;
-use crate::env::{DEPTH, Env, ROOT};
+use crate::env::Env;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use hm_bus::module::{BusError, BusLayout, Link, Member, Owner, refusal};
-use hm_bus::server::{OWNER_BADGE, error};
+use hm_bus::module::{BusError, Member, Owner, refusal};
+use hm_bus::server::error;
 use hm_bus::{ClassSet, Message, Role, Scope};
-use hm_parent::{Allocator, Process, Step};
+use hm_parent::bus::{Bus, CHILD_STACK_TOP};
+use hm_parent::{Allocator, DEPTH, Process, ROOT, Step};
 use hmk_sys::bootinfo::slot;
 use hmk_sys::invocation::{CNode, CPtr};
 use hmk_sys::message::CapRights;
-use hmk_sys::object::{ObjectType, vm_attributes};
+use hmk_sys::object::ObjectType;
 use hmk_sys::syscall;
 
 type Result = crate::check::Outcome;
@@ -41,43 +42,9 @@ pub const CASES: &[(&str, Case)] = &[
 
 /// Slots a case's programs may use (each mirrors the suite's image: a copy per frame).
 const CHILD_SLOTS: u64 = 1400;
-/// The bus module's CSpace: its endpoint, its reply object, member `i`'s notification at
-/// `NOTIFICATIONS + i`.
-const BUS_CNODE_BITS: u64 = 7;
-const BUS_ENDPOINT: CPtr = 1;
-const BUS_REPLY: CPtr = 2;
-const BUS_NOTIFICATIONS: CPtr = 64;
-/// In every child's VSpace: its stack, and (bus) the inboxes of its members.
-const CHILD_STACK_TOP: u64 = 0x1000_8000;
-const CHILD_STACK_PAGES: u64 = 4;
-const BUS_INBOXES: u64 = 0x2000_0000;
-/// The bridge's CSpace and its two inboxes.
-const BRIDGE_CHILD_LINK: CPtr = 1;
-const BRIDGE_PARENT_LINK: CPtr = 2;
-const BRIDGE_WAKE: CPtr = 3;
-const BRIDGE_CHILD_INBOX: u64 = 0x3000_0000;
-const BRIDGE_PARENT_INBOX: u64 = 0x3000_1000;
 /// Where the suite maps the inboxes it reads: bus `b`, member `i` at `+ (b * 64 + i) * 4096`.
 const SUITE_INBOXES: u64 = 0x50_0000_0000;
 const CHILD_PRIORITY: u64 = 200;
-
-extern "C" fn bus_main(bus: u64) -> ! {
-    hm_bus::module::serve(BusLayout {
-        bus: bus as u16,
-        endpoint: BUS_ENDPOINT,
-        reply: BUS_REPLY,
-        inbox_base: BUS_INBOXES,
-        notification_base: BUS_NOTIFICATIONS,
-    })
-}
-
-extern "C" fn bridge_main(_: u64) -> ! {
-    let child = Link { endpoint: BRIDGE_CHILD_LINK, inbox: BRIDGE_CHILD_INBOX as *mut u8 };
-    let parent = Link { endpoint: BRIDGE_PARENT_LINK, inbox: BRIDGE_PARENT_INBOX as *mut u8 };
-    // SAFETY: the case maps both inbox frames at these addresses in the bridge's VSpace before
-    // it starts the bridge, and only the bridge reads them.
-    unsafe { hm_bus::module::bridge(child, parent, BRIDGE_WAKE) }
-}
 
 fn made<T>(result: hm_parent::Result<T>) -> Made<T> {
     result.map_err(|e| format!("{}: {:?}", e.step, e.error))
@@ -87,45 +54,10 @@ fn bus_ok<T>(result: core::result::Result<T, BusError>, what: &str) -> Made<T> {
     result.map_err(|e| format!("{what}: {e:?}"))
 }
 
-/// A running bus module and what its owner needs to add members.
-struct Bus {
-    id: u16,
-    process: Process,
-    /// The bus endpoint with every right, in the root CNode (members' capabilities are minted
-    /// from it).
-    endpoint: CPtr,
-    owner: Owner,
-}
-
-fn start_child(alloc: &mut Allocator, process: &Process, entry: extern "C" fn(u64) -> !, argument: u64) -> Made<()> {
-    made(alloc.map_new_pages(process.vspace, CHILD_STACK_TOP - CHILD_STACK_PAGES * 4096, CHILD_STACK_PAGES))?;
-    made(process.start_with(alloc, entry, argument, CHILD_STACK_TOP, CHILD_PRIORITY))
-}
-
 fn start_bus(alloc: &mut Allocator, id: u16) -> Made<Bus> {
-    let process = made(Process::new(alloc, BUS_CNODE_BITS))?;
-    let endpoint = made(alloc.make(ObjectType::Endpoint, 0))?;
-    made(
-        CNode(process.cnode)
-            .mint(BUS_ENDPOINT, BUS_CNODE_BITS, ROOT, endpoint, DEPTH, CapRights::READ, 0)
-            .step("the bus's receive capability"),
-    )?;
-    made(alloc.make_in(ObjectType::Reply, process.cnode, BUS_REPLY, 1))?;
-    let owner = made(alloc.slot())?;
-    made(ROOT.mint(owner, DEPTH, ROOT, endpoint, DEPTH, call_only(), OWNER_BADGE).step("the owner's capability"))?;
-    start_child(alloc, &process, bus_main, u64::from(id))?;
-    Ok(Bus { id, process, endpoint, owner: Owner(owner) })
+    made(hm_parent::bus::start_bus(alloc, id, CHILD_PRIORITY))
 }
 
-/// Write and grant-reply: enough to Call, nothing else.
-fn call_only() -> CapRights {
-    CapRights { write: true, grant_reply: true, ..CapRights::NONE }
-}
-
-/// Sets up membership `id` of `bus` for a party that reads its inbox through `reader` (a
-/// VSpace and the address it maps the inbox at) and is signalled through `notification`:
-/// maps the inbox in both spaces, gives the bus a send capability to the notification, adds the
-/// membership, and returns the party's badged capability to the bus.
 fn join(
     alloc: &mut Allocator,
     bus: &Bus,
@@ -135,29 +67,11 @@ fn join(
     reader: (CPtr, u64),
     notification: CPtr,
 ) -> Made<CPtr> {
-    let inbox = made(alloc.make(ObjectType::SmallPage, 0))?;
-    let bus_copy = made(alloc.slot())?;
-    made(ROOT.copy(bus_copy, DEPTH, ROOT, inbox, DEPTH, CapRights::READ_WRITE).step("copying the inbox"))?;
-    let attributes = vm_attributes::DEFAULT | vm_attributes::EXECUTE_NEVER;
-    made(alloc.map(
-        bus.process.vspace,
-        bus_copy,
-        BUS_INBOXES + u64::from(id) * 4096,
-        CapRights::READ_WRITE,
-        attributes,
-    ))?;
-    made(alloc.map(reader.0, inbox, reader.1, CapRights::READ_WRITE, attributes))?;
-    let signal = BUS_NOTIFICATIONS + u64::from(id);
-    let send_only = CapRights { write: true, ..CapRights::NONE };
-    made(
-        CNode(bus.process.cnode)
-            .mint(signal, BUS_CNODE_BITS, ROOT, notification, DEPTH, send_only, 1 << id)
-            .step("the bus's capability to the member's notification"),
-    )?;
-    bus_ok(bus.owner.add(id, role, filter), "adding the membership")?;
-    let cap = made(alloc.slot())?;
-    made(ROOT.mint(cap, DEPTH, ROOT, bus.endpoint, DEPTH, call_only(), u64::from(id)).step("the member's capability"))?;
-    Ok(cap)
+    made(hm_parent::bus::join(alloc, bus, id, role, filter, reader, notification))
+}
+
+fn start_child(alloc: &mut Allocator, process: &Process, entry: extern "C" fn(u64) -> !, argument: u64) -> Made<()> {
+    made(hm_parent::bus::run(alloc, process, entry, argument, CHILD_PRIORITY))
 }
 
 /// A member the suite plays: membership `id` of `bus`, its inbox mapped in the suite's space.
@@ -419,18 +333,7 @@ fn build_tree(env: &mut Env, up: ClassSet, down: ClassSet) -> Made<Tree> {
     let mut alloc = env.allocator(CHILD_SLOTS);
     let parent = start_bus(&mut alloc, 1)?;
     let child = start_bus(&mut alloc, 2)?;
-    let bridge = made(Process::new(&mut alloc, 2))?;
-    let wake = made(alloc.make(ObjectType::Notification, 0))?;
-    made(
-        CNode(bridge.cnode)
-            .mint(BRIDGE_WAKE, 2, ROOT, wake, DEPTH, CapRights::READ, 0)
-            .step("the bridge's wake-up notification"),
-    )?;
-    let up_cap = join(&mut alloc, &child, 63, Role::UpLink, up, (bridge.vspace, BRIDGE_CHILD_INBOX), wake)?;
-    let down_cap = join(&mut alloc, &parent, 62, Role::DownLink, down, (bridge.vspace, BRIDGE_PARENT_INBOX), wake)?;
-    made(CNode(bridge.cnode).move_(BRIDGE_CHILD_LINK, 2, ROOT, up_cap, DEPTH).step("the bridge's child link"))?;
-    made(CNode(bridge.cnode).move_(BRIDGE_PARENT_LINK, 2, ROOT, down_cap, DEPTH).step("the bridge's parent link"))?;
-    start_child(&mut alloc, &bridge, bridge_main, 0)?;
+    made(hm_parent::bus::bridge(&mut alloc, &child, &parent, up, down, CHILD_PRIORITY))?;
     let ntfn = made(alloc.make(ObjectType::Notification, 0))?;
     let parent_member = member(&mut alloc, &parent, 1, ntfn)?;
     let child_members = [member(&mut alloc, &child, 1, ntfn)?, member(&mut alloc, &child, 2, ntfn)?];

@@ -1,0 +1,153 @@
+//! Buses as children: starting a bus module, joining parties to it (mapping their inboxes and
+//! handing the bus their notifications), and bridging a child bus to its parent with a bridge
+//! module (docs/bus-protocol.md). Every bus and bridge is a [`Process`] of its own, running the
+//! `hm-bus` module code shared through the parent's image.
+
+use crate::{Allocator, DEPTH, Process, ROOT, Result, SetupError, Step};
+use hm_bus::module::{BusLayout, Link, Owner};
+use hm_bus::server::OWNER_BADGE;
+use hm_bus::{ClassSet, Role};
+use hmk_sys::invocation::{CNode, CPtr};
+use hmk_sys::message::CapRights;
+use hmk_sys::object::{ObjectType, vm_attributes};
+
+/// A bus module's CSpace: its endpoint, its reply object, member `i`'s notification at
+/// `BUS_NOTIFICATIONS + i`.
+const BUS_CNODE_BITS: u64 = 7;
+const BUS_ENDPOINT: CPtr = 1;
+const BUS_REPLY: CPtr = 2;
+const BUS_NOTIFICATIONS: CPtr = 64;
+/// Where a bus module sees member `i`'s inbox: `BUS_INBOXES + i * 4096`.
+const BUS_INBOXES: u64 = 0x2000_0000;
+/// A bridge module's CSpace and its two inboxes.
+const BRIDGE_CNODE_BITS: u64 = 2;
+const BRIDGE_CHILD_LINK: CPtr = 1;
+const BRIDGE_PARENT_LINK: CPtr = 2;
+const BRIDGE_WAKE: CPtr = 3;
+const BRIDGE_CHILD_INBOX: u64 = 0x3000_0000;
+const BRIDGE_PARENT_INBOX: u64 = 0x3000_1000;
+/// A bridge's membership ids: the up link on the child bus, the down link on the parent bus.
+pub const BRIDGE_UP_ID: u16 = 63;
+pub const BRIDGE_DOWN_ID: u16 = 62;
+/// Where every child started by [`run`] has its stack.
+pub const CHILD_STACK_TOP: u64 = 0x1000_8000;
+const CHILD_STACK_PAGES: u64 = 4;
+
+extern "C" fn bus_main(bus: u64) -> ! {
+    hm_bus::module::serve(BusLayout {
+        bus: bus as u16,
+        endpoint: BUS_ENDPOINT,
+        reply: BUS_REPLY,
+        inbox_base: BUS_INBOXES,
+        notification_base: BUS_NOTIFICATIONS,
+    })
+}
+
+extern "C" fn bridge_main(_: u64) -> ! {
+    let child = Link { endpoint: BRIDGE_CHILD_LINK, inbox: BRIDGE_CHILD_INBOX as *mut u8 };
+    let parent = Link { endpoint: BRIDGE_PARENT_LINK, inbox: BRIDGE_PARENT_INBOX as *mut u8 };
+    // SAFETY: `bridge` maps both inbox frames at these addresses in the bridge's VSpace before
+    // it starts the bridge, and only the bridge reads them.
+    unsafe { hm_bus::module::bridge(child, parent, BRIDGE_WAKE) }
+}
+
+/// Gives `process` a stack at [`CHILD_STACK_TOP`] and starts it at `entry(argument)`.
+pub fn run(
+    alloc: &mut Allocator,
+    process: &Process,
+    entry: extern "C" fn(u64) -> !,
+    argument: u64,
+    priority: u64,
+) -> Result<()> {
+    alloc.map_new_pages(process.vspace, CHILD_STACK_TOP - CHILD_STACK_PAGES * 4096, CHILD_STACK_PAGES)?;
+    process.start_with(alloc, entry, argument, CHILD_STACK_TOP, priority)
+}
+
+/// Write and grant-reply: enough to Call, nothing else.
+pub fn call_only() -> CapRights {
+    CapRights { write: true, grant_reply: true, ..CapRights::NONE }
+}
+
+/// A running bus module and what its owner needs to add members.
+pub struct Bus {
+    pub id: u16,
+    pub process: Process,
+    /// The bus endpoint with every right, in the root CNode (members' capabilities are minted
+    /// from it).
+    pub endpoint: CPtr,
+    pub owner: Owner,
+}
+
+/// Starts bus `id` (its id in the tree) at `priority`.
+pub fn start_bus(alloc: &mut Allocator, id: u16, priority: u64) -> Result<Bus> {
+    let process = Process::new(alloc, BUS_CNODE_BITS)?;
+    let endpoint = alloc.make(ObjectType::Endpoint, 0)?;
+    CNode(process.cnode)
+        .mint(BUS_ENDPOINT, BUS_CNODE_BITS, ROOT, endpoint, DEPTH, CapRights::READ, 0)
+        .step("the bus's receive capability")?;
+    alloc.make_in(ObjectType::Reply, process.cnode, BUS_REPLY, 1)?;
+    let owner = alloc.slot()?;
+    ROOT.mint(owner, DEPTH, ROOT, endpoint, DEPTH, call_only(), OWNER_BADGE).step("the owner's capability")?;
+    run(alloc, &process, bus_main, u64::from(id), priority)?;
+    Ok(Bus { id, process, endpoint, owner: Owner(owner) })
+}
+
+/// Sets up membership `id` of `bus` for a party that reads its inbox through `reader` (a
+/// VSpace and the address it maps the inbox at) and is signalled through `notification`
+/// (with the badge `1 << id`): maps a fresh inbox in both spaces, gives the bus a send
+/// capability to the notification, adds the membership, and returns the party's badged
+/// capability to the bus (in the root CNode).
+pub fn join(
+    alloc: &mut Allocator,
+    bus: &Bus,
+    id: u16,
+    role: Role,
+    filter: ClassSet,
+    reader: (CPtr, u64),
+    notification: CPtr,
+) -> Result<CPtr> {
+    let inbox = alloc.make(ObjectType::SmallPage, 0)?;
+    let bus_copy = alloc.slot()?;
+    ROOT.copy(bus_copy, DEPTH, ROOT, inbox, DEPTH, CapRights::READ_WRITE).step("copying the inbox")?;
+    let attributes = vm_attributes::DEFAULT | vm_attributes::EXECUTE_NEVER;
+    let at = BUS_INBOXES + u64::from(id) * 4096;
+    alloc.map(bus.process.vspace, bus_copy, at, CapRights::READ_WRITE, attributes)?;
+    alloc.map(reader.0, inbox, reader.1, CapRights::READ_WRITE, attributes)?;
+    let send_only = CapRights { write: true, ..CapRights::NONE };
+    CNode(bus.process.cnode)
+        .mint(BUS_NOTIFICATIONS + u64::from(id), BUS_CNODE_BITS, ROOT, notification, DEPTH, send_only, 1 << id)
+        .step("the bus's capability to the member's notification")?;
+    bus.owner.add(id, role, filter).map_err(|_| SetupError { step: "adding the membership", error: None })?;
+    let cap = alloc.slot()?;
+    ROOT.mint(cap, DEPTH, ROOT, bus.endpoint, DEPTH, call_only(), u64::from(id)).step("the member's capability")?;
+    Ok(cap)
+}
+
+/// Joins bus `child` to bus `parent` with a bridge module at `priority`: the child's up link
+/// (member [`BRIDGE_UP_ID`] there, letting `up` pass) and a down link of the parent (member
+/// [`BRIDGE_DOWN_ID`] there, letting `down` pass).
+pub fn bridge(
+    alloc: &mut Allocator,
+    child: &Bus,
+    parent: &Bus,
+    up: ClassSet,
+    down: ClassSet,
+    priority: u64,
+) -> Result<Process> {
+    let bridge = Process::new(alloc, BRIDGE_CNODE_BITS)?;
+    let wake = alloc.make(ObjectType::Notification, 0)?;
+    CNode(bridge.cnode)
+        .mint(BRIDGE_WAKE, BRIDGE_CNODE_BITS, ROOT, wake, DEPTH, CapRights::READ, 0)
+        .step("the bridge's wake-up notification")?;
+    let up_cap = join(alloc, child, BRIDGE_UP_ID, Role::UpLink, up, (bridge.vspace, BRIDGE_CHILD_INBOX), wake)?;
+    let down_cap =
+        join(alloc, parent, BRIDGE_DOWN_ID, Role::DownLink, down, (bridge.vspace, BRIDGE_PARENT_INBOX), wake)?;
+    CNode(bridge.cnode)
+        .move_(BRIDGE_CHILD_LINK, BRIDGE_CNODE_BITS, ROOT, up_cap, DEPTH)
+        .step("the bridge's child link")?;
+    CNode(bridge.cnode)
+        .move_(BRIDGE_PARENT_LINK, BRIDGE_CNODE_BITS, ROOT, down_cap, DEPTH)
+        .step("the bridge's parent link")?;
+    run(alloc, &bridge, bridge_main, 0, priority)?;
+    Ok(bridge)
+}
