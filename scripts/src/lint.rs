@@ -5,7 +5,7 @@ use crate::build::{self, TARGET, Variant};
 use crate::repo_root;
 use std::process::Command;
 
-const HOST_CRATES: [&str; 5] = ["hmk-platform", "hmk-sys", "hm-bus", "hmk-boot-checks", "xtask"];
+const HOST_CRATES: [&str; 6] = ["hmk-platform", "hmk-sys", "hm-bus", "hm-system", "hmk-boot-checks", "xtask"];
 /// User-level crates, checked for the user target.
 const USER_CRATES: [&str; 7] = ["hmk-sys", "hmk-rt", "hm-bus", "hm-parent", "hmk-root-task", "hmk-tests", "hmk-bench"];
 

@@ -8,6 +8,7 @@
 //!   bench [--board virt|rpi4]
 //!   lint
 //!   image rpi4 [-o FILE] [--firmware DIR]
+//!   system check FILE [--board virt|rpi4]
 
 mod bench;
 mod build;
@@ -15,6 +16,7 @@ mod image;
 mod lint;
 mod qemu;
 mod setup;
+mod system;
 mod test;
 
 use std::path::PathBuf;
@@ -35,7 +37,9 @@ const USAGE: &str = "usage: cargo xtask <command>
         instructions per kernel operation under QEMU -icount shift=0; a table and JSON
   lint  rustfmt check and clippy (host crates, and kernel and loader for both boards)
   image rpi4 [-o FILE] [--firmware DIR]
-        a flashable SD-card image for the Raspberry Pi 4";
+        a flashable SD-card image for the Raspberry Pi 4
+  system check FILE [--board virt|rpi4]
+        check a system description (docs/system-description.md); print its plan or its errors";
 
 /// Command-line words after the command, consumed flag by flag.
 struct Args(Vec<String>);
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
         "test" => test_command(args),
         "image" => image_command(args),
         "bench" => bench::run(args.0),
+        "system" => system::run(args.0),
         "lint" => args.finish().and_then(|()| {
             let failures: Vec<String> =
                 lint::run_all().into_iter().filter_map(|(name, r)| r.err().map(|e| format!("{name}: {e}"))).collect();

@@ -16,7 +16,8 @@ use std::time::Duration;
 const BOOT_LIMIT: Duration = Duration::from_secs(60);
 
 /// Crates whose unit tests run on the host.
-const HOST_CRATES: [&str; 6] = ["hmk-platform", "hmk-kernel", "hmk-sys", "hm-bus", "hmk-boot-checks", "xtask"];
+const HOST_CRATES: [&str; 7] =
+    ["hmk-platform", "hmk-kernel", "hmk-sys", "hm-bus", "hm-system", "hmk-boot-checks", "xtask"];
 
 #[derive(Default)]
 struct Tally {

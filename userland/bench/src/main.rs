@@ -6,6 +6,8 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 use core::sync::atomic::{AtomicU64, Ordering};
 use hmk_rt::BootInfo;
 use hmk_sys::bootinfo::slot;
@@ -62,6 +64,11 @@ const UNMAPPED: u64 = 0x30_0000_0000;
 const MAP_AT: u64 = 0x31_0000_0000;
 /// The virtual timer's interrupt (a PPI, the same on every board).
 const VIRTUAL_TIMER_INTID: u64 = 27;
+/// Bus modules and bridges run below the benchmark thread, so a bridge forwards only while the
+/// benchmark waits.
+const BUS_PRIORITY: u64 = 100;
+/// Where the benchmark maps the inboxes of the bus members it plays.
+const BUS_INBOXES: u64 = 0x40_0000_0000;
 /// Objects per retype in the retype-and-revoke benchmark.
 const RETYPE_BATCH: u64 = 64;
 
@@ -273,6 +280,69 @@ fn irq_benchmark(alloc: &mut Allocator) {
     virtual_timer(false);
 }
 
+/// Bus modules, members and bridges (hm-parent::bus) for the bus benchmarks.
+fn bus_benchmarks(alloc: &mut Allocator) {
+    use hm_bus::module::Member;
+    use hm_bus::{ClassSet, Role, Scope};
+    const SLOTS: u64 = 5000;
+    let untyped = alloc.make(ObjectType::Untyped, 24);
+    let first = alloc.next_slot;
+    alloc.next_slot += SLOTS;
+    let mut parent = hm_parent::Allocator::with(alloc.bootinfo, Untyped(untyped), first..first + SLOTS);
+    let parent = &mut parent;
+    let ntfn = alloc.make(ObjectType::Notification, 0);
+    let mut inbox_at = BUS_INBOXES;
+    let mut member = |parent: &mut hm_parent::Allocator, bus: &hm_parent::bus::Bus, id: u16| {
+        let me = (slot::INIT_THREAD_VSPACE, inbox_at);
+        inbox_at += 4096;
+        let cap = hm_parent::bus::join(parent, bus, id, Role::Member, ClassSet::EMPTY, me, ntfn).expect("join");
+        // SAFETY: `join` mapped a fresh inbox frame at `me.1` in this address space; only this
+        // member reads it.
+        let member = unsafe { Member::new(cap, me.1 as *mut u8) };
+        member.subscribe(ClassSet::ALL).expect("subscribe");
+        member
+    };
+
+    // One bus, a publisher and N subscribers; a round is a publish and every subscriber taking it.
+    let bus = hm_parent::bus::start_bus(parent, 1, BUS_PRIORITY).expect("a bus");
+    let publisher = member(parent, &bus, 1);
+    let mut subscribers = alloc::vec::Vec::new();
+    for count in [1usize, 8, 32] {
+        while subscribers.len() < count {
+            let id = subscribers.len() as u16 + 2;
+            subscribers.push(member(parent, &bus, id));
+        }
+        let name = alloc::format!("bus_publish_to_{count}_subscribers_and_take");
+        measure(&name, || {
+            publisher.publish(7, Scope::Local, &[1, 2, 3, 4, 5, 6, 7, 8]).expect("publish");
+            for subscriber in subscribers.iter_mut() {
+                subscriber.take();
+            }
+        });
+    }
+
+    // A chain of buses, the publisher on the deepest, a subscriber on the top; a round is a
+    // publish with scope up and waiting until it arrives at the top (the bridges forward it).
+    let mut chain = alloc::vec![hm_parent::bus::start_bus(parent, 10, BUS_PRIORITY).expect("the top bus")];
+    let mut top = member(parent, &chain[0], 1);
+    for levels in 1..=3u16 {
+        let below = hm_parent::bus::start_bus(parent, 10 + levels, BUS_PRIORITY).expect("a bus below");
+        let above = chain.last().expect("a bus above");
+        hm_parent::bus::bridge(parent, &below, above, ClassSet::ALL, ClassSet::ALL, BUS_PRIORITY).expect("a bridge");
+        chain.push(below);
+        let deepest = member(parent, chain.last().expect("the deepest bus"), 1);
+        let name = alloc::format!("bus_up_{levels}_levels_publish_to_arrival");
+        measure(&name, || {
+            deepest.publish(7, Scope::Up, &[9; 8]).expect("publish");
+            while top.take().is_none() {
+                syscall::wait(ntfn);
+            }
+        });
+        // The next level's messages would land in this member's inbox too: it leaves the bus.
+        chain.last().expect("the deepest bus").owner.remove(1).expect("leave the bus");
+    }
+}
+
 /// Runs `operation` WARM_UP + ROUNDS times and reports instructions per round.
 fn measure(name: &str, mut operation: impl FnMut()) {
     for _ in 0..WARM_UP {
@@ -352,6 +422,7 @@ fn main(bootinfo: &'static BootInfo) {
 
     memory_benchmarks(&mut alloc);
     irq_benchmark(&mut alloc);
+    bus_benchmarks(&mut alloc);
     log::info!("BENCH done");
     syscall::debug_halt();
 }

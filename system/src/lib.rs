@@ -1,0 +1,16 @@
+//! The HM system description: one TOML file that declares a system's buses and modules, and the
+//! checker that turns it into a plan for a board.
+//!
+//! [`format`] is the file as written, [`board`] what the board's device tree offers,
+//! [`check`] the rules and their resolution, [`plan`] the result. [`check_source`] is the whole
+//! pipeline: text in, a [`Plan`] or every [`Problem`] out. `cargo xtask system check` is its
+//! command line, and `docs/system-description.md` describes the format and every check.
+
+pub mod board;
+pub mod check;
+pub mod format;
+pub mod plan;
+
+pub use board::{Board, BoardName};
+pub use check::{Problem, check_source};
+pub use plan::Plan;
