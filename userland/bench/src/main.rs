@@ -328,7 +328,9 @@ fn bus_benchmarks(alloc: &mut Allocator) {
     for levels in 1..=3u16 {
         let below = hm_parent::bus::start_bus(parent, 10 + levels, BUS_PRIORITY).expect("a bus below");
         let above = chain.last().expect("a bus above");
-        hm_parent::bus::bridge(parent, &below, above, ClassSet::ALL, ClassSet::ALL, BUS_PRIORITY).expect("a bridge");
+        let up = hm_parent::bus::Crossing { id: 63, filter: ClassSet::ALL };
+        let down = hm_parent::bus::Crossing { id: 62, filter: ClassSet::ALL };
+        hm_parent::bus::bridge(parent, &below, above, up, down, BUS_PRIORITY).expect("a bridge");
         chain.push(below);
         let deepest = member(parent, chain.last().expect("the deepest bus"), 1);
         let name = alloc::format!("bus_up_{levels}_levels_publish_to_arrival");

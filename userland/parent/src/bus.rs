@@ -26,9 +26,6 @@ const BRIDGE_PARENT_LINK: CPtr = 2;
 const BRIDGE_WAKE: CPtr = 3;
 const BRIDGE_CHILD_INBOX: u64 = 0x3000_0000;
 const BRIDGE_PARENT_INBOX: u64 = 0x3000_1000;
-/// A bridge's membership ids: the up link on the child bus, the down link on the parent bus.
-pub const BRIDGE_UP_ID: u16 = 63;
-pub const BRIDGE_DOWN_ID: u16 = 62;
 /// Where every child started by [`run`] has its stack.
 pub const CHILD_STACK_TOP: u64 = 0x1000_8000;
 const CHILD_STACK_PAGES: u64 = 4;
@@ -123,15 +120,23 @@ pub fn join(
     Ok(cap)
 }
 
+/// One of a bridge's two memberships: its member id on that bus, and the classes it lets pass
+/// across from that bus to the other.
+#[derive(Clone, Copy, Debug)]
+pub struct Crossing {
+    pub id: u16,
+    pub filter: ClassSet,
+}
+
 /// Joins bus `child` to bus `parent` with a bridge module at `priority`: the child's up link
-/// (member [`BRIDGE_UP_ID`] there, letting `up` pass) and a down link of the parent (member
-/// [`BRIDGE_DOWN_ID`] there, letting `down` pass).
+/// (`up.id` there, letting `up.filter` pass to the parent) and a down link of the parent
+/// (`down.id` there, letting `down.filter` pass to the child).
 pub fn bridge(
     alloc: &mut Allocator,
     child: &Bus,
     parent: &Bus,
-    up: ClassSet,
-    down: ClassSet,
+    up: Crossing,
+    down: Crossing,
     priority: u64,
 ) -> Result<Process> {
     let bridge = Process::new(alloc, BRIDGE_CNODE_BITS)?;
@@ -139,9 +144,9 @@ pub fn bridge(
     CNode(bridge.cnode)
         .mint(BRIDGE_WAKE, BRIDGE_CNODE_BITS, ROOT, wake, DEPTH, CapRights::READ, 0)
         .step("the bridge's wake-up notification")?;
-    let up_cap = join(alloc, child, BRIDGE_UP_ID, Role::UpLink, up, (bridge.vspace, BRIDGE_CHILD_INBOX), wake)?;
+    let up_cap = join(alloc, child, up.id, Role::UpLink, up.filter, (bridge.vspace, BRIDGE_CHILD_INBOX), wake)?;
     let down_cap =
-        join(alloc, parent, BRIDGE_DOWN_ID, Role::DownLink, down, (bridge.vspace, BRIDGE_PARENT_INBOX), wake)?;
+        join(alloc, parent, down.id, Role::DownLink, down.filter, (bridge.vspace, BRIDGE_PARENT_INBOX), wake)?;
     CNode(bridge.cnode)
         .move_(BRIDGE_CHILD_LINK, BRIDGE_CNODE_BITS, ROOT, up_cap, DEPTH)
         .step("the bridge's child link")?;

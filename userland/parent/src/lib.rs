@@ -12,6 +12,7 @@
 #![no_std]
 
 pub mod bus;
+pub mod plan;
 
 use core::ops::Range;
 use hmk_rt::BootInfo;

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use hm_bus::module::{BusError, Member, Owner, refusal};
 use hm_bus::server::error;
 use hm_bus::{ClassSet, Message, Role, Scope};
-use hm_parent::bus::{Bus, CHILD_STACK_TOP};
+use hm_parent::bus::{Bus, CHILD_STACK_TOP, Crossing};
 use hm_parent::{Allocator, DEPTH, Process, ROOT, Step};
 use hmk_sys::bootinfo::slot;
 use hmk_sys::invocation::{CNode, CPtr};
@@ -333,6 +333,7 @@ fn build_tree(env: &mut Env, up: ClassSet, down: ClassSet) -> Made<Tree> {
     let mut alloc = env.allocator(CHILD_SLOTS);
     let parent = start_bus(&mut alloc, 1)?;
     let child = start_bus(&mut alloc, 2)?;
+    let (up, down) = (Crossing { id: 63, filter: up }, Crossing { id: 62, filter: down });
     made(hm_parent::bus::bridge(&mut alloc, &child, &parent, up, down, CHILD_PRIORITY))?;
     let ntfn = made(alloc.make(ObjectType::Notification, 0))?;
     let parent_member = member(&mut alloc, &parent, 1, ntfn)?;

@@ -1,0 +1,73 @@
+//! The system plan a root task builds at boot: buses (with the bridges that join each child bus
+//! to its parent) and modules, with their memberships, devices, interrupts, scheduling and
+//! restart policy. The build tool writes one as Rust source from a checked system description
+//! (`hm-system`'s `plan_source`, docs/system-description.md); this module only defines the
+//! types, so the plan is data in the root task's image.
+
+/// A whole system.
+#[derive(Clone, Copy, Debug)]
+pub struct SystemPlan {
+    pub name: &'static str,
+    /// In the description's order; bus `buses[i]` has id `i + 1`.
+    pub buses: &'static [BusPlan],
+    /// In the description's order; the root task is every module's ancestor.
+    pub modules: &'static [ModulePlan],
+}
+
+/// The plan with nothing in it (a build without a system description).
+pub const EMPTY: SystemPlan = SystemPlan { name: "", buses: &[], modules: &[] };
+
+/// One bus.
+#[derive(Clone, Copy, Debug)]
+pub struct BusPlan {
+    pub name: &'static str,
+    /// Its id in the tree (1-based index in `SystemPlan::buses`).
+    pub id: u16,
+    /// The parent bus's id; `None` for the root bus.
+    pub parent: Option<u16>,
+    /// For a child bus: its bridge's member id on this bus (the up link) and on the parent bus
+    /// (a down link), and the filters of what may pass up and down (class sets as words).
+    pub up_link: u16,
+    pub down_link: u16,
+    pub up: [u64; 4],
+    pub down: [u64; 4],
+}
+
+/// One module.
+#[derive(Clone, Copy, Debug)]
+pub struct ModulePlan {
+    pub name: &'static str,
+    /// Which of the root task's programs it runs.
+    pub program: &'static str,
+    /// The index in `SystemPlan::modules` of the module that supervises it; `None` for the
+    /// root task.
+    pub parent: Option<u16>,
+    pub priority: u8,
+    pub budget_us: u64,
+    pub period_us: u64,
+    /// `(bus id, member id)`, in the order the module listed its buses.
+    pub memberships: &'static [(u16, u16)],
+    /// The classes it subscribes to on each of its buses.
+    pub subscribe: [u64; 4],
+    /// Device frames to map: `(physical address, bytes)`, each 4 KiB aligned.
+    pub devices: &'static [(u64, u64)],
+    /// Interrupts (GIC INTIDs) it handles.
+    pub irqs: &'static [u32],
+    pub restart: RestartPlan,
+}
+
+/// What the parent does when the module fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartPlan {
+    Never,
+    /// After a fault or an exit, at most `max` times in `window_ms`.
+    Always {
+        max: u32,
+        window_ms: u64,
+    },
+    /// After a fault only, at most `max` times in `window_ms`.
+    OnFault {
+        max: u32,
+        window_ms: u64,
+    },
+}
