@@ -1,5 +1,7 @@
 //! Building a bootable image for a board: the kernel (with the variant's features), its
-//! stripped copy embedded in the loader, and the loader as a raw arm64 image.
+//! stripped copy embedded in the loader, and the loader as a raw arm64 image. The `run` image's
+//! root task carries the boot system (`system/boot.toml`), checked for the board and compiled in
+//! as its plan ([`system_plan`]).
 
 use crate::{repo_root, setup};
 use std::path::{Path, PathBuf};
@@ -102,7 +104,13 @@ pub fn build_image(board: &str, variant: Variant) -> Result<PathBuf, String> {
         .env_remove("HMK_ROOT_ELF")
         .current_dir(&root);
     if let Some(program) = variant.root_task() {
-        loader.env("HMK_ROOT_ELF", build_user_program(program)?);
+        let elf = if program == "hmk-root-task" {
+            let plan = system_plan(board)?;
+            build_user_program_with(program, &[(SYSTEM_PLAN_VAR, plan.as_path())])?
+        } else {
+            build_user_program(program)?
+        };
+        loader.env("HMK_ROOT_ELF", elf);
     }
     run(&mut loader, "building the loader")?;
     let loader = out.join("hmk-loader.elf");
@@ -115,18 +123,61 @@ pub fn build_image(board: &str, variant: Variant) -> Result<PathBuf, String> {
 /// Target of user programs: AArch64 with FP/SIMD (the kernel switches FP state lazily).
 pub const USER_TARGET: &str = "aarch64-unknown-none";
 
+/// The system description the root task builds at boot, relative to the repository root.
+pub const BOOT_SYSTEM: &str = "system/boot.toml";
+/// The variable that hands the root task's build script its plan's source.
+pub const SYSTEM_PLAN_VAR: &str = "HMK_SYSTEM_PLAN";
+
+/// Checks [`BOOT_SYSTEM`] for `board` and writes its plan as Rust source to
+/// `target/<board>/system_plan.rs` (only when the text changed, so an unchanged plan rebuilds
+/// nothing); returns that file's absolute path. Fails with every problem the checker found.
+pub fn system_plan(board: &str) -> Result<PathBuf, String> {
+    let root = repo_root();
+    let name = hm_system::BoardName::parse(board).ok_or_else(|| format!("{board}: not a board"))?;
+    let path = root.join(BOOT_SYSTEM);
+    let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let plan = hm_system::check_source(&source, Some(name)).map_err(|problems| {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| match p.line {
+                Some(line) => format!("error: {BOOT_SYSTEM}:{line}: {}", p.message),
+                None => format!("error: {BOOT_SYSTEM}: {}", p.message),
+            })
+            .collect();
+        format!("{}\n{BOOT_SYSTEM} on {board}: {} error(s)", lines.join("\n"), problems.len())
+    })?;
+    let text = hm_system::plan_source(&plan);
+    let dir = root.join("target").join(board);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let out = dir.join("system_plan.rs");
+    if std::fs::read_to_string(&out).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+    }
+    Ok(out)
+}
+
 /// Builds the user program `package` (board independent); returns its stripped ELF.
 pub fn build_user_program(package: &str) -> Result<PathBuf, String> {
+    build_user_program_with(package, &[])
+}
+
+/// [`build_user_program`] with environment variables for its build (the root task's plan). The
+/// plan variable is removed when not given, so a stray one in the caller's environment never
+/// reaches the build.
+fn build_user_program_with(package: &str, env: &[(&str, &Path)]) -> Result<PathBuf, String> {
     let root = repo_root();
     let target_dir = root.join("target/user");
-    run(
-        cargo()
-            .args(["build", "--quiet", "--release", "-p", package, "--target", USER_TARGET])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .current_dir(&root),
-        &format!("building {package}"),
-    )?;
+    let mut command = cargo();
+    command
+        .args(["build", "--quiet", "--release", "-p", package, "--target", USER_TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove(SYSTEM_PLAN_VAR)
+        .current_dir(&root);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    run(&mut command, &format!("building {package}"))?;
     let built = target_dir.join(USER_TARGET).join("release").join(package);
     let stripped = target_dir.join(format!("{package}.elf"));
     objcopy(&["--strip-debug"], &built, &stripped)?;

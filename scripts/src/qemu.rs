@@ -77,9 +77,11 @@ pub struct Outcome {
 /// to QEMU's standard input (the serial port); the run ends as soon as a line containing
 /// `until` follows.
 pub struct Input<'a> {
+    /// Type `send` once a line contains `after`...
     pub after: &'a str,
     pub send: &'a [u8],
-    pub until: &'a str,
+    /// ...then stop as soon as every one of these has appeared in some line, in any order.
+    pub until: &'a [&'a str],
 }
 
 /// Boots with the serial console captured; stops QEMU after `limit`. With `echo`, the console
@@ -117,11 +119,13 @@ pub fn run_with_input(config: &Config, limit: Duration, echo: bool, input: Optio
     let mut deadline = Instant::now() + limit;
     let mut lines: Vec<String> = Vec::new();
     let mut sent = false;
+    let mut awaited: Vec<&str> = input.map(|input| input.until.to_vec()).unwrap_or_default();
     let exit_code = loop {
         for line in receiver.try_iter() {
             if let Some(input) = input {
-                if sent && line.contains(input.until) {
-                    // Seen what was waited for: stop at once.
+                awaited.retain(|text| !line.contains(text));
+                if sent && awaited.is_empty() {
+                    // Seen everything waited for: stop at once.
                     deadline = Instant::now();
                 } else if !sent && line.contains(input.after) {
                     let typed = stdin.as_mut().map(|stdin| stdin.write_all(input.send).and_then(|()| stdin.flush()));

@@ -1,13 +1,14 @@
 //! `cargo xtask test`: host unit tests, then every board configuration of
 //! `hmk_boot_checks::SUITES` booted in QEMU (the `run` image typed on, to check the UART
-//! driver's echo) and its serial log checked. One summary line per suite, then the overall
+//! driver's echo and the boot system the root task builds) and its serial log checked. One summary line per suite, then the overall
 //! `N passed, N failed`; non-zero exit on any failure.
 
 use crate::build::{self, Variant};
 use crate::qemu::{self, Config};
 use crate::{repo_root, setup};
 use hmk_boot_checks::{
-    CheckResult, ECHO_INPUT, ECHO_LINE, ECHO_READY, SUITES, check_boot, check_fault, check_suite, check_uart_echo,
+    CheckResult, ECHO_INPUT, ECHO_LINE, ECHO_READY, SUITES, SYSTEM_CRASHER_BACK, SYSTEM_LAST_BEAT, check_boot,
+    check_fault, check_suite, check_system_members, check_uart_echo,
 };
 use std::process::Command;
 use std::time::Duration;
@@ -157,10 +158,14 @@ fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), St
             semihosting: false,
             icount: false,
         };
-        let input = qemu::Input { after: ECHO_READY, send: ECHO_INPUT.as_bytes(), until: ECHO_LINE };
+        // The echo and the system's messages reach the console in any order.
+        let until = [ECHO_LINE, SYSTEM_LAST_BEAT, SYSTEM_CRASHER_BACK];
+        let input = qemu::Input { after: ECHO_READY, send: ECHO_INPUT.as_bytes(), until: &until };
         let outcome = qemu::run_with_input(&config, BOOT_LIMIT, false, Some(&input))?;
         let before = tally.failed;
-        report(&check_uart_echo(suite, &outcome.log), &mut tally);
+        let mut results = check_uart_echo(suite, &outcome.log);
+        results.extend(check_system_members(suite, &outcome.log, boot_system_members(suite.machine.board())));
+        report(&results, &mut tally);
         if tally.failed > before {
             println!("--- serial log of {} (Run) ---\n{}---", suite.name, outcome.log);
         }
@@ -169,6 +174,19 @@ fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), St
         total.failed += tally.failed;
     }
     Ok(())
+}
+
+/// The heartbeat's and the crasher's member ids on the `services` bus in the boot system's plan
+/// for `board` (what the logger must name as their messages' senders); `None` if the plan does
+/// not resolve (the image build has already reported why) or lacks them.
+fn boot_system_members(board: &str) -> Option<(u16, u16)> {
+    let source = std::fs::read_to_string(repo_root().join(build::BOOT_SYSTEM)).ok()?;
+    let plan = hm_system::check_source(&source, hm_system::BoardName::parse(board)).ok()?;
+    let member = |module: &str| {
+        let module = plan.modules.iter().find(|m| m.name == module)?;
+        module.memberships.iter().find(|(bus, _)| bus == "services").map(|(_, id)| u16::from(*id))
+    };
+    Some((member("heartbeat")?, member("crasher")?))
 }
 
 #[cfg(test)]
@@ -182,5 +200,11 @@ mod tests {
         let tally = count_cargo_tests(output);
         assert_eq!((tally.passed, tally.failed), (8, 2));
         assert_eq!(count_cargo_tests("no results").passed, 0);
+    }
+
+    #[test]
+    fn the_boot_system_names_its_members() {
+        assert_eq!(boot_system_members("virt"), Some((2, 3)));
+        assert_eq!(boot_system_members("rpi4"), Some((2, 3)));
     }
 }

@@ -341,6 +341,14 @@ impl Checker {
         intids: &mut HashMap<u32, (String, usize)>,
     ) -> PlannedModule {
         let name = m.name.get_ref().as_str();
+        let program = match &m.program {
+            Some(program) if program.get_ref().is_empty() => {
+                self.error(program.span(), format!("module {name:?}: program is empty"));
+                name
+            }
+            Some(program) => program.get_ref().as_str(),
+            None => name,
+        };
         let priority = *m.priority.get_ref();
         if !(0..=255).contains(&priority) {
             self.error(m.priority.span(), format!("module {name:?}: priority {priority} is outside 0..=255"));
@@ -393,6 +401,7 @@ impl Checker {
         let irqs = self.check_irqs(m, &devices, intids);
         PlannedModule {
             name: name.to_string(),
+            program: program.to_string(),
             parent: parent.to_string(),
             priority: u8::try_from(priority).unwrap_or(0),
             budget_us: u64::try_from(budget).unwrap_or(0),

@@ -56,6 +56,8 @@ pub struct ModuleEntry {
     pub name: Spanned<String>,
     /// The module that creates and supervises this one; `root-task` when left out.
     pub parent: Option<Spanned<String>>,
+    /// Which of the root task's programs the module runs; its name when left out.
+    pub program: Option<Spanned<String>>,
     pub priority: Spanned<i64>,
     pub budget_us: Spanned<i64>,
     pub period_us: Spanned<i64>,

@@ -5,12 +5,16 @@
 //! [`check`] the rules and their resolution, [`plan`] the result. [`check_source`] is the whole
 //! pipeline: text in, a [`Plan`] or every [`Problem`] out. `cargo xtask system check` is its
 //! command line, and `docs/system-description.md` describes the format and every check.
+//! [`codegen`] writes a plan as the Rust source of the `hm_parent::plan::SystemPlan` the root
+//! task builds at boot.
 
 pub mod board;
 pub mod check;
+pub mod codegen;
 pub mod format;
 pub mod plan;
 
 pub use board::{Board, BoardName};
 pub use check::{Problem, check_source};
+pub use codegen::plan_source;
 pub use plan::Plan;

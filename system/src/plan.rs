@@ -48,6 +48,8 @@ pub enum Role {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedModule {
     pub name: String,
+    /// The root task's program it runs (`program`, by default the module's name).
+    pub program: String,
     /// `root-task` or another module.
     pub parent: String,
     pub priority: u8,

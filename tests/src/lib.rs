@@ -5,8 +5,9 @@
 //! (it stops itself after a few timer ticks), with `test-fault` (it touches an unmapped
 //! address after the boot report and must panic with the exception's syndrome), with the
 //! on-target suite as the root task, and the ordinary `run` image, typed on through the serial
-//! console to check the user-level UART driver echoes ([`check_uart_echo`]). Each check is one
-//! counted test case.
+//! console to check the user-level UART driver echoes ([`check_uart_echo`]) and, on the same
+//! log, that the root task built the boot system (`system/boot.toml`, [`check_system`]). Each
+//! check is one counted test case.
 
 /// Which machine QEMU emulates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,6 +181,9 @@ pub fn check_suite(suite: &Suite, log: &str, exit_code: Option<i32>) -> Vec<Chec
 pub const ECHO_READY: &str = "uart: driver ready";
 pub const ECHO_INPUT: &str = "hello hmk\r";
 pub const ECHO_LINE: &str = "echo: hello hmk";
+/// The last lines the boot system's logger prints: a run is complete once they appear.
+pub const SYSTEM_LAST_BEAT: &str = ": beat 3";
+pub const SYSTEM_CRASHER_BACK: &str = ": crasher back after 1 restart";
 
 /// The ready line the root task prints for the console UART it found in the device tree.
 fn expected_ready(machine: Machine) -> &'static str {
@@ -209,6 +213,76 @@ pub fn check_uart_echo(suite: &Suite, log: &str) -> Vec<CheckResult> {
     vec![check(&format!("{}/uart-echo", suite.name), missing.is_empty(), || {
         format!("the serial log lacks {}", missing.join(", "))
     })]
+}
+
+/// The modules of `system/boot.toml`, in file order, and the bus (by id) the messages the logger
+/// logs come from: `services`, the second bus.
+pub const SYSTEM_MODULES: [&str; 3] = ["logger", "heartbeat", "crasher"];
+pub const SYSTEM_SERVICES_BUS: u16 = 2;
+
+/// The member id in the first line that contains `before`, then digits, then `after` (with no
+/// further digit right after it, so `beat 1` is not `beat 10`).
+fn member_in(log: &str, before: &str, after: &str) -> Option<u16> {
+    log.lines().find_map(|line| {
+        line.match_indices(before).find_map(|(at, _)| {
+            let rest = &line[at + before.len()..];
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            let tail = rest[digits..].strip_prefix(after)?;
+            if tail.starts_with(|c: char| c.is_ascii_digit()) {
+                return None;
+            }
+            rest[..digits].parse().ok()
+        })
+    })
+}
+
+/// Checks the log of the `run` image for the boot system (`system/boot.toml`): the root task's
+/// summary line and a started line per module, the logger logging the heartbeat's three beats
+/// (all from one member of the services bus), the supervisor restarting the crasher after its
+/// fault, and the logger logging the crasher's line from another member. Member ids match any
+/// number; [`check_system_members`] pins them to the plan's.
+pub fn check_system(suite: &Suite, log: &str) -> Vec<CheckResult> {
+    check_system_members(suite, log, None)
+}
+
+/// [`check_system`], with `members` = `(heartbeat, crasher)`: their member ids on the services
+/// bus in the plan, which the logged ids must then be.
+pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)>) -> Vec<CheckResult> {
+    let prefix = suite.name;
+    let name = |what: &str| format!("{prefix}/system-{what}");
+    let contains = |text: &str| log.lines().any(|l| l.contains(text));
+    let from = format!("logger: class 17 from bus {SYSTEM_SERVICES_BUS} member ");
+    let id_text = |id: Option<u16>| id.map_or("M".to_string(), |id| id.to_string());
+    let summary = format!("system: boot: 2 buses, {} modules", SYSTEM_MODULES.len());
+    let started: Vec<String> = SYSTEM_MODULES.iter().map(|m| format!("system: module {m} ({m}) started")).collect();
+    let not_started: Vec<&String> = started.iter().filter(|l| !contains(l)).collect();
+
+    let beats: Vec<Option<u16>> = (1..=3).map(|n| member_in(log, &from, &format!(": beat {n}"))).collect();
+    let heartbeat = beats[0];
+    let wanted_heartbeat = members.map(|(h, _)| h);
+    let beats_ok =
+        beats.iter().all(|b| b.is_some() && *b == heartbeat) && wanted_heartbeat.is_none_or(|h| heartbeat == Some(h));
+    let restart = "supervisor: crasher failed (VM fault at 0x0), restarted (1 of 3)";
+    let back = member_in(log, &from, SYSTEM_CRASHER_BACK);
+    let wanted_crasher = members.map(|(_, c)| c);
+    let back_ok = back.is_some() && back != heartbeat && wanted_crasher.is_none_or(|c| back == Some(c));
+
+    vec![
+        check(&name("summary"), contains(&summary), || format!("no line contains {summary:?}")),
+        check(&name("started"), not_started.is_empty(), || format!("no line contains {not_started:?}")),
+        check(&name("beats"), beats_ok, || {
+            let member = id_text(wanted_heartbeat);
+            format!("want \"{from}{member}: beat 1\" .. \"beat 3\", all from one member; found members {beats:?}")
+        }),
+        check(&name("restart"), contains(restart), || format!("no line contains {restart:?}")),
+        check(&name("crasher-back"), back_ok, || {
+            let member = id_text(wanted_crasher);
+            format!(
+                "want \"{from}{member}: crasher back after 1 restart\" from another member than the beats; \
+                 found member {back:?}"
+            )
+        }),
+    ]
 }
 
 #[cfg(test)]
@@ -290,5 +364,50 @@ mod tests {
     fn last_tick_reads_the_highest_count() {
         assert_eq!(last_tick("timer: tick 2 (counter 5)\nother\ntimer: tick 10 (counter 9)\n"), 10);
         assert_eq!(last_tick("nothing"), 0);
+    }
+
+    const SYSTEM_LOG: &str = "root task: hello from EL0\n\
+        system: boot: 2 buses, 3 modules\n\
+        system: module logger (logger) started\n\
+        system: module heartbeat (heartbeat) started\n\
+        system: module crasher (crasher) started\n\
+        [logger] logger: class 17 from bus 2 member 2: beat 1\n\
+        logger: class 17 from bus 2 member 2: beat 2\n\
+        supervisor: crasher failed (VM fault at 0x0), restarted (1 of 3)\n\
+        logger: class 17 from bus 2 member 2: beat 3\n\
+        logger: class 17 from bus 2 member 3: crasher back after 1 restart\n";
+
+    fn system_failures(log: &str, members: Option<(u16, u16)>) -> Vec<String> {
+        let results = check_system_members(&SUITES[0], log, members);
+        assert_eq!(results.len(), 5);
+        results.into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
+    }
+
+    #[test]
+    fn the_boot_system_log_passes() {
+        let results = check_system(&SUITES[0], SYSTEM_LOG);
+        assert!(results.iter().all(|r| r.failure.is_none()), "{results:?}");
+        assert_eq!(results[0].name, "virt-gic2/system-summary");
+        assert!(system_failures(SYSTEM_LOG, Some((2, 3))).is_empty());
+    }
+
+    #[test]
+    fn each_missing_system_line_fails_its_check() {
+        let fails = |from: &str, to: &str| system_failures(&SYSTEM_LOG.replace(from, to), None);
+        assert_eq!(fails("2 buses, 3 modules", "2 buses, 2 modules"), ["virt-gic2/system-summary"]);
+        assert_eq!(fails("module crasher (crasher) started", "module crasher"), ["virt-gic2/system-started"]);
+        assert_eq!(fails(": beat 2", ": beat 22"), ["virt-gic2/system-beats"]);
+        assert_eq!(fails("member 2: beat 3", "member 4: beat 3"), ["virt-gic2/system-beats"]);
+        assert_eq!(fails("(1 of 3)", "(2 of 3)"), ["virt-gic2/system-restart"]);
+        assert_eq!(fails("member 3: crasher", "member 2: crasher"), ["virt-gic2/system-crasher-back"]);
+        assert_eq!(
+            fails("class 17 from bus 2 member 3", "class 17 from bus 1 member 3"),
+            ["virt-gic2/system-crasher-back"]
+        );
+        assert_eq!(
+            system_failures(SYSTEM_LOG, Some((3, 2))),
+            ["virt-gic2/system-beats", "virt-gic2/system-crasher-back"]
+        );
+        assert_eq!(system_failures("", None).len(), 5);
     }
 }

@@ -12,6 +12,7 @@
 #![no_std]
 
 pub mod bus;
+pub mod info;
 pub mod plan;
 
 use core::ops::Range;
@@ -158,6 +159,9 @@ pub struct Process {
     /// The fault handler capability (in the root CNode) the thread is given when it starts;
     /// 0 for none.
     pub fault_handler: CPtr,
+    /// The budget and period of the scheduling context it is given when it starts.
+    pub budget_us: u64,
+    pub period_us: u64,
 }
 
 impl Process {
@@ -182,7 +186,7 @@ impl Process {
         // The guard makes the CNode's slot addresses 64-bit ones, as for the root task.
         let guard = cnode_cap_data(0, 64 - cnode_bits);
         Tcb(tcb).configure(cnode, guard, vspace, 0, bootinfo.ipc_buffer, ipc_buffer).step("configuring the TCB")?;
-        Ok(Process { tcb, vspace, cnode, cnode_bits, fault_handler: 0 })
+        Ok(Process { tcb, vspace, cnode, cnode_bits, fault_handler: 0, budget_us: 10_000, period_us: 10_000 })
     }
 
     /// Makes `handler` (an endpoint capability in the root CNode, with send and grant-reply
@@ -208,7 +212,7 @@ impl Process {
         Tcb(self.tcb).write_registers(true, 4, &regs).step("restarting the thread")
     }
 
-    /// Gives the thread a scheduling context (full budget) and `priority`, and starts it at
+    /// Gives the thread a scheduling context (`budget_us` every `period_us`) and `priority`, and starts it at
     /// `entry` with stack pointer `stack_top`.
     pub fn start(
         &self,
@@ -235,7 +239,7 @@ impl Process {
     fn launch(&self, alloc: &mut Allocator, pc: u64, argument: u64, stack_top: u64, priority: u64) -> Result<()> {
         let sc = alloc.make(ObjectType::SchedContext, 8)?;
         SchedControl(alloc.bootinfo.sched_control.start)
-            .configure_flags(SchedContext(sc), 10_000, 10_000, 0, 0, 0)
+            .configure_flags(SchedContext(sc), self.budget_us, self.period_us, 0, 0, 0)
             .step("configuring the scheduling context")?;
         Tcb(self.tcb)
             .set_sched_params(Tcb(slot::INIT_THREAD_TCB), priority, priority, sc, self.fault_handler)

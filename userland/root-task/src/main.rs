@@ -1,18 +1,29 @@
 //! hmk's root task: the first user program. It reports what the kernel handed over (untyped
 //! memory, free slots, its own frames), starts the PL011 UART driver in its own address space
-//! and CSpace ([`pl011`]), then echoes what is typed through that driver.
+//! and CSpace ([`pl011`]), builds the system the build tool planned ([`system`]: buses,
+//! bridges, modules running [`programs`]), starts the echo client that echoes what is typed
+//! through the driver, and then supervises the modules.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
 mod pl011;
+mod programs;
+mod system;
 
-use alloc::string::String;
+use hm_parent::{Allocator, DEPTH, Process, ROOT, Step};
 use hmk_rt::BootInfo;
 use hmk_sys::bootinfo::{EXTRA_FDT, ExtraHeader};
+use hmk_sys::invocation::CNode;
 
 hmk_rt::entry!(main);
+
+// The system the build tool planned from `system/boot.toml` (`PLAN`; empty without one).
+include!(concat!(env!("OUT_DIR"), "/system_plan.rs"));
+
+/// The echo client runs below the UART driver.
+const ECHO_PRIORITY: u64 = 100;
 
 fn size(bytes: u64) -> (u64, &'static str) {
     match bytes {
@@ -45,49 +56,32 @@ fn device_tree(bootinfo: &'static BootInfo) -> Option<&'static [u8]> {
     None
 }
 
-/// Finds the console UART in the device tree, starts its driver and echoes typed lines
-/// forever; returns only if something is missing.
-fn echo(bootinfo: &'static BootInfo) {
+/// Finds the console UART in the device tree and starts its driver; returns a client of it.
+fn start_uart(bootinfo: &'static BootInfo, alloc: &mut Allocator) -> Option<(pl011::Client, u64, u32)> {
     let Some(uart) = device_tree(bootinfo).and_then(|dtb| hmk_platform::board::probe(dtb).ok()?.uart) else {
         log::warn!("uart: no PL011 in the device tree");
-        return;
+        return None;
     };
     let Some(intid) = uart.intid else {
         log::warn!("uart: the PL011 at {:#x} has no interrupt", uart.base);
-        return;
+        return None;
     };
-    let started =
-        hm_parent::Allocator::new(bootinfo).and_then(|mut alloc| pl011::spawn(&mut alloc, uart.base, intid.into()));
-    let driver = match started {
-        Ok(driver) => driver,
+    match pl011::spawn(alloc, uart.base, intid.into()) {
+        Ok(driver) => Some((driver, uart.base, intid)),
         Err(e) => {
             log::warn!("uart: starting the driver failed: {} ({:?})", e.step, e.error);
-            return;
-        }
-    };
-    let ready = alloc::format!("uart: driver ready on INTID {intid} at {:#x}, type to echo\r\n", uart.base);
-    driver.write(ready.as_bytes());
-    let mut line = String::new();
-    while let Some(byte) = driver.read() {
-        match byte {
-            b'\r' => {
-                driver.write(b"\r\n");
-                log::info!("echo: {line}");
-                line.clear();
-            }
-            // Backspace and delete: erase the last character.
-            0x08 | 0x7f => {
-                if line.pop().is_some() {
-                    driver.write(b"\x08 \x08");
-                }
-            }
-            _ => {
-                driver.write(&[byte]);
-                line.push(char::from(byte));
-            }
+            None
         }
     }
-    log::warn!("uart: reading from the driver failed");
+}
+
+/// Starts the echo client, a program of its own holding a client capability to the driver.
+fn start_echo(alloc: &mut Allocator, driver: pl011::Client) -> hm_parent::Result<()> {
+    let echo = Process::new(alloc, 1)?;
+    CNode(echo.cnode)
+        .copy(programs::ECHO_DRIVER, 1, ROOT, driver.0, DEPTH, hm_parent::bus::call_only())
+        .step("the echo client's driver capability")?;
+    hm_parent::bus::run(alloc, &echo, programs::echo_main, 0, ECHO_PRIORITY)
 }
 
 fn main(bootinfo: &'static BootInfo) {
@@ -117,5 +111,32 @@ fn main(bootinfo: &'static BootInfo) {
         bootinfo.user_image_paging.len(),
         bootinfo.ipc_buffer
     );
-    echo(bootinfo);
+    let mut alloc = match Allocator::new(bootinfo) {
+        Ok(alloc) => alloc,
+        Err(e) => {
+            log::warn!("root task: no memory to build with: {}", e.step);
+            return;
+        }
+    };
+    let uart = start_uart(bootinfo, &mut alloc);
+    let system = match system::build(&PLAN, &mut alloc) {
+        Ok(system) => Some(system),
+        Err(e) => {
+            log::warn!("system: building {} failed: {} ({:?})", PLAN.name, e.step, e.error);
+            None
+        }
+    };
+    if let Some((driver, base, intid)) = uart {
+        match start_echo(&mut alloc, driver) {
+            Ok(()) => {
+                let ready = alloc::format!("uart: driver ready on INTID {intid} at {base:#x}, type to echo\r\n");
+                driver.write(ready.as_bytes());
+            }
+            Err(e) => log::warn!("echo: starting the client failed: {} ({:?})", e.step, e.error),
+        }
+    }
+    match system {
+        Some(system) => system::supervise(system),
+        None => hmk_rt::stop_thread(),
+    }
 }

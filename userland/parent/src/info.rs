@@ -1,0 +1,92 @@
+//! What a module finds when it starts: its parent writes a [`ModuleInfo`] into a frame it maps
+//! read-only at [`MODULE_INFO`] in the module's address space and passes that address in x0.
+//! The same page tells a restarted instance how often it has been restarted.
+
+use hmk_sys::invocation::CPtr;
+
+/// Where a module's info page is mapped (read-only) in its address space.
+pub const MODULE_INFO: u64 = 0x0f00_0000;
+/// Where a module's inboxes are mapped: membership `k` at `MODULE_INBOXES + k * 4096`.
+pub const MODULE_INBOXES: u64 = 0x0e00_0000;
+/// Where a module's device frames are mapped: device frame `k` at `MODULE_DEVICES + k * 4096`.
+pub const MODULE_DEVICES: u64 = 0x0d00_0000;
+/// Its CSpace: the notification its buses (and interrupts) signal, then its bus capabilities
+/// (membership `k` at `MODULE_BUS_CAPS + k`), then its IRQ handlers (`MODULE_IRQS + k`).
+pub const MODULE_CNODE_BITS: u64 = 5;
+pub const MODULE_NOTIFICATION: CPtr = 1;
+pub const MODULE_BUS_CAPS: CPtr = 2;
+pub const MODULE_IRQS: CPtr = 16;
+pub const MAX_SEATS: usize = 8;
+pub const MAX_DEVICE_FRAMES: usize = 8;
+pub const MAX_IRQS: usize = 8;
+/// The badge an interrupt `k` of the module signals its notification with (bus deliveries
+/// signal `1 << member id`, below bit 64 - MAX_IRQS).
+pub const fn irq_badge(k: usize) -> u64 {
+    1 << (63 - k)
+}
+
+/// One membership: the bus, the module's member id there, its capability and inbox.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct Seat {
+    pub bus: u64,
+    pub member: u64,
+    pub endpoint: CPtr,
+    pub inbox: u64,
+}
+
+/// The module's view of what its parent gave it.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct ModuleInfo {
+    /// Its name, NUL-padded.
+    pub name: [u8; 32],
+    /// How many times its parent has restarted it.
+    pub restarts: u64,
+    /// The classes it is to subscribe to on each of its buses.
+    pub subscribe: [u64; 4],
+    pub seat_count: u64,
+    pub seats: [Seat; MAX_SEATS],
+    /// Virtual addresses of its device frames.
+    pub device_count: u64,
+    pub devices: [u64; MAX_DEVICE_FRAMES],
+    /// Its interrupts: `(INTID, handler capability)`.
+    pub irq_count: u64,
+    pub irqs: [(u64, CPtr); MAX_IRQS],
+}
+
+const _: () = assert!(core::mem::size_of::<ModuleInfo>() <= 4096);
+
+impl ModuleInfo {
+    pub const EMPTY: ModuleInfo = ModuleInfo {
+        name: [0; 32],
+        restarts: 0,
+        subscribe: [0; 4],
+        seat_count: 0,
+        seats: [Seat { bus: 0, member: 0, endpoint: 0, inbox: 0 }; MAX_SEATS],
+        device_count: 0,
+        devices: [0; MAX_DEVICE_FRAMES],
+        irq_count: 0,
+        irqs: [(0, 0); MAX_IRQS],
+    };
+
+    /// The name as text.
+    pub fn name(&self) -> &str {
+        let length = self.name.iter().position(|&b| b == 0).unwrap_or(self.name.len());
+        core::str::from_utf8(&self.name[..length]).unwrap_or("?")
+    }
+
+    /// The memberships in use.
+    pub fn seats(&self) -> &[Seat] {
+        &self.seats[..(self.seat_count as usize).min(MAX_SEATS)]
+    }
+
+    /// The info page of the running module.
+    ///
+    /// # Safety
+    /// `address` is the x0 its parent started it with: its info page, mapped for its life.
+    pub unsafe fn at(address: u64) -> &'static ModuleInfo {
+        // SAFETY: forwarded contract; the page holds a ModuleInfo its parent wrote.
+        unsafe { &*(address as *const ModuleInfo) }
+    }
+}

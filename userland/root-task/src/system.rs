@@ -1,0 +1,237 @@
+//! Building the system the build tool planned (`system/boot.toml`, `hm_parent::plan`) and
+//! supervising it: every bus as a bus module, a bridge module joining each child bus to its
+//! parent, every module as a program of its own with its memberships, devices, interrupts and
+//! budget; then the root task waits on its modules' fault endpoint and restarts a failed module
+//! as its restart policy says.
+
+use crate::programs;
+use alloc::vec::Vec;
+use hm_bus::{ClassSet, Role};
+use hm_parent::bus::{Bus, CHILD_STACK_TOP, Crossing};
+use hm_parent::info::{
+    MAX_DEVICE_FRAMES, MAX_IRQS, MAX_SEATS, MODULE_BUS_CAPS, MODULE_CNODE_BITS, MODULE_DEVICES, MODULE_INBOXES,
+    MODULE_INFO, MODULE_IRQS, MODULE_NOTIFICATION, ModuleInfo, Seat, irq_badge,
+};
+use hm_parent::plan::{ModulePlan, RestartPlan, SystemPlan};
+use hm_parent::{Allocator, DEPTH, Process, ROOT, Result, SetupError, Step};
+use hmk_sys::bootinfo::slot;
+use hmk_sys::invocation::{CNode, CPtr, IrqControl, IrqHandler};
+use hmk_sys::message::CapRights;
+use hmk_sys::object::{ObjectType, vm_attributes};
+use hmk_sys::syscall;
+
+/// Bus modules and bridges run above the modules they serve.
+const BUS_PRIORITY: u64 = 210;
+const BRIDGE_PRIORITY: u64 = 205;
+/// Where the root task maps the info page of module `i` to write it.
+const INFO_PAGES: u64 = 0x60_0000_0000;
+
+/// A module the root task supervises.
+struct Supervised {
+    plan: &'static ModulePlan,
+    process: Process,
+    entry: extern "C" fn(u64) -> !,
+    /// The root task's writable view of the module's info page.
+    info: *mut ModuleInfo,
+    /// Restarts in the current window, and when the window began (counter ticks).
+    restarts: u32,
+    window_start: u64,
+}
+
+/// A built system: its modules and the endpoint their faults come to.
+pub struct System {
+    modules: Vec<Supervised>,
+    faults: CPtr,
+    fault_reply: CPtr,
+}
+
+fn refused(step: &'static str) -> SetupError {
+    SetupError { step, error: None }
+}
+
+/// Builds every bus, bridge and module of `plan`; each module starts at once.
+pub fn build(plan: &'static SystemPlan, alloc: &mut Allocator) -> Result<System> {
+    log::info!("system: {}: {} buses, {} modules", plan.name, plan.buses.len(), plan.modules.len());
+    let mut buses: Vec<Bus> = Vec::new();
+    for bus in plan.buses {
+        buses.push(hm_parent::bus::start_bus(alloc, bus.id, BUS_PRIORITY)?);
+    }
+    for bus in plan.buses {
+        let Some(parent) = bus.parent else { continue };
+        let child = &buses[usize::from(bus.id) - 1];
+        let parent = buses.get(usize::from(parent) - 1).ok_or(refused("a bus's parent"))?;
+        let up = Crossing { id: bus.up_link, filter: ClassSet::from_words(bus.up) };
+        let down = Crossing { id: bus.down_link, filter: ClassSet::from_words(bus.down) };
+        hm_parent::bus::bridge(alloc, child, parent, up, down, BRIDGE_PRIORITY)?;
+    }
+    let faults = alloc.make(ObjectType::Endpoint, 0)?;
+    let fault_reply = alloc.make(ObjectType::Reply, 0)?;
+    let mut modules = Vec::new();
+    for (index, module) in plan.modules.iter().enumerate() {
+        let Some(entry) = programs::entry(module.program) else {
+            log::warn!("system: module {}: no program {:?}; not started", module.name, module.program);
+            continue;
+        };
+        let supervised = start_module(alloc, &buses, module, index, entry, faults)?;
+        log::info!("system: module {} ({}) started", module.name, module.program);
+        modules.push(supervised);
+    }
+    Ok(System { modules, faults, fault_reply })
+}
+
+fn start_module(
+    alloc: &mut Allocator,
+    buses: &[Bus],
+    module: &'static ModulePlan,
+    index: usize,
+    entry: extern "C" fn(u64) -> !,
+    faults: CPtr,
+) -> Result<Supervised> {
+    if module.memberships.len() > MAX_SEATS || module.devices.len() > MAX_DEVICE_FRAMES || module.irqs.len() > MAX_IRQS
+    {
+        return Err(refused("a module with more memberships, devices or interrupts than its info page holds"));
+    }
+    let mut process = Process::new(alloc, MODULE_CNODE_BITS)?;
+    process.budget_us = module.budget_us;
+    process.period_us = module.period_us;
+    let cnode = CNode(process.cnode);
+    let notification = alloc.make(ObjectType::Notification, 0)?;
+    cnode
+        .mint(MODULE_NOTIFICATION, MODULE_CNODE_BITS, ROOT, notification, DEPTH, CapRights::READ, 0)
+        .step("the module's notification")?;
+
+    // Its info page: written by the root task through its own mapping, read-only for the module.
+    let page = alloc.make(ObjectType::SmallPage, 0)?;
+    let module_copy = alloc.slot()?;
+    ROOT.copy(module_copy, DEPTH, ROOT, page, DEPTH, CapRights::READ).step("copying the info page")?;
+    let no_exec = vm_attributes::DEFAULT | vm_attributes::EXECUTE_NEVER;
+    let own = INFO_PAGES + index as u64 * 4096;
+    alloc.map(slot::INIT_THREAD_VSPACE, page, own, CapRights::READ_WRITE, no_exec)?;
+    alloc.map(process.vspace, module_copy, MODULE_INFO, CapRights::READ, no_exec)?;
+    let mut info = ModuleInfo::EMPTY;
+    let name = module.name.as_bytes();
+    info.name[..name.len().min(31)].copy_from_slice(&name[..name.len().min(31)]);
+    info.subscribe = module.subscribe;
+
+    for (k, &(bus_id, member)) in module.memberships.iter().enumerate() {
+        let bus = buses.get(usize::from(bus_id).wrapping_sub(1)).ok_or(refused("a module's bus"))?;
+        let inbox = MODULE_INBOXES + k as u64 * 4096;
+        let cap = hm_parent::bus::join(
+            alloc,
+            bus,
+            member,
+            Role::Member,
+            ClassSet::EMPTY,
+            (process.vspace, inbox),
+            notification,
+        )?;
+        let seat = MODULE_BUS_CAPS + k as u64;
+        cnode.move_(seat, MODULE_CNODE_BITS, ROOT, cap, DEPTH).step("the module's bus capability")?;
+        info.seats[k] = Seat { bus: u64::from(bus_id), member: u64::from(member), endpoint: seat, inbox };
+    }
+    info.seat_count = module.memberships.len() as u64;
+    for (k, &(address, _)) in module.devices.iter().enumerate() {
+        let frame = alloc.device_frame(address)?;
+        let at = MODULE_DEVICES + k as u64 * 4096;
+        alloc.map(process.vspace, frame, at, CapRights::READ_WRITE, 0)?;
+        info.devices[k] = at;
+    }
+    info.device_count = module.devices.len() as u64;
+    for (k, &intid) in module.irqs.iter().enumerate() {
+        let handler = alloc.slot()?;
+        IrqControl(slot::IRQ_CONTROL).get(u64::from(intid), ROOT, handler, DEPTH).step("the module's IRQ handler")?;
+        let badged = alloc.slot()?;
+        let send_only = CapRights { write: true, ..CapRights::NONE };
+        ROOT.mint(badged, DEPTH, ROOT, notification, DEPTH, send_only, irq_badge(k)).step("the IRQ's notification")?;
+        IrqHandler(handler).set_notification(badged).step("binding the IRQ")?;
+        let at = MODULE_IRQS + k as u64;
+        cnode.move_(at, MODULE_CNODE_BITS, ROOT, handler, DEPTH).step("the module's IRQ handler")?;
+        info.irqs[k] = (u64::from(intid), at);
+    }
+    info.irq_count = module.irqs.len() as u64;
+    let info_page = own as *mut ModuleInfo;
+    // SAFETY: `own` maps the fresh info frame read-write in this address space; only the root
+    // task writes it.
+    unsafe { info_page.write(info) };
+
+    // Its faults come to the root task, badged with its index.
+    let handler = alloc.slot()?;
+    ROOT.mint(handler, DEPTH, ROOT, faults, DEPTH, CapRights::ALL, index as u64 + 1).step("the fault handler")?;
+    process.set_fault_handler(handler)?;
+    hm_parent::bus::run(alloc, &process, entry, MODULE_INFO, u64::from(module.priority))?;
+    Ok(Supervised { plan: module, process, entry, info: info_page, restarts: 0, window_start: now() })
+}
+
+/// The virtual counter (EL0 may read it) and its frequency.
+fn now() -> u64 {
+    let ticks: u64;
+    // SAFETY: reading CNTVCT_EL0 has no side effects; the kernel lets EL0 read it.
+    unsafe { core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) ticks, options(nomem, nostack)) };
+    ticks
+}
+
+fn frequency() -> u64 {
+    let hz: u64;
+    // SAFETY: reading CNTFRQ_EL0 has no side effects; EL0 may read it with the counter.
+    unsafe { core::arch::asm!("mrs {}, cntfrq_el0", out(reg) hz, options(nomem, nostack)) };
+    hz.max(1)
+}
+
+/// A fault message, described.
+struct Fault {
+    label: u64,
+    address: u64,
+}
+
+impl core::fmt::Display for Fault {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self.label {
+            1 => write!(f, "capability fault on {:#x}", self.address),
+            2 => f.write_str("unknown syscall"),
+            3 => f.write_str("user exception"),
+            6 => write!(f, "VM fault at {:#x}", self.address),
+            other => write!(f, "fault {other}"),
+        }
+    }
+}
+
+/// Waits for module faults forever and restarts each failed module as its policy says.
+pub fn supervise(mut system: System) -> ! {
+    loop {
+        let message = syscall::recv(system.faults, system.fault_reply);
+        let Some(module) = (message.cap_or_badge as usize).checked_sub(1).and_then(|i| system.modules.get_mut(i))
+        else {
+            continue;
+        };
+        let fault = Fault { label: message.info.label(), address: message.mrs[1] };
+        let name = module.plan.name;
+        let (max, window_ms) = match module.plan.restart {
+            RestartPlan::Never => {
+                log::info!("supervisor: {name} failed ({fault}), not restarted (its policy is never)");
+                continue;
+            }
+            RestartPlan::Always { max, window_ms } | RestartPlan::OnFault { max, window_ms } => (max, window_ms),
+        };
+        let now = now();
+        if (now - module.window_start) / (frequency() / 1000).max(1) > window_ms {
+            module.window_start = now;
+            module.restarts = 0;
+        }
+        if module.restarts >= max {
+            log::info!("supervisor: {name} failed ({fault}), not restarted ({max} restarts in {window_ms} ms)");
+            continue;
+        }
+        module.restarts += 1;
+        // SAFETY: the info page stays mapped read-write in this address space; the module only
+        // reads it, and it is stopped while the count changes.
+        let restarted = unsafe {
+            let _ = hmk_sys::invocation::Tcb(module.process.tcb).suspend();
+            (*module.info).restarts += 1;
+            module.process.restart(module.entry, MODULE_INFO, CHILD_STACK_TOP)
+        };
+        match restarted {
+            Ok(()) => log::info!("supervisor: {name} failed ({fault}), restarted ({} of {max})", module.restarts),
+            Err(e) => log::warn!("supervisor: restarting {name} failed: {} ({:?})", e.step, e.error),
+        }
+    }
+}
