@@ -83,8 +83,9 @@ pub enum ProbeError {
     TooManyRegions,
 }
 
-/// Reads a big-endian value of `cells` 32-bit cells from the front of `bytes`.
-fn read_cells(bytes: &mut &[u8], cells: usize) -> Option<u64> {
+/// Reads a big-endian value of `cells` 32-bit cells from the front of `bytes` (at most two
+/// cells), advancing `bytes` past them.
+pub fn read_cells(bytes: &mut &[u8], cells: usize) -> Option<u64> {
     if cells > 2 || bytes.len() < cells * 4 {
         return None;
     }
@@ -97,7 +98,8 @@ fn read_cells(bytes: &mut &[u8], cells: usize) -> Option<u64> {
     )
 }
 
-fn read_u32(node: FdtNode, name: &str) -> Option<u32> {
+/// The one-cell property `name` of `node`.
+pub fn read_u32(node: FdtNode, name: &str) -> Option<u32> {
     let mut value = node.property(name)?.value;
     read_cells(&mut value, 1).map(|v| v as u32)
 }

@@ -7,6 +7,7 @@
 //! have, the number of interrupt lines its GIC implements, and which frames and interrupts the
 //! kernel keeps for itself (the GIC and the kernel timer).
 
+use hmk_platform::board::{read_cells, read_u32};
 use hmk_platform::region::Region;
 
 /// One of the boards hmk runs on.
@@ -220,25 +221,6 @@ fn string_properties(node: Option<fdt::node::FdtNode>) -> Vec<(String, String)> 
         .filter_map(|p| Some((p.name.to_string(), p.as_str()?.to_string())))
         .filter(|(name, _)| name != "phandle" && name != "name")
         .collect()
-}
-
-/// Reads a big-endian value of `cells` 32-bit cells from the front of `bytes`.
-fn read_cells(bytes: &mut &[u8], cells: usize) -> Option<u64> {
-    if cells > 2 || bytes.len() < cells * 4 {
-        return None;
-    }
-    let (value, rest) = bytes.split_at(cells * 4);
-    *bytes = rest;
-    Some(
-        value
-            .chunks_exact(4)
-            .fold(0u64, |acc, c| (acc << 32) | u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))),
-    )
-}
-
-fn read_u32(node: fdt::node::FdtNode, name: &str) -> Option<u32> {
-    let mut value = node.property(name)?.value;
-    read_cells(&mut value, 1).map(|v| v as u32)
 }
 
 fn cells_u32(bytes: &[u8]) -> Vec<u32> {
