@@ -1,7 +1,8 @@
 //! Building a bootable image for a board: the kernel (with the variant's features), its
 //! stripped copy embedded in the loader, and the loader as a raw arm64 image. The `run` image's
 //! root task carries the boot system (`system/boot.toml`), checked for the board and compiled in
-//! as its plan ([`system_plan`]).
+//! as its plan ([`system_plan`]), and the module programs ([`MODULE_CRATES`], each its own ELF)
+//! embedded ([`build_modules`]).
 
 use crate::{repo_root, setup};
 use std::path::{Path, PathBuf};
@@ -106,7 +107,11 @@ pub fn build_image(board: &str, variant: Variant) -> Result<PathBuf, String> {
     if let Some(program) = variant.root_task() {
         let elf = if program == "hmk-root-task" {
             let plan = system_plan(board)?;
-            build_user_program_with(program, &[(SYSTEM_PLAN_VAR, plan.as_path())])?
+            let modules = build_modules()?;
+            build_user_program_with(
+                program,
+                &[(SYSTEM_PLAN_VAR, plan.as_os_str()), (MODULES_VAR, modules.as_os_str())],
+            )?
         } else {
             build_user_program(program)?
         };
@@ -127,6 +132,31 @@ pub const USER_TARGET: &str = "aarch64-unknown-none";
 pub const BOOT_SYSTEM: &str = "system/boot.toml";
 /// The variable that hands the root task's build script its plan's source.
 pub const SYSTEM_PLAN_VAR: &str = "HMK_SYSTEM_PLAN";
+
+/// The variable that hands the root task's build script its module programs' ELFs.
+pub const MODULES_VAR: &str = "HMK_MODULES";
+/// The module programs the root task carries: crates `hm-<program>`, each a separate ELF.
+pub const MODULE_CRATES: [&str; 3] = ["hm-logger", "hm-heartbeat", "hm-crasher"];
+
+/// Builds each of [`MODULE_CRATES`]; returns [`MODULES_VAR`]'s value:
+/// `logger=/abs/hm-logger.elf;heartbeat=...`, the program name being the crate's without `hm-`.
+pub fn build_modules() -> Result<std::ffi::OsString, String> {
+    let mut modules = std::ffi::OsString::new();
+    for package in MODULE_CRATES {
+        let elf = build_user_program(package)?;
+        let elf = std::path::absolute(&elf).map_err(|e| format!("{}: {e}", elf.display()))?;
+        let name = package.strip_prefix("hm-").unwrap_or(package);
+        if elf.to_string_lossy().contains([';', '=']) {
+            return Err(format!("{}: a module's path must not hold ';' or '='", elf.display()));
+        }
+        if !modules.is_empty() {
+            modules.push(";");
+        }
+        modules.push(format!("{name}="));
+        modules.push(&elf);
+    }
+    Ok(modules)
+}
 
 /// Checks [`BOOT_SYSTEM`] for `board` and writes its plan as Rust source to
 /// `target/<board>/system_plan.rs` (only when the text changed, so an unchanged plan rebuilds
@@ -161,10 +191,10 @@ pub fn build_user_program(package: &str) -> Result<PathBuf, String> {
     build_user_program_with(package, &[])
 }
 
-/// [`build_user_program`] with environment variables for its build (the root task's plan). The
-/// plan variable is removed when not given, so a stray one in the caller's environment never
-/// reaches the build.
-fn build_user_program_with(package: &str, env: &[(&str, &Path)]) -> Result<PathBuf, String> {
+/// [`build_user_program`] with environment variables for its build (the root task's plan and
+/// modules). The plan and modules variables are removed when not given, so a stray one in the
+/// caller's environment never reaches the build.
+fn build_user_program_with(package: &str, env: &[(&str, &std::ffi::OsStr)]) -> Result<PathBuf, String> {
     let root = repo_root();
     let target_dir = root.join("target/user");
     let mut command = cargo();
@@ -173,6 +203,7 @@ fn build_user_program_with(package: &str, env: &[(&str, &Path)]) -> Result<PathB
         .arg("--target-dir")
         .arg(&target_dir)
         .env_remove(SYSTEM_PLAN_VAR)
+        .env_remove(MODULES_VAR)
         .current_dir(&root);
     for (key, value) in env {
         command.env(key, value);

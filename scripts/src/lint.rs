@@ -7,7 +7,18 @@ use std::process::Command;
 
 const HOST_CRATES: [&str; 6] = ["hmk-platform", "hmk-sys", "hm-bus", "hm-system", "hmk-boot-checks", "xtask"];
 /// User-level crates, checked for the user target.
-const USER_CRATES: [&str; 7] = ["hmk-sys", "hmk-rt", "hm-bus", "hm-parent", "hmk-root-task", "hmk-tests", "hmk-bench"];
+const USER_CRATES: [&str; 10] = [
+    "hmk-sys",
+    "hmk-rt",
+    "hm-bus",
+    "hm-parent",
+    "hmk-root-task",
+    "hm-logger",
+    "hm-heartbeat",
+    "hm-crasher",
+    "hmk-tests",
+    "hmk-bench",
+];
 
 fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));

@@ -8,6 +8,8 @@ use hmk_sys::invocation::CPtr;
 pub const MODULE_INFO: u64 = 0x0f00_0000;
 /// Where a module's inboxes are mapped: membership `k` at `MODULE_INBOXES + k * 4096`.
 pub const MODULE_INBOXES: u64 = 0x0e00_0000;
+/// Where a module loaded from its own ELF has its IPC buffer (passed to it in x1).
+pub const MODULE_IPC_BUFFER: u64 = 0x0f10_0000;
 /// Where a module's device frames are mapped: device frame `k` at `MODULE_DEVICES + k * 4096`.
 pub const MODULE_DEVICES: u64 = 0x0d00_0000;
 /// Its CSpace: the notification its buses (and interrupts) signal, then its bus capabilities

@@ -12,6 +12,7 @@
 #![no_std]
 
 pub mod bus;
+pub mod child;
 pub mod info;
 pub mod plan;
 
@@ -162,6 +163,8 @@ pub struct Process {
     /// The budget and period of the scheduling context it is given when it starts.
     pub budget_us: u64,
     pub period_us: u64,
+    /// The ELF entry of a program made by [`Process::from_elf`] (0 for a mirror of the parent).
+    pub entry: u64,
 }
 
 impl Process {
@@ -186,7 +189,83 @@ impl Process {
         // The guard makes the CNode's slot addresses 64-bit ones, as for the root task.
         let guard = cnode_cap_data(0, 64 - cnode_bits);
         Tcb(tcb).configure(cnode, guard, vspace, 0, bootinfo.ipc_buffer, ipc_buffer).step("configuring the TCB")?;
-        Ok(Process { tcb, vspace, cnode, cnode_bits, fault_handler: 0, budget_us: 10_000, period_us: 10_000 })
+        Ok(Process { tcb, vspace, cnode, cnode_bits, fault_handler: 0, budget_us: 10_000, period_us: 10_000, entry: 0 })
+    }
+
+    /// A new program loaded from the ELF `image`: a fresh VSpace holding each loadable segment
+    /// in fresh frames (copied through the parent's own window at `scratch`, a free page-aligned
+    /// address of the parent's VSpace; readable always, writable or executable as the segment's
+    /// flags say; the rest of each page zero), an IPC buffer at [`info::MODULE_IPC_BUFFER`], an
+    /// empty CNode of 2^`cnode_bits` slots and a TCB configured with them (not yet running).
+    /// [`Process::start_image`] starts it at the ELF's entry.
+    pub fn from_elf(alloc: &mut Allocator, image: &[u8], cnode_bits: u64, scratch: u64) -> Result<Process> {
+        use elf::abi::{PF_W, PF_X, PT_LOAD};
+        let refused = |step| SetupError { step, error: None };
+        let file =
+            elf::ElfBytes::<elf::endian::LittleEndian>::minimal_parse(image).map_err(|_| refused("parsing the ELF"))?;
+        let segments = file.segments().ok_or(refused("the ELF has no program headers"))?;
+        let vspace = alloc.make(ObjectType::VSpace, 0)?;
+        AsidPool(slot::INIT_THREAD_ASID_POOL).assign(vspace).step("assigning an ASID")?;
+        for segment in segments.iter().filter(|s| s.p_type == PT_LOAD && s.p_memsz > 0) {
+            let (start, file_end, end) =
+                (segment.p_vaddr, segment.p_vaddr + segment.p_filesz, segment.p_vaddr + segment.p_memsz);
+            let bytes = image
+                .get(segment.p_offset as usize..(segment.p_offset + segment.p_filesz) as usize)
+                .ok_or(refused("an ELF segment beyond the file"))?;
+            let writable = segment.p_flags & PF_W != 0;
+            let rights = if writable { CapRights::READ_WRITE } else { CapRights::READ };
+            let mut attributes = vm_attributes::DEFAULT;
+            if segment.p_flags & PF_X == 0 {
+                attributes |= vm_attributes::EXECUTE_NEVER;
+            }
+            let mut page = start & !(PAGE - 1);
+            while page < end {
+                let frame = alloc.make(ObjectType::SmallPage, 0)?;
+                // The part of this page the file provides: copy it in through the scratch page.
+                let (from, to) = (page.max(start), (page + PAGE).min(file_end));
+                if from < to {
+                    alloc.map(
+                        slot::INIT_THREAD_VSPACE,
+                        frame,
+                        scratch,
+                        CapRights::READ_WRITE,
+                        vm_attributes::DEFAULT,
+                    )?;
+                    let source = &bytes[(from - start) as usize..(to - start) as usize];
+                    // SAFETY: `scratch` now maps the fresh 4 KiB frame read-write in this address
+                    // space, and `from - page + source.len() <= 4096`.
+                    unsafe {
+                        let destination = (scratch + (from - page)) as *mut u8;
+                        core::ptr::copy_nonoverlapping(source.as_ptr(), destination, source.len());
+                    }
+                    Frame(frame).unmap().step("unmapping the scratch page")?;
+                }
+                alloc.map(vspace, frame, page, rights, attributes)?;
+                page += PAGE;
+            }
+        }
+        let ipc_buffer = alloc.make(ObjectType::SmallPage, 0)?;
+        let no_exec = vm_attributes::DEFAULT | vm_attributes::EXECUTE_NEVER;
+        alloc.map(vspace, ipc_buffer, info::MODULE_IPC_BUFFER, CapRights::READ_WRITE, no_exec)?;
+        let cnode = alloc.make(ObjectType::CNode, cnode_bits)?;
+        let tcb = alloc.make(ObjectType::Tcb, 0)?;
+        let guard = cnode_cap_data(0, 64 - cnode_bits);
+        Tcb(tcb).configure(cnode, guard, vspace, 0, info::MODULE_IPC_BUFFER, ipc_buffer).step("configuring the TCB")?;
+        let entry = file.ehdr.e_entry;
+        Ok(Process { tcb, vspace, cnode, cnode_bits, fault_handler: 0, budget_us: 10_000, period_us: 10_000, entry })
+    }
+
+    /// Starts a program made by [`Process::from_elf`] at its ELF entry, as the runtime's
+    /// module entry expects: x0 = `argument` (its info page), x1 = its IPC buffer's address.
+    pub fn start_image(&self, alloc: &mut Allocator, argument: u64, priority: u64) -> Result<()> {
+        self.launch(alloc, self.entry, argument, 0, priority)
+    }
+
+    /// Restarts a program made by [`Process::from_elf`] at its ELF entry (as
+    /// [`Process::restart`]; its memory is reused as it is).
+    pub fn restart_image(&self, argument: u64) -> Result<()> {
+        Tcb(self.tcb).suspend().step("stopping the thread")?;
+        Tcb(self.tcb).write_registers(true, 5, &self.registers(self.entry, argument, 0)).step("restarting the thread")
     }
 
     /// Makes `handler` (an endpoint capability in the root CNode, with send and grant-reply
@@ -205,11 +284,21 @@ impl Process {
     /// are reused as they are.
     pub fn restart(&self, entry: extern "C" fn(u64) -> !, argument: u64, stack_top: u64) -> Result<()> {
         Tcb(self.tcb).suspend().step("stopping the thread")?;
+        let regs = self.registers(entry as usize as u64, argument, stack_top);
+        Tcb(self.tcb).write_registers(true, 5, &regs).step("restarting the thread")
+    }
+
+    /// The registers a start gives: PC, SP, x0 = `argument`, and for a program loaded from an
+    /// ELF x1 = its IPC buffer (the runtime's module entry contract).
+    fn registers(&self, pc: u64, argument: u64, stack_top: u64) -> UserContext {
         let mut regs = UserContext::default();
-        regs.0[UserContext::PC] = entry as usize as u64;
+        regs.0[UserContext::PC] = pc;
         regs.0[UserContext::SP] = stack_top;
         regs.0[UserContext::X0] = argument;
-        Tcb(self.tcb).write_registers(true, 4, &regs).step("restarting the thread")
+        if self.entry != 0 {
+            regs.0[UserContext::X0 + 1] = info::MODULE_IPC_BUFFER;
+        }
+        regs
     }
 
     /// Gives the thread a scheduling context (`budget_us` every `period_us`) and `priority`, and starts it at
@@ -244,10 +333,7 @@ impl Process {
         Tcb(self.tcb)
             .set_sched_params(Tcb(slot::INIT_THREAD_TCB), priority, priority, sc, self.fault_handler)
             .step("setting scheduling parameters")?;
-        let mut regs = UserContext::default();
-        regs.0[UserContext::PC] = pc;
-        regs.0[UserContext::SP] = stack_top;
-        regs.0[UserContext::X0] = argument;
-        Tcb(self.tcb).write_registers(true, 4, &regs).step("starting the thread")
+        let regs = self.registers(pc, argument, stack_top);
+        Tcb(self.tcb).write_registers(true, 5, &regs).step("starting the thread")
     }
 }

@@ -1,13 +1,14 @@
 //! Building the system the build tool planned (`system/boot.toml`, `hm_parent::plan`) and
 //! supervising it: every bus as a bus module, a bridge module joining each child bus to its
-//! parent, every module as a program of its own with its memberships, devices, interrupts and
-//! budget; then the root task waits on its modules' fault endpoint and restarts a failed module
-//! as its restart policy says.
+//! parent, every module as a program of its own, loaded from its own ELF image (embedded by the
+//! build tool, [`programs::image`]), with its memberships, devices, interrupts and budget; then
+//! the root task waits on its modules' fault endpoint and restarts a failed module as its
+//! restart policy says.
 
 use crate::programs;
 use alloc::vec::Vec;
 use hm_bus::{ClassSet, Role};
-use hm_parent::bus::{Bus, CHILD_STACK_TOP, Crossing};
+use hm_parent::bus::{Bus, Crossing};
 use hm_parent::info::{
     MAX_DEVICE_FRAMES, MAX_IRQS, MAX_SEATS, MODULE_BUS_CAPS, MODULE_CNODE_BITS, MODULE_DEVICES, MODULE_INBOXES,
     MODULE_INFO, MODULE_IRQS, MODULE_NOTIFICATION, ModuleInfo, Seat, irq_badge,
@@ -25,12 +26,13 @@ const BUS_PRIORITY: u64 = 210;
 const BRIDGE_PRIORITY: u64 = 205;
 /// Where the root task maps the info page of module `i` to write it.
 const INFO_PAGES: u64 = 0x60_0000_0000;
+/// Where the root task maps each new frame of a module's image while it copies it in.
+const LOAD_SCRATCH: u64 = 0x61_0000_0000;
 
 /// A module the root task supervises.
 struct Supervised {
     plan: &'static ModulePlan,
     process: Process,
-    entry: extern "C" fn(u64) -> !,
     /// The root task's writable view of the module's info page.
     info: *mut ModuleInfo,
     /// Restarts in the current window, and when the window began (counter ticks).
@@ -68,11 +70,11 @@ pub fn build(plan: &'static SystemPlan, alloc: &mut Allocator) -> Result<System>
     let fault_reply = alloc.make(ObjectType::Reply, 0)?;
     let mut modules = Vec::new();
     for (index, module) in plan.modules.iter().enumerate() {
-        let Some(entry) = programs::entry(module.program) else {
+        let Some(image) = programs::image(module.program) else {
             log::warn!("system: module {}: no program {:?}; not started", module.name, module.program);
             continue;
         };
-        let supervised = start_module(alloc, &buses, module, index, entry, faults)?;
+        let supervised = start_module(alloc, &buses, module, index, image, faults)?;
         log::info!("system: module {} ({}) started", module.name, module.program);
         modules.push(supervised);
     }
@@ -84,14 +86,14 @@ fn start_module(
     buses: &[Bus],
     module: &'static ModulePlan,
     index: usize,
-    entry: extern "C" fn(u64) -> !,
+    image: &[u8],
     faults: CPtr,
 ) -> Result<Supervised> {
     if module.memberships.len() > MAX_SEATS || module.devices.len() > MAX_DEVICE_FRAMES || module.irqs.len() > MAX_IRQS
     {
         return Err(refused("a module with more memberships, devices or interrupts than its info page holds"));
     }
-    let mut process = Process::new(alloc, MODULE_CNODE_BITS)?;
+    let mut process = Process::from_elf(alloc, image, MODULE_CNODE_BITS, LOAD_SCRATCH)?;
     process.budget_us = module.budget_us;
     process.period_us = module.period_us;
     let cnode = CNode(process.cnode);
@@ -158,8 +160,8 @@ fn start_module(
     let handler = alloc.slot()?;
     ROOT.mint(handler, DEPTH, ROOT, faults, DEPTH, CapRights::ALL, index as u64 + 1).step("the fault handler")?;
     process.set_fault_handler(handler)?;
-    hm_parent::bus::run(alloc, &process, entry, MODULE_INFO, u64::from(module.priority))?;
-    Ok(Supervised { plan: module, process, entry, info: info_page, restarts: 0, window_start: now() })
+    process.start_image(alloc, MODULE_INFO, u64::from(module.priority))?;
+    Ok(Supervised { plan: module, process, info: info_page, restarts: 0, window_start: now() })
 }
 
 /// The virtual counter (EL0 may read it) and its frequency.
@@ -227,7 +229,7 @@ pub fn supervise(mut system: System) -> ! {
         let restarted = unsafe {
             let _ = hmk_sys::invocation::Tcb(module.process.tcb).suspend();
             (*module.info).restarts += 1;
-            module.process.restart(module.entry, MODULE_INFO, CHILD_STACK_TOP)
+            module.process.restart_image(MODULE_INFO)
         };
         match restarted {
             Ok(()) => log::info!("supervisor: {name} failed ({fault}), restarted ({} of {max})", module.restarts),

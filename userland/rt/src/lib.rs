@@ -2,7 +2,20 @@
 //! pointer, a heap on `buddy_system_allocator`, `log` on the kernel's debug console, and a
 //! panic handler that prints the panic and stops the thread.
 //!
-//! A program names its entry with [`entry!`]; the entry gets the BootInfo frame.
+//! Two kinds of program start here, told apart by x1 at `_start`:
+//!
+//! - the root task: x0 = the address of its BootInfo frame (read-only), x1 = 0 (the kernel
+//!   zeroes it); its IPC buffer is the one BootInfo names. It names its entry with [`entry!`],
+//!   which gets `&'static BootInfo`;
+//! - a module (a separate ELF its parent loaded into the module's own VSpace): x0 = the address
+//!   of its info page (`hm_parent::info::ModuleInfo`, read-only), x1 = the address of its IPC
+//!   buffer (read-write, never 0). It names its entry with [`module_entry!`], which gets x0 as
+//!   a `u64`.
+//!
+//! Both have their own writable data: the stack, the heap and the IPC-buffer pointer are
+//! statics of the program's image. A restarted module runs `_start` again over the same image:
+//! the stack starts over, the heap is made anew over the same arena (whatever the previous run
+//! allocated is forgotten) and the logger, already set, stays.
 #![no_std]
 
 extern crate alloc;
@@ -27,6 +40,7 @@ core::arch::global_asm!(
     "    add  x9, x9, :lo12:{stack}",
     "    add  x9, x9, #{size}",
     "    mov  sp, x9",
+    // x0 and x1 are as the program was started with: hmk_rt_start's two arguments.
     "    bl   hmk_rt_start",
     "1:  b    1b",
     stack = sym STACK,
@@ -89,32 +103,70 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 }
 
 unsafe extern "Rust" {
-    /// The program's entry, defined by [`entry!`].
-    fn hmk_main(bootinfo: &'static BootInfo);
+    /// The program's entry, defined by [`entry!`] or [`module_entry!`]: gets x0 of `_start`.
+    fn hmk_main(argument: u64);
 }
 
+/// `_start`'s Rust half: x0 is `argument`, x1 `ipc_buffer` (see the crate's documentation).
 #[unsafe(no_mangle)]
-extern "C" fn hmk_rt_start(bootinfo: *const BootInfo) -> ! {
-    // SAFETY: the kernel passes the BootInfo frame, mapped read-only for the thread's life.
-    let bootinfo = unsafe { &*bootinfo };
-    // SAFETY: BootInfo names this thread's IPC buffer, mapped writable for its life.
-    unsafe { set_ipc_buffer(bootinfo.ipc_buffer as *mut IpcBuffer) };
-    // SAFETY: the arena is used only by the allocator, initialised once here.
-    unsafe { HEAP.lock().init(core::ptr::addr_of_mut!(HEAP_ARENA) as usize, HEAP_SIZE) };
+extern "C" fn hmk_rt_start(argument: u64, ipc_buffer: u64) -> ! {
+    let ipc_buffer = if ipc_buffer != 0 {
+        // A module: its parent passes its IPC buffer in x1.
+        ipc_buffer
+    } else {
+        // SAFETY: the root task: the kernel passes the BootInfo frame in x0, mapped read-only
+        // for the thread's life.
+        let bootinfo = unsafe { &*(argument as *const BootInfo) };
+        bootinfo.ipc_buffer
+    };
+    // SAFETY: x1 (a module's parent) or BootInfo (the kernel) names this thread's IPC buffer,
+    // mapped writable for its life.
+    unsafe { set_ipc_buffer(ipc_buffer as *mut IpcBuffer) };
+    init_heap();
+    // A restarted module finds the logger set already: the error is expected and harmless.
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(log::LevelFilter::Info);
-    // SAFETY: `hmk_main` is defined by the program through `entry!` with this signature.
-    unsafe { hmk_main(bootinfo) };
+    // SAFETY: `hmk_main` is defined by the program through `entry!` or `module_entry!` with
+    // this signature.
+    unsafe { hmk_main(argument) };
     stop_thread()
 }
 
-/// Declares the program's entry: `hmk_rt::entry!(main);` with `fn main(&'static BootInfo)`.
+/// Makes the heap anew over the whole arena. On a module's restart the previous run is gone
+/// (this program has one thread, and it is here), so what it allocated is free again, and the
+/// heap lock it may have held when it failed is released.
+fn init_heap() {
+    // SAFETY: the only thread of this program is here, before any allocation of this run: no
+    // one else holds the lock (a holder from a failed previous run is gone for good).
+    unsafe { HEAP.force_unlock() };
+    let mut heap = HEAP.lock();
+    *heap = buddy_system_allocator::Heap::empty();
+    // SAFETY: the arena is used only by the allocator; the empty heap above holds none of it,
+    // and nothing allocated from it by a previous run is used any more.
+    unsafe { heap.init(core::ptr::addr_of_mut!(HEAP_ARENA) as usize, HEAP_SIZE) };
+}
+
+/// Declares the root task's entry: `hmk_rt::entry!(main);` with `fn main(&'static BootInfo)`.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
         #[unsafe(no_mangle)]
-        fn hmk_main(bootinfo: &'static $crate::BootInfo) {
+        fn hmk_main(argument: u64) {
+            // SAFETY: the root task's x0 is the BootInfo frame, mapped read-only for its life.
+            let bootinfo: &'static $crate::BootInfo = unsafe { &*(argument as *const $crate::BootInfo) };
             $main(bootinfo)
+        }
+    };
+}
+
+/// Declares a module's entry: `hmk_rt::module_entry!(main);` with `fn main(info: u64)`, `info`
+/// being the address of its info page (`hm_parent::info::ModuleInfo`, mapped read-only).
+#[macro_export]
+macro_rules! module_entry {
+    ($main:path) => {
+        #[unsafe(no_mangle)]
+        fn hmk_main(info: u64) {
+            $main(info)
         }
     };
 }

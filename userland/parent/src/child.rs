@@ -1,0 +1,36 @@
+//! The child's side: what a module program (a separate ELF its parent loaded, started through
+//! `hmk_rt::module_entry!` with x0 = its [`ModuleInfo`] page) does with that page at the start
+//! and when it has nothing left to do.
+
+use crate::info::{MAX_SEATS, MODULE_NOTIFICATION, ModuleInfo};
+use hm_bus::ClassSet;
+use hm_bus::module::Member;
+use hmk_sys::syscall;
+
+/// A member for each of the module's buses, in seat order, each subscribed to
+/// `info.subscribe`; `None` past the seats in use.
+///
+/// # Safety
+/// `info` is the running module's own info page (`ModuleInfo::at` of its x0): its parent mapped
+/// each seat's inbox at `seat.inbox` in this address space before starting the module, and only
+/// this module reads them. Call it once per run: each inbox has one reader.
+pub unsafe fn members(info: &ModuleInfo) -> [Option<Member>; MAX_SEATS] {
+    core::array::from_fn(|k| {
+        let seat = info.seats().get(k)?;
+        // SAFETY: the caller's contract: the parent mapped this membership's inbox at
+        // `seat.inbox` in this address space; only this member reads it.
+        let member = unsafe { Member::new(seat.endpoint, seat.inbox as *mut u8) };
+        let _ = member.subscribe(ClassSet::from_words(info.subscribe));
+        Some(member)
+    })
+}
+
+/// Waits for the module's notification forever, dropping what arrives.
+pub fn idle(members: &mut [Option<Member>]) -> ! {
+    loop {
+        syscall::wait(MODULE_NOTIFICATION);
+        for member in members.iter_mut().flatten() {
+            while member.take().is_some() {}
+        }
+    }
+}
