@@ -8,7 +8,9 @@
 //! run that code and read its constants, but every byte it writes is on its own stack, in its
 //! own IPC buffer or in frames its parent gave it. The IPC buffer is a fresh frame mapped at the
 //! parent's IPC-buffer address, so the runtime's IPC-buffer pointer (a static of the shared
-//! image) is right in both address spaces.
+//! image) is right in both address spaces. A mirrored child can read all of its parent's image,
+//! data and heap included: use it for trusted helpers only. [`Process::from_elf`] loads a child
+//! from an ELF image of its own into fresh frames, which shares nothing.
 #![no_std]
 
 pub mod bus;
