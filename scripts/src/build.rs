@@ -136,7 +136,7 @@ pub const SYSTEM_PLAN_VAR: &str = "HMK_SYSTEM_PLAN";
 /// The variable that hands the root task's build script its module programs' ELFs.
 pub const MODULES_VAR: &str = "HMK_MODULES";
 /// The module programs the root task carries: crates `hm-<program>`, each a separate ELF.
-pub const MODULE_CRATES: [&str; 3] = ["hm-logger", "hm-heartbeat", "hm-crasher"];
+pub const MODULE_CRATES: [&str; 5] = ["hm-logger", "hm-heartbeat", "hm-crasher", "hm-bus-server", "hm-bridge"];
 
 /// Builds each of [`MODULE_CRATES`]; returns [`MODULES_VAR`]'s value:
 /// `logger=/abs/hm-logger.elf;heartbeat=...`, the program name being the crate's without `hm-`.

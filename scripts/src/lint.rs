@@ -7,7 +7,7 @@ use std::process::Command;
 
 const HOST_CRATES: [&str; 6] = ["hmk-platform", "hmk-sys", "hm-bus", "hm-system", "hmk-boot-checks", "xtask"];
 /// User-level crates, checked for the user target.
-const USER_CRATES: [&str; 10] = [
+const USER_CRATES: [&str; 12] = [
     "hmk-sys",
     "hmk-rt",
     "hm-bus",
@@ -16,6 +16,8 @@ const USER_CRATES: [&str; 10] = [
     "hm-logger",
     "hm-heartbeat",
     "hm-crasher",
+    "hm-bus-server",
+    "hm-bridge",
     "hmk-tests",
     "hmk-bench",
 ];

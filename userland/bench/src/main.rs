@@ -304,7 +304,7 @@ fn bus_benchmarks(alloc: &mut Allocator) {
     };
 
     // One bus, a publisher and N subscribers; a round is a publish and every subscriber taking it.
-    let bus = hm_parent::bus::start_bus(parent, 1, BUS_PRIORITY).expect("a bus");
+    let bus = hm_parent::bus::start_bus(parent, 1, BUS_PRIORITY, None).expect("a bus");
     let publisher = member(parent, &bus, 1);
     let mut subscribers = alloc::vec::Vec::new();
     for count in [1usize, 8, 32] {
@@ -323,14 +323,14 @@ fn bus_benchmarks(alloc: &mut Allocator) {
 
     // A chain of buses, the publisher on the deepest, a subscriber on the top; a round is a
     // publish with scope up and waiting until it arrives at the top (the bridges forward it).
-    let mut chain = alloc::vec![hm_parent::bus::start_bus(parent, 10, BUS_PRIORITY).expect("the top bus")];
+    let mut chain = alloc::vec![hm_parent::bus::start_bus(parent, 10, BUS_PRIORITY, None).expect("the top bus")];
     let mut top = member(parent, &chain[0], 1);
     for levels in 1..=3u16 {
-        let below = hm_parent::bus::start_bus(parent, 10 + levels, BUS_PRIORITY).expect("a bus below");
+        let below = hm_parent::bus::start_bus(parent, 10 + levels, BUS_PRIORITY, None).expect("a bus below");
         let above = chain.last().expect("a bus above");
         let up = hm_parent::bus::Crossing { id: 63, filter: ClassSet::ALL };
         let down = hm_parent::bus::Crossing { id: 62, filter: ClassSet::ALL };
-        hm_parent::bus::bridge(parent, &below, above, up, down, BUS_PRIORITY).expect("a bridge");
+        hm_parent::bus::bridge(parent, (&below, above), up, down, BUS_PRIORITY, None).expect("a bridge");
         chain.push(below);
         let deepest = member(parent, chain.last().expect("the deepest bus"), 1);
         let name = alloc::format!("bus_up_{levels}_levels_publish_to_arrival");

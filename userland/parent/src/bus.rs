@@ -1,7 +1,8 @@
 //! Buses as children: starting a bus module, joining parties to it (mapping their inboxes and
 //! handing the bus their notifications), and bridging a child bus to its parent with a bridge
-//! module (docs/bus-protocol.md). Every bus and bridge is a [`Process`] of its own, running the
-//! `hm-bus` module code shared through the parent's image.
+//! module (docs/bus-protocol.md). Every bus and bridge is a [`Process`] of its own, running
+//! either its own ELF program (`userland/modules/bus`, `bridge`: [`serve`] and [`forward`]) or,
+//! when the parent has no image to give, the same code shared through the parent's image.
 
 use crate::{Allocator, DEPTH, Process, ROOT, Result, SetupError, Step};
 use hm_bus::module::{BusLayout, Link, Owner};
@@ -30,7 +31,8 @@ const BRIDGE_PARENT_INBOX: u64 = 0x3000_1000;
 pub const CHILD_STACK_TOP: u64 = 0x1000_8000;
 const CHILD_STACK_PAGES: u64 = 4;
 
-extern "C" fn bus_main(bus: u64) -> ! {
+/// A bus module's body: serves bus `bus` in the layout [`start_bus`] builds, forever.
+pub fn serve(bus: u64) -> ! {
     hm_bus::module::serve(BusLayout {
         bus: bus as u16,
         endpoint: BUS_ENDPOINT,
@@ -40,12 +42,47 @@ extern "C" fn bus_main(bus: u64) -> ! {
     })
 }
 
-extern "C" fn bridge_main(_: u64) -> ! {
+/// A bridge module's body: forwards between the two buses [`bridge`] joined it to, forever.
+pub fn forward() -> ! {
     let child = Link { endpoint: BRIDGE_CHILD_LINK, inbox: BRIDGE_CHILD_INBOX as *mut u8 };
     let parent = Link { endpoint: BRIDGE_PARENT_LINK, inbox: BRIDGE_PARENT_INBOX as *mut u8 };
     // SAFETY: `bridge` maps both inbox frames at these addresses in the bridge's VSpace before
     // it starts the bridge, and only the bridge reads them.
     unsafe { hm_bus::module::bridge(child, parent, BRIDGE_WAKE) }
+}
+
+extern "C" fn bus_main(bus: u64) -> ! {
+    serve(bus)
+}
+
+extern "C" fn bridge_main(_: u64) -> ! {
+    forward()
+}
+
+/// Where a module loaded from an ELF image copies its segments through, in the parent's space.
+const LOAD_SCRATCH: u64 = 0x62_0000_0000;
+
+/// The program a bus or bridge runs: its own ELF image, or the parent's code (a mirror).
+fn child(alloc: &mut Allocator, image: Option<&[u8]>, cnode_bits: u64) -> Result<Process> {
+    match image {
+        Some(image) => Process::from_elf(alloc, image, cnode_bits, LOAD_SCRATCH),
+        None => Process::new(alloc, cnode_bits),
+    }
+}
+
+/// Starts `process` (from [`child`]) at `entry` or its ELF entry, with `argument` in x0.
+fn launch(
+    alloc: &mut Allocator,
+    process: &Process,
+    entry: extern "C" fn(u64) -> !,
+    argument: u64,
+    priority: u64,
+) -> Result<()> {
+    if process.entry != 0 {
+        process.start_image(alloc, argument, priority)
+    } else {
+        run(alloc, process, entry, argument, priority)
+    }
 }
 
 /// Gives `process` a stack at [`CHILD_STACK_TOP`] and starts it at `entry(argument)`.
@@ -75,9 +112,10 @@ pub struct Bus {
     pub owner: Owner,
 }
 
-/// Starts bus `id` (its id in the tree) at `priority`.
-pub fn start_bus(alloc: &mut Allocator, id: u16, priority: u64) -> Result<Bus> {
-    let process = Process::new(alloc, BUS_CNODE_BITS)?;
+/// Starts bus `id` (its id in the tree) at `priority`, running `image` (the bus program's ELF)
+/// or, without one, the parent's own copy of the bus code.
+pub fn start_bus(alloc: &mut Allocator, id: u16, priority: u64, image: Option<&[u8]>) -> Result<Bus> {
+    let process = child(alloc, image, BUS_CNODE_BITS)?;
     let endpoint = alloc.make(ObjectType::Endpoint, 0)?;
     CNode(process.cnode)
         .mint(BUS_ENDPOINT, BUS_CNODE_BITS, ROOT, endpoint, DEPTH, CapRights::READ, 0)
@@ -85,7 +123,7 @@ pub fn start_bus(alloc: &mut Allocator, id: u16, priority: u64) -> Result<Bus> {
     alloc.make_in(ObjectType::Reply, process.cnode, BUS_REPLY, 1)?;
     let owner = alloc.slot()?;
     ROOT.mint(owner, DEPTH, ROOT, endpoint, DEPTH, call_only(), OWNER_BADGE).step("the owner's capability")?;
-    run(alloc, &process, bus_main, u64::from(id), priority)?;
+    launch(alloc, &process, bus_main, u64::from(id), priority)?;
     Ok(Bus { id, process, endpoint, owner: Owner(owner) })
 }
 
@@ -128,23 +166,25 @@ pub struct Crossing {
     pub filter: ClassSet,
 }
 
-/// Joins bus `child` to bus `parent` with a bridge module at `priority`: the child's up link
+/// Joins bus `child` to bus `parent` with a bridge module at `priority`, running `image` (the
+/// bridge program's ELF) or the parent's own copy of the bridge code: the child's up link
 /// (`up.id` there, letting `up.filter` pass to the parent) and a down link of the parent
 /// (`down.id` there, letting `down.filter` pass to the child).
 pub fn bridge(
     alloc: &mut Allocator,
-    child: &Bus,
-    parent: &Bus,
+    (child_bus, parent_bus): (&Bus, &Bus),
     up: Crossing,
     down: Crossing,
     priority: u64,
+    image: Option<&[u8]>,
 ) -> Result<Process> {
-    let bridge = Process::new(alloc, BRIDGE_CNODE_BITS)?;
+    let (child_bus, parent) = (child_bus, parent_bus);
+    let bridge = child(alloc, image, BRIDGE_CNODE_BITS)?;
     let wake = alloc.make(ObjectType::Notification, 0)?;
     CNode(bridge.cnode)
         .mint(BRIDGE_WAKE, BRIDGE_CNODE_BITS, ROOT, wake, DEPTH, CapRights::READ, 0)
         .step("the bridge's wake-up notification")?;
-    let up_cap = join(alloc, child, up.id, Role::UpLink, up.filter, (bridge.vspace, BRIDGE_CHILD_INBOX), wake)?;
+    let up_cap = join(alloc, child_bus, up.id, Role::UpLink, up.filter, (bridge.vspace, BRIDGE_CHILD_INBOX), wake)?;
     let down_cap =
         join(alloc, parent, down.id, Role::DownLink, down.filter, (bridge.vspace, BRIDGE_PARENT_INBOX), wake)?;
     CNode(bridge.cnode)
@@ -153,6 +193,6 @@ pub fn bridge(
     CNode(bridge.cnode)
         .move_(BRIDGE_PARENT_LINK, BRIDGE_CNODE_BITS, ROOT, down_cap, DEPTH)
         .step("the bridge's parent link")?;
-    run(alloc, &bridge, bridge_main, 0, priority)?;
+    launch(alloc, &bridge, bridge_main, 0, priority)?;
     Ok(bridge)
 }

@@ -55,8 +55,11 @@ fn refused(step: &'static str) -> SetupError {
 pub fn build(plan: &'static SystemPlan, alloc: &mut Allocator) -> Result<System> {
     log::info!("system: {}: {} buses, {} modules", plan.name, plan.buses.len(), plan.modules.len());
     let mut buses: Vec<Bus> = Vec::new();
+    if programs::image("bus-server").is_none() || programs::image("bridge").is_none() {
+        log::warn!("system: no bus or bridge program embedded; they run as mirrors of the root task");
+    }
     for bus in plan.buses {
-        buses.push(hm_parent::bus::start_bus(alloc, bus.id, BUS_PRIORITY)?);
+        buses.push(hm_parent::bus::start_bus(alloc, bus.id, BUS_PRIORITY, programs::image("bus-server"))?);
     }
     for bus in plan.buses {
         let Some(parent) = bus.parent else { continue };
@@ -64,7 +67,7 @@ pub fn build(plan: &'static SystemPlan, alloc: &mut Allocator) -> Result<System>
         let parent = buses.get(usize::from(parent) - 1).ok_or(refused("a bus's parent"))?;
         let up = Crossing { id: bus.up_link, filter: ClassSet::from_words(bus.up) };
         let down = Crossing { id: bus.down_link, filter: ClassSet::from_words(bus.down) };
-        hm_parent::bus::bridge(alloc, child, parent, up, down, BRIDGE_PRIORITY)?;
+        hm_parent::bus::bridge(alloc, (child, parent), up, down, BRIDGE_PRIORITY, programs::image("bridge"))?;
     }
     let faults = alloc.make(ObjectType::Endpoint, 0)?;
     let fault_reply = alloc.make(ObjectType::Reply, 0)?;

@@ -55,7 +55,7 @@ fn bus_ok<T>(result: core::result::Result<T, BusError>, what: &str) -> Made<T> {
 }
 
 fn start_bus(alloc: &mut Allocator, id: u16) -> Made<Bus> {
-    made(hm_parent::bus::start_bus(alloc, id, CHILD_PRIORITY))
+    made(hm_parent::bus::start_bus(alloc, id, CHILD_PRIORITY, None))
 }
 
 fn join(
@@ -334,7 +334,7 @@ fn build_tree(env: &mut Env, up: ClassSet, down: ClassSet) -> Made<Tree> {
     let parent = start_bus(&mut alloc, 1)?;
     let child = start_bus(&mut alloc, 2)?;
     let (up, down) = (Crossing { id: 63, filter: up }, Crossing { id: 62, filter: down });
-    made(hm_parent::bus::bridge(&mut alloc, &child, &parent, up, down, CHILD_PRIORITY))?;
+    made(hm_parent::bus::bridge(&mut alloc, (&child, &parent), up, down, CHILD_PRIORITY, None))?;
     let ntfn = made(alloc.make(ObjectType::Notification, 0))?;
     let parent_member = member(&mut alloc, &parent, 1, ntfn)?;
     let child_members = [member(&mut alloc, &child, 1, ntfn)?, member(&mut alloc, &child, 2, ntfn)?];
