@@ -112,6 +112,7 @@ mod tests {
 
     #[test]
     fn untyped_list_is_bounded_by_the_slot_region() {
+        // SAFETY: BootInfo is plain data; all zeroes is a valid (empty) value.
         let mut info: BootInfo = unsafe { core::mem::zeroed() };
         info.untyped = SlotRegion { start: 100, end: 103 };
         info.untyped_list[2] = UntypedDesc { paddr: 0x4000_0000, size_bits: 20, is_device: 0, padding: [0; 6] };
