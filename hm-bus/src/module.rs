@@ -25,7 +25,27 @@ pub struct BusLayout {
     pub inbox_base: u64,
     /// Member `i`'s notification (send right) is at `notification_base + i` in its CSpace.
     pub notification_base: CPtr,
+    /// [`STATE_BYTES`] of memory its owner gave it for its state (memberships, subscriptions,
+    /// retained messages), mapped read-write at `state`: the frames outlive the bus's instance,
+    /// so a restarted bus finds its members where it left them.
+    pub state: u64,
 }
+
+/// Bytes of a bus's state region (two pages).
+pub const STATE_BYTES: usize = 2 * 4096;
+
+/// What a bus keeps in its state region: a mark that it is initialised, for which bus, and the
+/// request handler's whole state.
+struct SavedBus {
+    mark: u64,
+    bus: u16,
+    server: BusServer,
+}
+
+/// The value of [`SavedBus::mark`] once the region holds a bus's state (a fresh region is zero).
+const SAVED_MARK: u64 = 0x686d_2d62_7573_0001;
+
+const _: () = assert!(core::mem::size_of::<SavedBus>() <= STATE_BYTES);
 
 /// The inboxes and notifications of a bus module, as the request handler sees them.
 struct Inboxes {
@@ -60,7 +80,17 @@ fn received_words(request: &Registers, words: &mut [u64; MAX_MESSAGE_LENGTH]) ->
 /// Runs a bus: receives requests on its endpoint and answers each one, forever. It never blocks
 /// on a member: deliveries are inbox writes and signals.
 pub fn serve(layout: BusLayout) -> ! {
-    let mut server = BusServer::new(layout.bus);
+    let saved = layout.state as *mut SavedBus;
+    // SAFETY: the owner maps STATE_BYTES of fresh (zeroed) memory read-write at `state` for the
+    // bus's life and gives it to no one else; the bus's one thread is its only user. A zeroed
+    // region is not marked, so the state is made before it is used; a marked one was written
+    // by an earlier instance of this bus (its owner restarted it) and is taken over as it is.
+    let server = unsafe {
+        if (*saved).mark != SAVED_MARK || (*saved).bus != layout.bus {
+            saved.write(SavedBus { mark: SAVED_MARK, bus: layout.bus, server: BusServer::new(layout.bus) });
+        }
+        &mut (*saved).server
+    };
     let mut inboxes = Inboxes { layout, writers: [const { None }; MAX_MEMBER as usize + 1] };
     let mut words = [0; MAX_MESSAGE_LENGTH];
     let mut request = syscall::recv(layout.endpoint, layout.reply);

@@ -664,7 +664,11 @@ pub fn cancel(thread: u64) {
         }
         _ => return,
     }
+    // Whatever it was sending (its own message or a fault message) is abandoned with the wait:
+    // a thread restarted after a fault must not reply or send with its old fault's words.
+    let t = tcb(thread);
     t.tcb.blocked_on = 0;
+    t.tcb.blocked_flags = 0;
 }
 
 /// Every thread waiting on endpoint or notification `ptr` is released to restart its system

@@ -20,6 +20,8 @@ const BUS_REPLY: CPtr = 2;
 const BUS_NOTIFICATIONS: CPtr = 64;
 /// Where a bus module sees member `i`'s inbox: `BUS_INBOXES + i * 4096`.
 const BUS_INBOXES: u64 = 0x2000_0000;
+/// Where a bus module keeps its state (hm_bus::module::STATE_BYTES, frames its parent owns).
+const BUS_STATE: u64 = 0x2100_0000;
 /// A bridge module's CSpace and its two inboxes.
 const BRIDGE_CNODE_BITS: u64 = 2;
 const BRIDGE_CHILD_LINK: CPtr = 1;
@@ -39,6 +41,7 @@ pub fn serve(bus: u64) -> ! {
         reply: BUS_REPLY,
         inbox_base: BUS_INBOXES,
         notification_base: BUS_NOTIFICATIONS,
+        state: BUS_STATE,
     })
 }
 
@@ -121,10 +124,23 @@ pub fn start_bus(alloc: &mut Allocator, id: u16, priority: u64, image: Option<&[
         .mint(BUS_ENDPOINT, BUS_CNODE_BITS, ROOT, endpoint, DEPTH, CapRights::READ, 0)
         .step("the bus's receive capability")?;
     alloc.make_in(ObjectType::Reply, process.cnode, BUS_REPLY, 1)?;
+    let state_pages = (hm_bus::module::STATE_BYTES / 4096) as u64;
+    alloc.map_new_pages(process.vspace, BUS_STATE, state_pages)?;
     let owner = alloc.slot()?;
     ROOT.mint(owner, DEPTH, ROOT, endpoint, DEPTH, call_only(), OWNER_BADGE).step("the owner's capability")?;
     launch(alloc, &process, bus_main, u64::from(id), priority)?;
     Ok(Bus { id, process, endpoint, owner: Owner(owner) })
+}
+
+/// Restarts a bus module (after a fault, say): its thread starts over, its state (memberships,
+/// subscriptions, retained messages) is where it left it, and its members' inboxes and
+/// capabilities are untouched, so no member loses its membership.
+pub fn restart_bus(bus: &Bus) -> Result<()> {
+    if bus.process.entry != 0 {
+        bus.process.restart_image(u64::from(bus.id))
+    } else {
+        bus.process.restart(bus_main, u64::from(bus.id), CHILD_STACK_TOP)
+    }
 }
 
 /// Sets up membership `id` of `bus` for a party that reads its inbox through `reader` (a

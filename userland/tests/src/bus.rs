@@ -38,6 +38,7 @@ pub const CASES: &[(&str, Case)] = &[
         "requests_sent_while_a_driver_is_down_are_served_after_restart",
         requests_sent_while_a_driver_is_down_are_served_after_restart,
     ),
+    ("restarted_bus_keeps_members_subscriptions_and_shadow", restarted_bus_keeps_members_subscriptions_and_shadow),
 ];
 
 /// Slots a case's programs may use (each mirrors the suite's image: a copy per frame).
@@ -546,5 +547,61 @@ pub fn requests_sent_while_a_driver_is_down_are_served_after_restart(env: &mut E
     supervise_once(&s)?;
     let after = results(&mut s.client, 2);
     ensure!(after == [40, 44], "after the restart: {after:?}, want both waiting requests scaled by 4");
+    Ok(())
+}
+
+/// A bus is a module too: a fault injected into it (its parent points its PC at an unmapped
+/// address) reaches its parent, which restarts it; its state lives in frames the parent owns, so
+/// its members keep their memberships and subscriptions and its shadow keeps the configuration.
+pub fn restarted_bus_keeps_members_subscriptions_and_shadow(env: &mut Env) -> Result {
+    let mut alloc = env.allocator(CHILD_SLOTS);
+    let mut bus = start_bus(&mut alloc, 1)?;
+    bus_ok(bus.owner.retain(classes(&[CONFIGURE])), "retain")?;
+    let ntfn = made(alloc.make(ObjectType::Notification, 0))?;
+    let publisher = member(&mut alloc, &bus, 1, ntfn)?;
+    let mut subscriber = member(&mut alloc, &bus, 2, ntfn)?;
+    bus_ok(subscriber.subscribe(classes(&[5])), "subscribe")?;
+    bus_ok(publisher.publish(CONFIGURE, Scope::Local, &[9]), "configure")?;
+    bus_ok(publisher.publish(5, Scope::Local, b"before"), "publish before")?;
+    ensure!(drain(&mut subscriber).len() == 1, "the subscriber missed the first message");
+
+    let faults = made(alloc.make(ObjectType::Endpoint, 0))?;
+    let fault_reply = made(alloc.make(ObjectType::Reply, 0))?;
+    let handler = made(alloc.slot())?;
+    made(ROOT.mint(handler, DEPTH, ROOT, faults, DEPTH, CapRights::ALL, 0xb05).step("the bus's fault handler"))?;
+    made(bus.process.set_fault_handler(handler))?;
+    // Fault injection: the bus's next instruction is at an unmapped address.
+    let tcb = hmk_sys::invocation::Tcb(bus.process.tcb);
+    made(tcb.suspend().step("stopping the bus"))?;
+    let mut regs = hmk_sys::invocation::UserContext::default();
+    regs.0[hmk_sys::invocation::UserContext::PC] = 0x10;
+    made(tcb.write_registers(true, 1, &regs).step("pointing the bus at nothing"))?;
+    let mut fault = None;
+    for _ in 0..200 {
+        let message = syscall::nb_recv(faults, fault_reply);
+        if message.cap_or_badge == 0xb05 {
+            fault = Some(message);
+            break;
+        }
+        settle();
+    }
+    let Some(fault) = fault else { return Err("the bus's fault never reached its parent".into()) };
+    ensure!(fault.info.label() == 6 && fault.mrs[1] == 0x10, "fault {} at {:#x}", fault.info.label(), fault.mrs[1]);
+    made(hm_parent::bus::restart_bus(&bus))?;
+
+    // The same capabilities work; the subscription and membership held.
+    let delivery = bus_ok(publisher.publish(5, Scope::Local, b"after"), "publish after the restart")?;
+    ensure!(delivery.delivered == 1, "after the restart the bus delivered to {} members", delivery.delivered);
+    let got = drain(&mut subscriber);
+    ensure!(got.len() == 1 && got[0].bytes() == b"after", "the subscriber got {} messages", got.len());
+    // The shadow held too: subscribing to the configuration class replays it.
+    let replayed = bus_ok(subscriber.subscribe(classes(&[5, CONFIGURE])), "subscribe to the configuration")?;
+    ensure!(replayed == 1, "{replayed} retained messages replayed after the restart");
+    let config = drain(&mut subscriber);
+    ensure!(
+        config.len() == 1 && config[0].bytes() == [9],
+        "the replayed configuration: {:?}",
+        config.first().map(|m| m.bytes().to_vec())
+    );
     Ok(())
 }
