@@ -201,6 +201,10 @@ pub const ALL: &[(&str, Case)] = &[
     ("fault_without_handler_stops_the_thread", faults::fault_without_handler_stops_the_thread),
     ("timeout_fault_reply_resumes", faults::timeout_fault_reply_resumes),
     ("unknown_syscall_without_handler_stops", faults::unknown_syscall_without_handler_stops),
+    (
+        "server_restarted_after_a_fault_replies_with_its_own_message",
+        faults::server_restarted_after_a_fault_replies_with_its_own_message,
+    ),
     ("write_registers_moves_the_pc", threads::write_registers_moves_the_pc),
     ("woken_lower_priority_receiver_waits_its_turn", threads::woken_lower_priority_receiver_waits_its_turn),
     ("signals_before_a_wait_are_ored", ipc::signals_before_a_wait_are_ored),

@@ -179,3 +179,43 @@ pub fn unknown_syscall_without_handler_stops(env: &mut Env) -> Result {
 pub fn vm_fault_entry() -> extern "C" fn(u64) -> ! {
     vm_fault_worker
 }
+
+static SERVICE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+static SERVICE_REPLY: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// A server: answers every call with 0x5e4e on the service endpoint, forever.
+extern "C" fn answering_server(_: u64) -> ! {
+    let (ep, reply) = (SERVICE.load(Ordering::SeqCst), SERVICE_REPLY.load(Ordering::SeqCst));
+    let answer = Registers { cap_or_badge: 0, info: MessageInfo::new(0, 0, 0, 1), mrs: [0x5e4e, 0, 0, 0] };
+    syscall::recv(ep, reply);
+    loop {
+        syscall::reply_recv(ep, answer, reply);
+    }
+}
+
+/// A thread faults; its handler takes the fault, then restarts it (suspend, new registers,
+/// resume) as a server instead of replying. The restarted thread's replies must carry its own
+/// message, not its abandoned fault.
+pub fn server_restarted_after_a_fault_replies_with_its_own_message(env: &mut Env) -> Result {
+    reset_records();
+    let h = handler(env)?;
+    let worker = spawn_handled(env, vm_fault_worker, h.ep)?;
+    let fault = syscall::recv(h.ep, h.reply);
+    ensure!(fault.info.label() == 6, "label {}, want VMFault (6)", fault.info.label());
+    SERVICE.store(env.make(ObjectType::Endpoint, 0)?, Ordering::SeqCst);
+    SERVICE_REPLY.store(env.make(ObjectType::Reply, 0)?, Ordering::SeqCst);
+    ok(Tcb(worker).suspend(), "stop the faulted thread")?;
+    let mut regs = hmk_sys::invocation::UserContext::default();
+    regs.0[hmk_sys::invocation::UserContext::PC] = answering_server as *const () as u64;
+    regs.0[hmk_sys::invocation::UserContext::SP] = crate::threads::stack_top_of(0);
+    ok(Tcb(worker).write_registers(true, 2, &regs), "restart it as a server")?;
+    let service = SERVICE.load(Ordering::SeqCst);
+    let answer = syscall::call(Registers { cap_or_badge: service, info: MessageInfo::new(0, 0, 0, 0), mrs: [0; 4] });
+    ensure!(
+        answer.info.label() == 0 && answer.mrs[0] == 0x5e4e,
+        "the restarted server answered label {} with {:#x}: its old fault message?",
+        answer.info.label(),
+        answer.mrs[0]
+    );
+    ok(Tcb(worker).suspend(), "stop the server")
+}

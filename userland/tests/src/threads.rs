@@ -23,6 +23,11 @@ struct Stacks([[u8; STACK_SIZE]; MAX_WORKERS]);
 
 static mut STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_WORKERS]);
 
+/// The top of worker stack `index` (for cases that restart a worker by hand).
+pub fn stack_top_of(index: usize) -> u64 {
+    stack_top(index)
+}
+
 fn stack_top(index: usize) -> u64 {
     // Only the address is taken; each worker uses its own stack.
     let base = core::ptr::addr_of_mut!(STACKS) as u64;
