@@ -77,10 +77,10 @@ pub struct Outcome {
 /// to QEMU's standard input (the serial port); the run ends as soon as a line containing
 /// `until` follows.
 pub struct Input<'a> {
-    /// Type `send` once a line contains `after`...
-    pub after: &'a str,
+    /// Type `send` once every one of `after` has appeared in some line (in any order)...
+    pub after: &'a [&'a str],
     pub send: &'a [u8],
-    /// ...then stop as soon as every one of these has appeared in some line, in any order.
+    /// ...then stop as soon as every one of these has appeared in a later line.
     pub until: &'a [&'a str],
 }
 
@@ -119,15 +119,20 @@ pub fn run_with_input(config: &Config, limit: Duration, echo: bool, input: Optio
     let mut deadline = Instant::now() + limit;
     let mut lines: Vec<String> = Vec::new();
     let mut sent = false;
+    let mut before: Vec<&str> = input.map(|input| input.after.to_vec()).unwrap_or_default();
     let mut awaited: Vec<&str> = input.map(|input| input.until.to_vec()).unwrap_or_default();
     let exit_code = loop {
         for line in receiver.try_iter() {
             if let Some(input) = input {
-                awaited.retain(|text| !line.contains(text));
+                if sent {
+                    awaited.retain(|text| !line.contains(text));
+                } else {
+                    before.retain(|text| !line.contains(text));
+                }
                 if sent && awaited.is_empty() {
                     // Seen everything waited for: stop at once.
                     deadline = Instant::now();
-                } else if !sent && line.contains(input.after) {
+                } else if !sent && before.is_empty() {
                     let typed = stdin.as_mut().map(|stdin| stdin.write_all(input.send).and_then(|()| stdin.flush()));
                     if let Some(Err(e)) = typed {
                         lines.push(format!("[xtask] writing to QEMU's standard input: {e}"));

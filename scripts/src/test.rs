@@ -158,9 +158,10 @@ fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), St
             semihosting: false,
             icount: false,
         };
-        // The echo and the system's messages reach the console in any order.
-        let until = [ECHO_LINE, SYSTEM_LAST_BEAT, SYSTEM_CRASHER_BACK];
-        let input = qemu::Input { after: ECHO_READY, send: ECHO_INPUT.as_bytes(), until: &until };
+        // Type once the driver is ready and the boot system has said its last word: other
+        // writers of the shared console would otherwise cut into the echoed line.
+        let after = [ECHO_READY, SYSTEM_LAST_BEAT, SYSTEM_CRASHER_BACK];
+        let input = qemu::Input { after: &after, send: ECHO_INPUT.as_bytes(), until: &[ECHO_LINE] };
         let outcome = qemu::run_with_input(&config, BOOT_LIMIT, false, Some(&input))?;
         let before = tally.failed;
         let mut results = check_uart_echo(suite, &outcome.log);
