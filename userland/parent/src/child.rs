@@ -25,6 +25,18 @@ pub unsafe fn members(info: &ModuleInfo) -> [Option<Member>; MAX_SEATS] {
     })
 }
 
+/// The running module's info page and a member for each of its buses (as [`members`]).
+///
+/// # Safety
+/// `info` is the x0 the module was started with (its info page, mapped for its life), and this
+/// is the only call of this run.
+pub unsafe fn start(info: u64) -> (&'static ModuleInfo, [Option<Member>; MAX_SEATS]) {
+    // SAFETY: the caller's contract: x0 is the module's info page.
+    let info = unsafe { ModuleInfo::at(info) };
+    // SAFETY: `info` is the module's own page, and this is the run's only call.
+    (info, unsafe { members(info) })
+}
+
 /// Waits for the module's notification forever, dropping what arrives.
 pub fn idle(members: &mut [Option<Member>]) -> ! {
     loop {

@@ -7,7 +7,6 @@ extern crate alloc;
 
 use hm_bus::Scope;
 use hm_parent::child;
-use hm_parent::info::ModuleInfo;
 
 /// The class the demonstration programs talk on.
 const STATUS: u8 = 17;
@@ -15,10 +14,8 @@ const STATUS: u8 = 17;
 hmk_rt::module_entry!(main);
 
 fn main(info: u64) {
-    // SAFETY: the module's x0 is its info page, mapped read-only for its life.
-    let info = unsafe { ModuleInfo::at(info) };
-    // SAFETY: `info` is this module's own info page, and this is its only call this run.
-    let mut members = unsafe { child::members(info) };
+    // SAFETY: x0 is the module's info page, and this is the run's only call.
+    let (info, mut members) = unsafe { child::start(info) };
     if info.restarts == 0 {
         // SAFETY: deliberately not safe: the first run fails here, so that its parent restarts it.
         unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };

@@ -4,16 +4,14 @@
 #![no_main]
 
 use hm_parent::child;
-use hm_parent::info::{MODULE_NOTIFICATION, ModuleInfo};
+use hm_parent::info::MODULE_NOTIFICATION;
 use hmk_sys::syscall;
 
 hmk_rt::module_entry!(main);
 
 fn main(info: u64) {
-    // SAFETY: the module's x0 is its info page, mapped read-only for its life.
-    let info = unsafe { ModuleInfo::at(info) };
-    // SAFETY: `info` is this module's own info page, and this is its only call this run.
-    let mut members = unsafe { child::members(info) };
+    // SAFETY: x0 is the module's info page, and this is the run's only call.
+    let (info, mut members) = unsafe { child::start(info) };
     loop {
         for member in members.iter_mut().flatten() {
             while let Some(message) = member.take() {

@@ -1,4 +1,5 @@
-//! Links the bus module with the user-program linker script.
+//! The build script every module program shares (`build = "../build.rs"`): links it with the
+//! user-program linker script.
 fn main() {
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("none") {
         return;
