@@ -54,6 +54,8 @@ extern "C" fn kernel_main(
     dtb_pa: u64,
     dtb_size: u64,
 ) -> ! {
+    #[cfg(feature = "bench")]
+    bench::start_counting();
     let handoff = Handoff {
         user_image: Region::new(user_start, user_end),
         user_pv_offset: pv_offset,
@@ -145,6 +147,9 @@ extern "C" fn kernel_main(
         // SAFETY: PMUSERENR_EL0 = 0xf: EL0 may use the PMU (benchmark kernels only).
         unsafe { core::arch::asm!("msr pmuserenr_el0, {}", in(reg) 0xf_u64, options(nomem, nostack)) };
         log::info!("bench: PMU open to EL0");
+        // Everything from the kernel's entry to here: bring-up, the boot report, building the
+        // root task and its untyped (under -icount, one count per instruction).
+        log::info!("BENCH kernel_entry_to_root_task {}", bench::instructions());
     }
     thread::start(root.tcb);
     thread::leave_kernel()
@@ -226,5 +231,37 @@ fn report(board: &BoardConfig, handoff: &Handoff, window_tables: usize) {
             handoff.user_pv_offset,
             handoff.user_entry
         );
+    }
+}
+
+/// Counting the kernel's boot for `cargo xtask bench` (benchmark kernels only).
+#[cfg(feature = "bench")]
+mod bench {
+    /// Starts PMU event counter 0 on instructions retired (EL0 and EL1), from zero.
+    pub fn start_counting() {
+        // SAFETY: configures and enables PMU counter 0 only; nothing else reads it until the
+        // benchmark task resets it.
+        unsafe {
+            core::arch::asm!(
+                "msr pmevtyper0_el0, {event}",
+                "msr pmcntenset_el0, {enable}",
+                "mrs {tmp}, pmcr_el0",
+                "orr {tmp}, {tmp}, #0x3",
+                "msr pmcr_el0, {tmp}",
+                "isb",
+                event = in(reg) 0x08_u64,
+                enable = in(reg) 1_u64,
+                tmp = out(reg) _,
+                options(nostack),
+            );
+        }
+    }
+
+    /// Instructions retired since [`start_counting`].
+    pub fn instructions() -> u64 {
+        let count: u64;
+        // SAFETY: reading PMU counter 0 has no side effects.
+        unsafe { core::arch::asm!("isb", "mrs {}, pmevcntr0_el0", out(reg) count, options(nostack)) };
+        count
     }
 }
