@@ -66,14 +66,14 @@ extern "C" fn bridge_main(_: u64) -> ! {
 const LOAD_SCRATCH: u64 = 0x62_0000_0000;
 
 /// The program a bus or bridge runs: its own ELF image, or the parent's code (a mirror).
-fn child(alloc: &mut Allocator, image: Option<&[u8]>, cnode_bits: u64) -> Result<Process> {
+fn new_process(alloc: &mut Allocator, image: Option<&[u8]>, cnode_bits: u64) -> Result<Process> {
     match image {
         Some(image) => Process::from_elf(alloc, image, cnode_bits, LOAD_SCRATCH),
         None => Process::new(alloc, cnode_bits),
     }
 }
 
-/// Starts `process` (from [`child`]) at `entry` or its ELF entry, with `argument` in x0.
+/// Starts `process` (from [`new_process`]) at `entry` or its ELF entry, with `argument` in x0.
 fn launch(
     alloc: &mut Allocator,
     process: &Process,
@@ -118,7 +118,7 @@ pub struct Bus {
 /// Starts bus `id` (its id in the tree) at `priority`, running `image` (the bus program's ELF)
 /// or, without one, the parent's own copy of the bus code.
 pub fn start_bus(alloc: &mut Allocator, id: u16, priority: u64, image: Option<&[u8]>) -> Result<Bus> {
-    let process = child(alloc, image, BUS_CNODE_BITS)?;
+    let process = new_process(alloc, image, BUS_CNODE_BITS)?;
     let endpoint = alloc.make(ObjectType::Endpoint, 0)?;
     CNode(process.cnode)
         .mint(BUS_ENDPOINT, BUS_CNODE_BITS, ROOT, endpoint, DEPTH, CapRights::READ, 0)
@@ -194,15 +194,14 @@ pub fn bridge(
     priority: u64,
     image: Option<&[u8]>,
 ) -> Result<Process> {
-    let (child_bus, parent) = (child_bus, parent_bus);
-    let bridge = child(alloc, image, BRIDGE_CNODE_BITS)?;
+    let bridge = new_process(alloc, image, BRIDGE_CNODE_BITS)?;
     let wake = alloc.make(ObjectType::Notification, 0)?;
     CNode(bridge.cnode)
         .mint(BRIDGE_WAKE, BRIDGE_CNODE_BITS, ROOT, wake, DEPTH, CapRights::READ, 0)
         .step("the bridge's wake-up notification")?;
     let up_cap = join(alloc, child_bus, up.id, Role::UpLink, up.filter, (bridge.vspace, BRIDGE_CHILD_INBOX), wake)?;
     let down_cap =
-        join(alloc, parent, down.id, Role::DownLink, down.filter, (bridge.vspace, BRIDGE_PARENT_INBOX), wake)?;
+        join(alloc, parent_bus, down.id, Role::DownLink, down.filter, (bridge.vspace, BRIDGE_PARENT_INBOX), wake)?;
     CNode(bridge.cnode)
         .move_(BRIDGE_CHILD_LINK, BRIDGE_CNODE_BITS, ROOT, up_cap, DEPTH)
         .step("the bridge's child link")?;
