@@ -51,7 +51,7 @@ impl Variant {
             Variant::Run => &[],
             Variant::BootTest => &["--features", "boot-test"],
             Variant::TestFault => &["--features", "test-fault"],
-            Variant::Suite => &["--features", "qemu-exit"],
+            Variant::Suite => &["--features", "qemu-exit,invariants"],
             Variant::Bench => &["--features", "bench"],
         }
     }
