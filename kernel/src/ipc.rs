@@ -392,9 +392,16 @@ fn block(thread: u64, state: ThreadState, on: u64) {
     thread::dequeue(thread as *mut TcbObject);
 }
 
+fn sched_context(ptr: u64) -> &'static mut SchedContext {
+    // SAFETY: threads and replies name only live scheduling contexts: finalising a context
+    // unbinds it from both first.
+    unsafe { &mut *(ptr as *mut SchedContext) }
+}
+
 /// Links `caller` to the reply object `reply_ptr`: the caller waits until it is replied to. A
 /// passive `receiver` (one without a scheduling context) runs the call on the caller's: the
-/// scheduling context moves to the receiver until the reply (MCS donation).
+/// scheduling context moves to the receiver until the reply (MCS donation), and the reply and
+/// the context name each other until then.
 fn wait_for_reply(caller: u64, reply_ptr: u64, receiver: u64) {
     let r = reply(reply_ptr);
     r.caller = caller;
@@ -403,9 +410,10 @@ fn wait_for_reply(caller: u64, reply_ptr: u64, receiver: u64) {
     c.tcb.reply = reply_ptr;
     block(caller, ThreadState::BlockedOnReply, reply_ptr);
     let sc = c.tcb.sched_context;
-    if sc != 0 && tcb(receiver).tcb.sched_context == 0 {
+    if sc != 0 && tcb(receiver).tcb.sched_context == 0 && sched_context(sc).reply == 0 {
         move_sched_context(sc, caller, receiver);
         reply(reply_ptr).donated = sc;
+        sched_context(sc).reply = reply_ptr;
         thread::make_ready(receiver as *mut TcbObject);
     }
 }
@@ -414,22 +422,41 @@ fn wait_for_reply(caller: u64, reply_ptr: u64, receiver: u64) {
 fn move_sched_context(sc: u64, from: u64, to: u64) {
     tcb(from).tcb.sched_context = 0;
     tcb(to).tcb.sched_context = sc;
-    // SAFETY: a bound scheduling context is a live object.
-    unsafe { (*(sc as *mut SchedContext)).tcb = to };
+    sched_context(sc).tcb = to;
     thread::dequeue(from as *mut TcbObject);
 }
 
-/// Gives a donated scheduling context back from whoever holds it to `caller`.
-fn return_donation(reply_ptr: u64, caller: u64) {
+/// Cuts the donation link of reply `reply_ptr`, if it has one; the scheduling context stays
+/// with whoever holds it. Returns the context.
+fn unlink_donation(reply_ptr: u64) -> u64 {
     let sc = core::mem::take(&mut reply(reply_ptr).donated);
-    if sc == 0 {
+    if sc != 0 {
+        sched_context(sc).reply = 0;
+    }
+    sc
+}
+
+/// Gives a donated scheduling context back to `caller` from whoever holds it (or from nobody,
+/// if its holder died), unless the caller has one of its own again.
+fn return_donation(reply_ptr: u64, caller: u64) {
+    let sc = unlink_donation(reply_ptr);
+    if sc == 0 || tcb(caller).tcb.sched_context != 0 {
         return;
     }
-    // SAFETY: a donated scheduling context stays live while the call lasts: deleting it unbinds
-    // it from its holder first.
-    let holder = unsafe { (*(sc as *mut SchedContext)).tcb };
-    if holder != 0 && tcb(caller).tcb.sched_context == 0 {
+    let holder = sched_context(sc).tcb;
+    if holder != 0 {
         move_sched_context(sc, holder, caller);
+    } else {
+        sched_context(sc).tcb = caller;
+        tcb(caller).tcb.sched_context = sc;
+    }
+}
+
+/// Scheduling context `sc` is being deleted: a reply it is lent through forgets it.
+pub fn sched_context_deleted(sc: u64) {
+    let r = core::mem::take(&mut sched_context(sc).reply);
+    if r != 0 && reply(r).donated == sc {
+        reply(r).donated = 0;
     }
 }
 
@@ -495,15 +522,16 @@ pub fn receive(receiver: u64, cap: Cap, reply_cap: Cap, blocking: bool) {
                 _ => 0,
             };
             if reply_ptr != 0 {
-                // A reply object serves one receiver; a stale caller link is dropped.
+                // A reply object serves one receiver and one call: another thread blocked
+                // receiving with it loses it, and a call still waiting on it is aborted.
                 let r = reply(reply_ptr);
-                if r.receiver != 0 && r.receiver != receiver {
+                if r.receiver != 0 {
                     tcb(r.receiver).tcb.reply = 0;
+                    r.receiver = 0;
                 }
                 if r.caller != 0 {
                     abort_call(reply_ptr);
                 }
-                r.receiver = receiver;
             }
             let ep = endpoint(ptr);
             let mut queue = endpoint_queue(ep);
@@ -512,9 +540,6 @@ pub fn receive(receiver: u64, cap: Cap, reply_cap: Cap, blocking: bool) {
                 let s = tcb(sender);
                 let (badge, flags) = (s.tcb.blocked_badge, s.tcb.blocked_flags);
                 transfer(sender, receiver, badge, ptr, flags & FLAG_CAN_GRANT != 0);
-                if reply_ptr != 0 {
-                    reply(reply_ptr).receiver = 0;
-                }
                 if flags & FLAG_CALL != 0 {
                     if flags & FLAG_GRANT != 0 && reply_ptr != 0 {
                         wait_for_reply(sender, reply_ptr, receiver);
@@ -527,7 +552,11 @@ pub fn receive(receiver: u64, cap: Cap, reply_cap: Cap, blocking: bool) {
                 return;
             }
             if blocking {
+                // The reply and the receiver name each other only while it waits.
                 tcb(receiver).tcb.reply = reply_ptr;
+                if reply_ptr != 0 {
+                    reply(reply_ptr).receiver = receiver;
+                }
                 block(receiver, ThreadState::BlockedOnReceive, ptr);
                 queue.push(receiver, QUEUE_RECEIVE);
             } else {
@@ -655,10 +684,12 @@ pub fn cancel(thread: u64) {
         }
         ThreadState::BlockedOnNotification => notification_queue(notification(on)).remove(thread),
         ThreadState::BlockedOnReply => {
+            // The call is abandoned; a scheduling context it lent stays with the server (as
+            // in seL4), which would otherwise be stranded mid-call.
             let r = t.tcb.reply;
             if r != 0 {
                 reply(r).caller = 0;
-                return_donation(r, thread);
+                unlink_donation(r);
             }
             tcb(thread).tcb.reply = 0;
         }

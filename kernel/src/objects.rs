@@ -37,6 +37,8 @@ impl DeleteContext for KernelOps {
                 }
             }
             Cap::SchedContext { ptr, .. } if is_final => {
+                ipc::sched_context_deleted(ptr);
+                thread::forget_consumed(ptr, true);
                 // SAFETY: the capability names a live scheduling context.
                 let tcb = unsafe { core::mem::take(&mut (*(ptr as *mut SchedContext)).tcb) };
                 if tcb != 0 {

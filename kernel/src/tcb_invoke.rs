@@ -7,7 +7,7 @@ use hmk_kernel::cspace::invoke::Outcome;
 use hmk_kernel::cspace::ops::{self, DeleteContext, Preempted};
 use hmk_kernel::cspace::slot::Slot;
 use hmk_kernel::error::SyscallError;
-use hmk_kernel::object::sched_context::{SchedContext, refill_capacity};
+use hmk_kernel::object::sched_context::{MIN_REFILLS, SchedContext, refill_capacity};
 use hmk_kernel::object::tcb::{self, TcbObject, ThreadState};
 use hmk_kernel::sched::refill::{Refill, RefillQueue};
 
@@ -460,9 +460,12 @@ pub unsafe fn invoke_sched_control(
     if budget_us > period_us {
         return Err(SyscallError::RangeError { min: MIN_BUDGET_US, max: period_us });
     }
+    // seL4: at least MIN_REFILLS refills; the extra ones must fit in the object. Checked
+    // without adding to the user's number, which may be anything.
     let capacity = refill_capacity(size_bits);
-    if extra_refills + 1 > capacity as u64 {
-        return Err(SyscallError::InvalidArgument { argument: 2 });
+    let most_extra = capacity.saturating_sub(MIN_REFILLS) as u64;
+    if extra_refills > most_extra {
+        return Err(SyscallError::RangeError { min: 0, max: most_extra });
     }
     let core = sc(ptr);
     core.budget = ticks_from_us(budget_us, frequency);
@@ -473,17 +476,18 @@ pub unsafe fn invoke_sched_control(
     let refills = unsafe { core::slice::from_raw_parts_mut((ptr + 80) as *mut Refill, capacity) };
     let queue = RefillQueue::new(
         refills,
-        extra_refills as usize + 1,
+        extra_refills as usize + MIN_REFILLS,
         core.budget,
         core.period,
         now,
         ticks_from_us(MIN_BUDGET_US, frequency),
     );
-    core.refill_head = queue.head as u64;
-    core.refill_count = queue.count as u64;
-    core.refill_max = queue.max as u64;
+    let (head, count, max) = (queue.head, queue.count, queue.max);
+    core.set_refill_head_count(head, count);
+    core.refill_max = max as u64;
+    thread::forget_consumed(ptr, false);
     if core.tcb != 0 {
-        thread::make_ready(core.tcb as *mut TcbObject);
+        thread::reconsider(core.tcb as *mut TcbObject);
     }
     Ok(Outcome::Done)
 }

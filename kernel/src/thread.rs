@@ -63,6 +63,10 @@ struct KernelState {
     release_head: u64,
     /// When the running thread was last dispatched (counter ticks).
     dispatch_time: u64,
+    /// The scheduling context being charged (the running thread's), and the ticks it has
+    /// consumed since it was last committed (seL4's `ksCurSC`, `ksConsumed`; see `budget`).
+    current_sc: u64,
+    consumed: u64,
     asid_pools: [u64; ASID_POOL_COUNT],
 }
 
@@ -73,6 +77,8 @@ static STATE: KernelCell<KernelState> = KernelCell::new(KernelState {
     ready: ReadyQueues { heads: [0; PRIORITIES], tails: [0; PRIORITIES], bitmap: [0; PRIORITIES / 64] },
     release_head: 0,
     dispatch_time: 0,
+    current_sc: 0,
+    consumed: 0,
     asid_pools: [0; ASID_POOL_COUNT],
 });
 
@@ -187,12 +193,25 @@ pub fn make_ready(tcb: *mut TcbObject) {
         return;
     }
     let now = timer::now();
-    budget::unblock(object.tcb.sched_context, now);
-    if budget::ready(object.tcb.sched_context, now) {
+    let sc = object.tcb.sched_context;
+    // The context being charged has not been blocked: its refills stay as they are.
+    if sc != state().current_sc {
+        budget::unblock(sc, now);
+    }
+    if budget::ready(sc, now) {
         enqueue(tcb, false);
     } else {
         release_insert(tcb as u64);
     }
+}
+
+/// A thread's scheduling context was reconfigured: a thread waiting for a refill that no
+/// longer exists is looked at again (ready now, or queued by its new refill time).
+pub fn reconsider(tcb: *mut TcbObject) {
+    if tcb_ref(tcb as u64).tcb.in_ready_queue == IN_RELEASE_QUEUE {
+        release_remove(tcb as u64);
+    }
+    make_ready(tcb);
 }
 
 /// Puts a thread whose budget is exhausted in the release queue, by refill time.
@@ -252,31 +271,51 @@ fn release_due(now: u64) {
 }
 
 /// Charges the running thread for the time since it was dispatched (called on every entry to
-/// the kernel from user mode). When its budget runs out it leaves the CPU until its next
-/// refill, and a thread with a timeout handler gets a timeout fault.
-pub fn account() {
+/// the kernel from user mode). While its head refill covers what it consumed, nothing else
+/// happens. When it does not, the budget is charged; a thread left without budget leaves the
+/// CPU until its next refill, and one with a timeout handler gets a timeout fault. Returns
+/// whether the thread may go on; if not, what it entered the kernel for must not happen now
+/// (a system call is restarted when the thread next runs).
+pub fn account() -> bool {
     let now = timer::now();
     let st = state();
     let used = now.saturating_sub(core::mem::replace(&mut st.dispatch_time, now));
-    let cur = st.current;
-    if cur.is_null() {
-        return;
-    }
-    let sc = tcb_ref(cur as u64).tcb.sched_context;
-    if sc == 0 || used == 0 {
-        return;
-    }
-    if budget::charge(sc, used, now) == budget::Charge::Exhausted {
-        let object = tcb_ref(cur as u64);
-        if object.tcb.state.is_runnable() {
-            if budget::is_sporadic_limited(sc) && crate::ipc::has_timeout_handler(cur as u64) {
-                crate::ipc::raise_timeout(cur as u64, budget::badge(sc), budget::consumed(sc));
-            } else {
-                release_insert(cur as u64);
+    let (cur, sc) = (st.current, st.current_sc);
+    let mut may_go_on = true;
+    if !cur.is_null() && sc != 0 {
+        budget::count_usage(sc, used);
+        st.consumed = st.consumed.saturating_add(used);
+        if !budget::sufficient(sc, st.consumed) {
+            let consumed = core::mem::take(&mut st.consumed);
+            let object = tcb_ref(cur as u64);
+            if budget::exhaust(sc, consumed, now) == budget::Charge::Exhausted
+                && object.tcb.state.is_runnable()
+                && object.tcb.sched_context == sc
+            {
+                may_go_on = false;
+                if crate::ipc::has_timeout_handler(cur as u64) {
+                    crate::ipc::raise_timeout(cur as u64, budget::badge(sc), budget::consumed(sc));
+                } else {
+                    release_insert(cur as u64);
+                }
             }
         }
     }
     release_due(now);
+    may_go_on
+}
+
+/// Scheduling context `sc` is reconfigured (its refills start afresh) or, with `deleted`,
+/// finalised: what it consumed and was not committed is dropped, and a deleted context is no
+/// longer the one being charged.
+pub fn forget_consumed(sc: u64, deleted: bool) {
+    let st = state();
+    if st.current_sc == sc {
+        st.consumed = 0;
+        if deleted {
+            st.current_sc = 0;
+        }
+    }
 }
 
 /// Puts a ready thread at the head of its priority's queue (SchedContext YieldTo).
@@ -287,12 +326,15 @@ pub fn move_to_head(tcb: *mut TcbObject) {
     }
 }
 
-/// Changes a thread's priority, moving it between ready queues.
+/// Changes a thread's priority, moving it between ready queues. A thread waiting in the
+/// release queue stays there (that queue is ordered by refill time, not priority).
 pub fn set_priority(tcb: *mut TcbObject, priority: u64) {
-    let queued = tcb_ref(tcb as u64).tcb.in_ready_queue != 0;
-    dequeue(tcb);
+    let ready = tcb_ref(tcb as u64).tcb.in_ready_queue == IN_READY_QUEUE;
+    if ready {
+        dequeue(tcb);
+    }
     tcb_ref(tcb as u64).tcb.priority = priority;
-    if queued {
+    if ready {
         enqueue(tcb, false);
     }
 }
@@ -385,15 +427,18 @@ pub fn next_to_run() -> Option<*mut UserContext> {
     release_due(timer::now());
     let next = choose();
     let now = timer::now();
-    state().dispatch_time = now;
-    let mut deadline = u64::MAX;
-    if let Some(thread) = next {
-        deadline = budget::deadline(tcb_ref(thread as u64).tcb.sched_context, now);
+    let st = state();
+    st.dispatch_time = now;
+    let next_sc = next.map_or(0, |thread| tcb_ref(thread as u64).tcb.sched_context);
+    if next_sc != st.current_sc {
+        // The CPU passes to another scheduling context: the old one's use is committed.
+        budget::commit(st.current_sc, core::mem::take(&mut st.consumed));
+        st.current_sc = next_sc;
     }
+    let deadline = if next.is_some() { budget::deadline(next_sc, now, st.consumed) } else { u64::MAX };
     let release = state().release_head;
-    if release != 0 {
-        deadline = deadline.min(budget::next_refill(tcb_ref(release).tcb.sched_context));
-    }
+    let deadline =
+        if release != 0 { deadline.min(budget::next_refill(tcb_ref(release).tcb.sched_context)) } else { deadline };
     timer::set_deadline(deadline);
     let next = next?;
     switch_to(next);

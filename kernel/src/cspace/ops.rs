@@ -122,8 +122,20 @@ pub fn is_revocable(derived: &Cap, source: &Cap) -> bool {
 pub unsafe fn insert_derived(cap: Cap, source: *mut Slot, dest: *mut Slot) {
     // SAFETY: forwarded contract.
     unsafe {
-        let revocable = is_revocable(&cap, &(*source).cap());
+        let source_cap = (*source).cap();
+        let revocable = is_revocable(&cap, &source_cap);
         slot::insert_after(source, dest, cap, revocable, revocable);
+        // seL4's rule for copying an untyped (which has no children, or `derive` refuses): the
+        // original is marked full, so only the copy can make objects in the block until the
+        // copy is gone. Two objects never share memory.
+        if let (
+            Cap::Untyped { ptr, size_bits, is_device, .. },
+            Cap::Untyped { ptr: copy_ptr, size_bits: copy_bits, .. },
+        ) = (source_cap, cap)
+            && (ptr, size_bits) == (copy_ptr, copy_bits)
+        {
+            (*source).set_cap(Cap::Untyped { ptr, size_bits, free_index: 1u64 << size_bits, is_device });
+        }
     }
 }
 

@@ -80,10 +80,16 @@ impl ObjectRules for ObjectType {
     }
 
     fn check_user_size(self, user_size_bits: u64) -> Result<u32, SyscallError> {
-        if user_size_bits > u64::from(MAX_UNTYPED_BITS) {
-            return Err(SyscallError::RangeError { min: 0, max: 61 });
+        // seL4: the size word must be below the word size, and the object it makes no larger
+        // than the largest untyped.
+        let too_big = SyscallError::RangeError { min: 0, max: u64::from(MAX_UNTYPED_BITS) };
+        if user_size_bits >= 64 {
+            return Err(too_big);
         }
         let bits = user_size_bits as u32;
+        if self.size_bits(bits) > MAX_UNTYPED_BITS {
+            return Err(too_big);
+        }
         let too_small = match self {
             ObjectType::CNode => bits == 0,
             ObjectType::Untyped => bits < MIN_UNTYPED_BITS,

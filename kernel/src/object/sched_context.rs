@@ -16,9 +16,12 @@ pub struct SchedContext {
     /// The bound notification, and the badge timeout faults carry.
     pub notification: u64,
     pub badge: u64,
-    /// Refill queue bookkeeping (see `sched::refill`).
-    pub refill_head: u64,
-    pub refill_count: u64,
+    /// The reply object through which this context is lent to a passive server (MCS donation;
+    /// 0 when it is not lent). The reply's `donated` names this context back.
+    pub reply: u64,
+    /// Refill queue bookkeeping (see `sched::refill`): head index in the low 32 bits, refill
+    /// count in the high 32; then the queue's capacity in use.
+    pub refill_head_and_count: u64,
     pub refill_max: u64,
     /// Flags given to ConfigureFlags (bit 0: sporadic).
     pub flags: u64,
@@ -26,6 +29,21 @@ pub struct SchedContext {
 
 /// seL4's core scheduling context is ten words; refills follow.
 const _: () = assert!(core::mem::size_of::<SchedContext>() == 80);
+
+/// The fewest refills a configured context has (seL4's `MIN_REFILLS`): the one being used and
+/// the one that returns what was used.
+pub const MIN_REFILLS: usize = 2;
+
+impl SchedContext {
+    /// Index of the head refill and the number of refills queued.
+    pub fn refill_head_count(&self) -> (usize, usize) {
+        ((self.refill_head_and_count & 0xffff_ffff) as usize, (self.refill_head_and_count >> 32) as usize)
+    }
+
+    pub fn set_refill_head_count(&mut self, head: usize, count: usize) {
+        self.refill_head_and_count = (head as u64 & 0xffff_ffff) | ((count as u64) << 32);
+    }
+}
 
 /// How many refills fit in a scheduling context of `size_bits`.
 pub fn refill_capacity(size_bits: u32) -> usize {

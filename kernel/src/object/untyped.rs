@@ -257,7 +257,14 @@ mod tests {
         assert_eq!(ObjectType::CNode.check_user_size(0), Err(SyscallError::InvalidArgument { argument: 1 }));
         assert_eq!(ObjectType::Untyped.check_user_size(3), Err(SyscallError::InvalidArgument { argument: 1 }));
         assert_eq!(ObjectType::SchedContext.check_user_size(6), Err(SyscallError::InvalidArgument { argument: 1 }));
-        assert_eq!(ObjectType::Untyped.check_user_size(48), Err(SyscallError::RangeError { min: 0, max: 61 }));
+        // seL4's limit is the largest untyped (47 bits), for the object the size makes.
+        assert_eq!(ObjectType::Untyped.check_user_size(48), Err(SyscallError::RangeError { min: 0, max: 47 }));
+        assert_eq!(ObjectType::Untyped.check_user_size(61), Err(SyscallError::RangeError { min: 0, max: 47 }));
+        assert_eq!(ObjectType::Untyped.check_user_size(64), Err(SyscallError::RangeError { min: 0, max: 47 }));
+        assert_eq!(ObjectType::Untyped.check_user_size(47), Ok(47));
+        assert_eq!(ObjectType::CNode.check_user_size(43), Err(SyscallError::RangeError { min: 0, max: 47 }));
+        assert_eq!(ObjectType::CNode.check_user_size(42), Ok(42));
+        assert_eq!(ObjectType::Tcb.check_user_size(50), Ok(50), "a fixed-size object ignores the size");
         assert_eq!(ObjectType::Tcb.check_user_size(0), Ok(0));
         assert_eq!(ObjectType::CNode.size_bits(13), 18);
         assert_eq!(object_type(12), None);

@@ -140,7 +140,7 @@ impl<'a> RefillQueue<'a> {
             } else {
                 let mut used = self.pop_head();
                 used.time += self.period;
-                self.push_tail(used);
+                self.schedule_used(used);
             }
         }
         if usage > 0 && self.period > 0 {
@@ -159,25 +159,46 @@ impl<'a> RefillQueue<'a> {
     }
 
     /// Part of the head (`0 < usage <= head amount`) was used: the used part returns one
-    /// period after the head's time; the remnant stays (or merges when too small or no room).
+    /// period after the head's time. The rest stays at the head while it is worth running on;
+    /// a smaller rest joins the next refill, which moves that much earlier (so it ends where it
+    /// did: nothing runs sooner than the sporadic rule allows, and nothing is lost).
     pub fn split_check(&mut self, usage: u64) {
         let head = self.head();
-        let remnant = head.amount - usage;
+        let usage = usage.min(head.amount);
         let mut used = Refill { time: head.time + self.period, amount: usage };
-        if self.count == self.max || remnant < self.min_budget {
-            if self.is_single() {
-                used.amount += remnant;
-                *self.head_mut() = used;
-            } else {
-                self.pop_head();
-                self.head_mut().amount += remnant;
-                self.push_tail(used);
-            }
-        } else {
-            let period = self.period;
+        let remnant = head.amount - usage;
+        if remnant >= self.min_budget {
             let new_head = self.head_mut();
             new_head.amount = remnant;
-            new_head.time += if period == 0 { 0 } else { usage };
+            new_head.time += usage;
+        } else if self.is_single() {
+            used.amount += remnant;
+            self.count = 0;
+        } else {
+            self.pop_head();
+            let next = self.head_mut();
+            next.time = next.time.saturating_sub(remnant).max(head.time + usage);
+            next.amount += remnant;
+        }
+        self.schedule_used(used);
+    }
+
+    /// Queues a used refill at the tail. When the queue is full, or the tail's run would reach
+    /// into it, the two merge into one refill that ends where the used one would have.
+    fn schedule_used(&mut self, used: Refill) {
+        if self.count == 0 {
+            self.count = 1;
+            self.slots[self.head] = used;
+            return;
+        }
+        let tail_index = self.tail_index();
+        let tail = self.slots[tail_index];
+        if self.count == self.max || tail.time + tail.amount >= used.time {
+            self.slots[tail_index] = Refill {
+                time: tail.time.max(used.time.saturating_sub(tail.amount)),
+                amount: tail.amount + used.amount,
+            };
+        } else {
             self.push_tail(used);
         }
     }
@@ -206,19 +227,19 @@ impl<'a> RefillQueue<'a> {
         }
     }
 
-    /// Charges `used` ticks to a round-robin context (budget = period): seL4 does not throttle
-    /// these; the budget is a time slice. Returns `true` when the slice is used up, and then
-    /// starts a fresh one of `budget` at `now`. The queue is kept to a single refill.
-    pub fn round_robin_charge(&mut self, used: u64, now: u64, budget: u64) -> bool {
+    /// A round-robin context (budget = period) stops running after `used` ticks of its slice:
+    /// seL4 does not throttle these, the head is simply what is left of the slice. The queue
+    /// is kept to a single refill.
+    pub fn round_robin_consume(&mut self, used: u64) {
         self.count = 1;
         let head = self.head_mut();
-        if used >= head.amount {
-            *head = Refill { time: now, amount: budget };
-            true
-        } else {
-            head.amount -= used;
-            false
-        }
+        head.amount = head.amount.saturating_sub(used);
+    }
+
+    /// A round-robin context used up its slice: a fresh one of `budget` starts at `now`.
+    pub fn round_robin_refresh(&mut self, now: u64, budget: u64) {
+        self.count = 1;
+        *self.head_mut() = Refill { time: now, amount: budget };
     }
 
     /// Reconfigures to a new budget, period and refill count, keeping the used/unused history.
@@ -298,10 +319,14 @@ mod tests {
         let mut slots = [Refill::default(); 2];
         let mut q = RefillQueue::new(&mut slots, 2, 300, 1000, 0, MIN);
         q.split_check(100);
-        q.split_check(100); // queue full: remnant merges into the next refill
+        q.split_check(100); // queue full: the used part merges into the tail
         assert_eq!(q.count, 2);
         assert_eq!(q.total(), 300);
         assert!(ordered(&q));
+        // The rest of the head stays usable now: a thread that is switched away from often
+        // loses no budget to it.
+        assert_eq!(q.head(), Refill { time: 200, amount: 100 });
+        assert_eq!(q.iter().nth(1), Some(Refill { time: 1000, amount: 200 }));
     }
 
     #[test]
@@ -350,11 +375,15 @@ mod tests {
     #[test]
     fn round_robin_slices_restart_when_used_up() {
         let mut slots = [Refill::default(); 2];
-        let mut q = RefillQueue::new(&mut slots, 1, 500, 500, 0, MIN);
-        assert!(!q.round_robin_charge(200, 200, 500));
+        let mut q = RefillQueue::new(&mut slots, 2, 500, 500, 0, MIN);
+        q.round_robin_consume(200);
         assert_eq!(q.head(), Refill { time: 0, amount: 300 });
-        assert!(q.round_robin_charge(300, 500, 500));
+        assert!(q.sufficient(250) && !q.sufficient(295));
+        q.round_robin_consume(400);
+        assert_eq!(q.head(), Refill { time: 0, amount: 0 }, "an overrun leaves nothing, never wraps");
+        q.round_robin_refresh(500, 500);
         assert_eq!(q.head(), Refill { time: 500, amount: 500 });
+        assert_eq!(q.count, 1);
         assert!(q.ready(500));
     }
 

@@ -856,7 +856,8 @@ fn fuzz_cnode_and_untyped(env: &mut Env) -> Result<(), String> {
     // Seed the sandbox with a copy of the arena, a copy of its own capability and some objects.
     ok(CNode(sandbox).copy(10, 6, ROOT, arena, DEPTH, CapRights::ALL), "untyped copy")?;
     ok(CNode(sandbox).copy(9, 6, ROOT, sandbox, DEPTH, CapRights::ALL), "self copy")?;
-    ok(Untyped(arena).retype(ObjectType::Endpoint, 0, ROOT, sandbox, DEPTH, 0, 8), "seed endpoints")?;
+    // The arena is full now (seL4's rule for a copied untyped): seed from the case's untyped.
+    ok(env.untyped.retype(ObjectType::Endpoint, 0, ROOT, sandbox, DEPTH, 0, 8), "seed endpoints")?;
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let targets = [sandbox, arena];
     let mut answered = 0u64;

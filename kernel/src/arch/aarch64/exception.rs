@@ -82,11 +82,15 @@ extern "C" fn handle_exception(kind: u64, frame: &mut TrapFrame) {
 /// the register area of the thread to run next.
 #[unsafe(no_mangle)]
 extern "C" fn handle_user_exception(kind: u64, context: &mut UserContext) -> *mut UserContext {
-    thread::account();
+    // A thread whose budget ran out does not get what it entered for now: a system call is
+    // restarted when it next runs (a fault or trap simply happens again).
+    let may_go_on = thread::account();
     match kind {
+        9 => handle_irq(),
+        8 if ESR_EL1.read(ESR_EL1::EC) == EC_SVC64 && !may_go_on => context.pc -= 4,
+        _ if !may_go_on => {}
         8 if ESR_EL1.read(ESR_EL1::EC) == EC_SVC64 => syscall::handle(context),
         8 if ESR_EL1.read(ESR_EL1::EC) == EC_FP_TRAP => thread::take_fp_unit(),
-        9 => handle_irq(),
         _ => {
             let (ec, esr, far) = (ESR_EL1.read(ESR_EL1::EC), ESR_EL1.get(), FAR_EL1.get());
             let fault = match ec {
