@@ -16,6 +16,7 @@ mod check;
 mod env;
 mod faults;
 mod fuzz;
+mod integrity;
 mod ipc;
 mod irq;
 mod memory;
@@ -35,7 +36,9 @@ pub fn threads_self_tcb(index: usize) -> u64 {
 fn main(bootinfo: &'static BootInfo) {
     let mut setup = env::Setup::new(bootinfo);
     let (mut passed, mut failed) = (0, 0);
-    for (name, case) in [cases::ALL, vm::CASES, irq::CASES, fuzz::CASES, bus::CASES].into_iter().flatten() {
+    for (name, case) in
+        [integrity::CASES, cases::ALL, vm::CASES, irq::CASES, fuzz::CASES, bus::CASES].into_iter().flatten()
+    {
         let mut env = setup.prepare();
         let outcome = case(&mut env);
         setup.clean(env);

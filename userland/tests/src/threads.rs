@@ -111,8 +111,32 @@ pub fn spawn(
     priority: u64,
     start: bool,
 ) -> core::result::Result<Worker, String> {
-    let tcb = env.make(ObjectType::Tcb, 0)?;
-    let sc = env.make(ObjectType::SchedContext, 8)?;
+    spawn_from(env, None, None, index, entry, priority, start)
+}
+
+/// [`spawn`] with the TCB and the scheduling context retyped from untyped of their own (when
+/// given), so a case can delete them and reuse their memory.
+pub fn spawn_from(
+    env: &mut Env,
+    tcb_untyped: Option<CPtr>,
+    sc_untyped: Option<CPtr>,
+    index: usize,
+    entry: extern "C" fn(u64) -> !,
+    priority: u64,
+    start: bool,
+) -> core::result::Result<Worker, String> {
+    let from = |env: &mut Env, untyped: Option<CPtr>, kind: ObjectType, bits: u64| match untyped {
+        None => env.make(kind, bits),
+        Some(untyped) => {
+            let dest = env.slot();
+            hmk_sys::invocation::Untyped(untyped)
+                .retype(kind, bits, ROOT, 0, 0, dest, 1)
+                .map_err(|e| alloc::format!("retype {kind:?}: {e:?}"))?;
+            Ok(dest)
+        }
+    };
+    let tcb = from(env, tcb_untyped, ObjectType::Tcb, 0)?;
+    let sc = from(env, sc_untyped, ObjectType::SchedContext, 8)?;
     let no_fault_handler = env.slot();
     ok(
         Tcb(tcb).configure(slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0, 0, slot::INIT_THREAD_IPC_BUFFER),
@@ -386,7 +410,7 @@ pub fn self_tcb(index: usize) -> CPtr {
 }
 
 /// The virtual counter and its frequency (EL0 may read both).
-fn counter() -> (u64, u64) {
+pub fn counter() -> (u64, u64) {
     let (now, frequency): (u64, u64);
     // SAFETY: the kernel lets EL0 read CNTVCT_EL0 (CNTKCTL_EL1.EL0VCTEN); CNTFRQ_EL0 is always
     // readable. Neither has side effects.
@@ -397,7 +421,7 @@ fn counter() -> (u64, u64) {
     (now, frequency)
 }
 
-fn elapsed_us(since: u64) -> u64 {
+pub fn elapsed_us(since: u64) -> u64 {
     let (now, frequency) = counter();
     (now - since) * 1_000_000 / frequency.max(1)
 }
@@ -597,6 +621,16 @@ pub fn null_sched_context_unbinds_a_thread(env: &mut Env) -> Result {
 }
 
 /// Adds one to worker `index`'s counter.
+/// What worker `index` counted.
+pub fn counter_of(index: usize) -> u64 {
+    COUNTERS[index].load(Ordering::SeqCst)
+}
+
+/// The worker entry that counts without ever entering the kernel.
+pub fn spin_forever_entry() -> extern "C" fn(u64) -> ! {
+    spin_forever
+}
+
 pub fn bump(index: u64) {
     COUNTERS[index as usize].fetch_add(1, Ordering::Relaxed);
 }

@@ -184,7 +184,7 @@ fn tables(env: &mut Env, vspace: CPtr, vaddr: u64) -> Made<Option<CPtr>> {
 
 /// Maps `frame` at `vaddr` in `vspace`, adding page tables while a level is missing (only the
 /// levels above the frame's own: a large page gets no level-3 table).
-fn map(env: &mut Env, vspace: CPtr, frame: CPtr, vaddr: u64, rights: CapRights, attrs: u64) -> Result {
+pub fn map(env: &mut Env, vspace: CPtr, frame: CPtr, vaddr: u64, rights: CapRights, attrs: u64) -> Result {
     for _ in 0..4 {
         match Frame(frame).map(vspace, vaddr, rights, attrs) {
             Ok(()) => return Ok(()),
@@ -199,7 +199,7 @@ fn map(env: &mut Env, vspace: CPtr, frame: CPtr, vaddr: u64, rights: CapRights, 
 }
 
 /// A fresh 4 KiB frame mapped read-write at `vaddr` in the suite's VSpace.
-fn mapped_frame(env: &mut Env, vaddr: u64) -> Made<CPtr> {
+pub fn mapped_frame(env: &mut Env, vaddr: u64) -> Made<CPtr> {
     let frame = env.make(ObjectType::SmallPage, 0)?;
     map(env, OWN, frame, vaddr, CapRights::READ_WRITE, vm_attributes::DEFAULT)?;
     Ok(frame)
