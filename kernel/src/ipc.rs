@@ -14,12 +14,12 @@ use hmk_kernel::object::sched_context::SchedContext;
 use hmk_kernel::object::tcb::{self, TcbObject, ThreadState};
 
 /// Endpoint and notification queue states, kept in the low bits of the tail word.
-const QUEUE_IDLE: u64 = 0;
-const QUEUE_SEND: u64 = 1;
-const QUEUE_RECEIVE: u64 = 2;
-const NOTIFICATION_ACTIVE: u64 = 1;
-const NOTIFICATION_WAITING: u64 = 2;
-const STATE_MASK: u64 = 3;
+pub(crate) const QUEUE_IDLE: u64 = 0;
+pub(crate) const QUEUE_SEND: u64 = 1;
+pub(crate) const QUEUE_RECEIVE: u64 = 2;
+pub(crate) const NOTIFICATION_ACTIVE: u64 = 1;
+pub(crate) const NOTIFICATION_WAITING: u64 = 2;
+pub(crate) const STATE_MASK: u64 = 3;
 
 /// Flags of a blocked send (`TcbObject::tcb.blocked_flags`).
 const FLAG_CALL: u64 = 1;
@@ -31,18 +31,18 @@ const FLAG_CAN_GRANT: u64 = 8;
 
 /// An endpoint object (16 bytes).
 #[repr(C)]
-struct Endpoint {
-    head: u64,
-    tail_and_state: u64,
+pub(crate) struct Endpoint {
+    pub(crate) head: u64,
+    pub(crate) tail_and_state: u64,
 }
 
 /// A notification object (64 bytes).
 #[repr(C)]
-struct Notification {
-    head: u64,
-    tail_and_state: u64,
+pub(crate) struct Notification {
+    pub(crate) head: u64,
+    pub(crate) tail_and_state: u64,
     pending: u64,
-    bound_tcb: u64,
+    pub(crate) bound_tcb: u64,
     sched_context: u64,
     reserved: [u64; 3],
 }
@@ -50,10 +50,10 @@ struct Notification {
 /// A reply object (32 bytes): the caller waiting for it, the receiver that holds it, and the
 /// scheduling context the caller lent the receiver for this call (MCS donation), if any.
 #[repr(C)]
-struct Reply {
-    caller: u64,
-    receiver: u64,
-    donated: u64,
+pub(crate) struct Reply {
+    pub(crate) caller: u64,
+    pub(crate) receiver: u64,
+    pub(crate) donated: u64,
     reserved: u64,
 }
 
@@ -69,17 +69,17 @@ fn tcb(ptr: u64) -> &'static mut TcbObject {
     unsafe { &mut *(ptr as *mut TcbObject) }
 }
 
-fn endpoint(ptr: u64) -> &'static mut Endpoint {
+pub(crate) fn endpoint(ptr: u64) -> &'static mut Endpoint {
     // SAFETY: endpoint capabilities and blocked threads name live endpoint objects.
     unsafe { &mut *(ptr as *mut Endpoint) }
 }
 
-fn notification(ptr: u64) -> &'static mut Notification {
+pub(crate) fn notification(ptr: u64) -> &'static mut Notification {
     // SAFETY: notification capabilities and bindings name live notification objects.
     unsafe { &mut *(ptr as *mut Notification) }
 }
 
-fn reply(ptr: u64) -> &'static mut Reply {
+pub(crate) fn reply(ptr: u64) -> &'static mut Reply {
     // SAFETY: reply capabilities and blocked threads name live reply objects.
     unsafe { &mut *(ptr as *mut Reply) }
 }

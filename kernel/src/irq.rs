@@ -127,6 +127,12 @@ pub fn release(irq: u64) {
 }
 
 /// The notification at `ptr` is being destroyed: no line may signal it any more.
+/// The notifications IRQ lines deliver to (for the invariant checker).
+#[cfg(feature = "invariants")]
+pub fn notifications() -> impl Iterator<Item = u64> {
+    table().iter().filter_map(|line| line.notification.map(|(ptr, _)| ptr))
+}
+
 pub fn forget_notification(ptr: u64) {
     for line in table().iter_mut().filter(|line| line.notification.is_some_and(|(n, _)| n == ptr)) {
         line.notification = None;

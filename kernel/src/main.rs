@@ -9,6 +9,8 @@ mod arch;
 mod boot;
 mod budget;
 mod console;
+#[cfg(feature = "invariants")]
+mod invariants;
 mod ipc;
 mod irq;
 mod objects;

@@ -28,6 +28,7 @@ impl DeleteContext for KernelOps {
                 // return to user mode. Its scheduling context is unbound.
                 let tcb = ptr as *mut TcbObject;
                 crate::tcb_invoke::suspend(tcb);
+                thread::forget_destroyed(tcb);
                 ipc::unbind_notification(ptr);
                 // SAFETY: a thread capability names a live TCB until its last capability goes.
                 let sc = unsafe { core::mem::take(&mut (*tcb).tcb.sched_context) };

@@ -45,29 +45,29 @@ const PRIORITIES: usize = 256;
 
 /// Ready queues, one per priority, with a bitmap of the non-empty ones so the highest is found
 /// in constant time. Links are the TCBs' `sched_prev` / `sched_next`.
-struct ReadyQueues {
-    heads: [u64; PRIORITIES],
-    tails: [u64; PRIORITIES],
-    bitmap: [u64; PRIORITIES / 64],
+pub(crate) struct ReadyQueues {
+    pub(crate) heads: [u64; PRIORITIES],
+    pub(crate) tails: [u64; PRIORITIES],
+    pub(crate) bitmap: [u64; PRIORITIES / 64],
 }
 
-struct KernelState {
-    current: *mut TcbObject,
+pub(crate) struct KernelState {
+    pub(crate) current: *mut TcbObject,
     /// The thread whose FP/SIMD registers are in the CPU.
-    fp_owner: *mut TcbObject,
+    pub(crate) fp_owner: *mut TcbObject,
     /// The current thread gave up the rest of its slice (Yield, end of slice): it goes behind
     /// the others of its priority.
     rotate: bool,
-    ready: ReadyQueues,
+    pub(crate) ready: ReadyQueues,
     /// Threads whose scheduling context has no budget until a refill time, sorted by it.
-    release_head: u64,
+    pub(crate) release_head: u64,
     /// When the running thread was last dispatched (counter ticks).
     dispatch_time: u64,
     /// The scheduling context being charged (the running thread's), and the ticks it has
     /// consumed since it was last committed (seL4's `ksCurSC`, `ksConsumed`; see `budget`).
-    current_sc: u64,
+    pub(crate) current_sc: u64,
     consumed: u64,
-    asid_pools: [u64; ASID_POOL_COUNT],
+    pub(crate) asid_pools: [u64; ASID_POOL_COUNT],
 }
 
 static STATE: KernelCell<KernelState> = KernelCell::new(KernelState {
@@ -87,6 +87,16 @@ fn state() -> &'static mut KernelState {
     // call that takes another.
     unsafe { STATE.get() }
 }
+
+/// The scheduler's state, for the invariant checker to read.
+#[cfg(feature = "invariants")]
+pub(crate) fn view() -> &'static KernelState {
+    state()
+}
+
+/// Where in the scheduler a thread is: values of `TcbObject::tcb.in_ready_queue`.
+pub(crate) const IN_READY: u64 = IN_READY_QUEUE;
+pub(crate) const IN_RELEASE: u64 = IN_RELEASE_QUEUE;
 
 /// Records the ASID pool object for ASIDs `index * 512 ..` (0: none).
 pub fn set_asid_pool(index: usize, pool: u64) {
@@ -387,6 +397,16 @@ pub fn take_fp_unit() {
     fp::restore(&tcb_ref(current as u64).tcb.fp);
     st.fp_owner = current;
     fp::set_user_access(true);
+}
+
+/// A TCB is being destroyed: if it is the running thread, no thread is running now (the
+/// scheduler must never look at its memory again, which may soon be anything).
+pub fn forget_destroyed(tcb: *mut TcbObject) {
+    forget(tcb);
+    let st = state();
+    if st.current == tcb {
+        st.current = core::ptr::null_mut();
+    }
 }
 
 /// Forgets `tcb` wherever the scheduler remembers it (it is being suspended or destroyed).

@@ -15,6 +15,9 @@ use std::time::Duration;
 
 /// Time limit for one QEMU boot; a healthy one takes a few seconds.
 const BOOT_LIMIT: Duration = Duration::from_secs(60);
+/// Time limit for the on-target suite, whose kernel checks every object after every kernel
+/// entry (about a minute on virt).
+const SUITE_LIMIT: Duration = Duration::from_secs(400);
 
 /// Crates whose unit tests run on the host.
 const HOST_CRATES: [&str; 7] =
@@ -136,7 +139,8 @@ fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), St
                 semihosting: true,
                 icount: false,
             };
-            let outcome = qemu::run_captured(&config, BOOT_LIMIT, false)?;
+            let limit = if variant == Variant::Suite { SUITE_LIMIT } else { BOOT_LIMIT };
+            let outcome = qemu::run_captured(&config, limit, false)?;
             let results = match variant {
                 Variant::TestFault => check_fault(suite, &outcome.log, outcome.exit_code),
                 Variant::Suite => check_suite(suite, &outcome.log, outcome.exit_code),

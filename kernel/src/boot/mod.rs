@@ -151,6 +151,8 @@ extern "C" fn kernel_main(
         // root task and its untyped (under -icount, one count per instruction).
         log::info!("BENCH kernel_entry_to_root_task {}", bench::instructions());
     }
+    #[cfg(feature = "invariants")]
+    crate::invariants::note_root(root.tcb);
     thread::start(root.tcb);
     thread::leave_kernel()
 }

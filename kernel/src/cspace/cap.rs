@@ -351,6 +351,10 @@ impl Cap {
             Cap::PageTable { ptr, .. } => (ptr, crate::object::PAGE_TABLE_BITS),
             Cap::VSpace { ptr, .. } => (ptr, crate::object::VSPACE_BITS),
             Cap::AsidPool { ptr, .. } => (ptr, 12),
+            // A zombie still holds its object's memory: it stays a child of its untyped, so
+            // the untyped is neither revoked without it nor reset under it.
+            Cap::Zombie { ptr, kind: ZombieKind::CNode { radix }, .. } => (ptr, radix + crate::object::SLOT_BITS),
+            Cap::Zombie { ptr, kind: ZombieKind::Tcb, .. } => (ptr, crate::object::TCB_BITS),
             _ => return None,
         };
         Some((ptr, 1u64.checked_shl(bits).unwrap_or(0)))
@@ -402,6 +406,20 @@ mod tests {
     use super::*;
 
     const KERNEL_PTR: u64 = 0xffff_ff80_4123_4000;
+
+    /// Found by the invariant checker: a zombie left by a preempted delete must stay its
+    /// untyped's child, or a revoke restarted after the preemption stops short of it and the
+    /// untyped is reset under the half-deleted object.
+    #[test]
+    fn a_zombie_stays_in_its_untyped() {
+        let untyped = Cap::Untyped { ptr: KERNEL_PTR, size_bits: 12, free_index: 0x800, is_device: false };
+        let tcb = Cap::Zombie { ptr: KERNEL_PTR, kind: ZombieKind::Tcb, remaining: 3 };
+        let cnode = Cap::Zombie { ptr: KERNEL_PTR + 0x800, kind: ZombieKind::CNode { radix: 6 }, remaining: 9 };
+        assert!(untyped.same_region_as(&tcb));
+        assert!(untyped.same_region_as(&cnode));
+        assert_eq!(cnode.object_region(), Some((KERNEL_PTR + 0x800, 0x800)));
+        assert!(!tcb.same_region_as(&untyped) && !tcb.same_object_as(&Cap::Thread { ptr: KERNEL_PTR }));
+    }
 
     pub(crate) fn samples() -> Vec<Cap> {
         vec![

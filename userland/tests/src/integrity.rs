@@ -213,7 +213,9 @@ fn budget_at_a_receive_is_not_a_timeout(env: &mut Env) -> Result {
     let reply = env.make(ObjectType::Reply, 0)?;
     let worker = spawn(env, 0, receive_forever, 255, false)?;
     let control = SchedControl(env.bootinfo.sched_control.start);
-    ok(control.configure_flags(SchedContext(worker.sc), 1_000, 20_000, 0, 0, 0), "a sporadic budget")?;
+    // Budget enough for a kernel entry of a test kernel (the invariant checker's walk runs at
+    // each and is charged to the thread that runs next, as seL4 charges kernel time).
+    ok(control.configure_flags(SchedContext(worker.sc), 20_000, 100_000, 0, 0, 0), "a sporadic budget")?;
     ok(Tcb(worker.tcb).set_timeout_endpoint(timeout_ep), "the timeout endpoint")?;
     ok(Tcb(worker.tcb).resume(), "start")?;
     yield_until(5, || false);
@@ -269,7 +271,9 @@ fn syscall_heavy_thread_keeps_its_share(env: &mut Env) -> Result {
         (475..=525).contains(&share_permille),
         "{calls} polls used {consumed} µs of {elapsed} µs ({share_permille}‰), want 500‰ ± 25"
     );
-    ensure!(calls > 1_000, "only {calls} system calls");
+    // Hundreds of kernel entries per run even in a test kernel, whose every entry walks all
+    // objects (thousands without the checker).
+    ensure!(calls > 100, "only {calls} system calls");
     Ok(())
 }
 

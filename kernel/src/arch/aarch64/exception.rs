@@ -103,7 +103,10 @@ extern "C" fn handle_user_exception(kind: u64, context: &mut UserContext) -> *mu
             crate::ipc::raise_fault(thread::current() as u64, fault);
         }
     }
-    match thread::next_to_run() {
+    let next = thread::next_to_run();
+    #[cfg(feature = "invariants")]
+    crate::invariants::check_all();
+    match next {
         Some(next) => next,
         None => thread::idle(),
     }
