@@ -67,8 +67,10 @@ pub(crate) struct KernelState {
     /// consumed since it was last committed (seL4's `ksCurSC`, `ksConsumed`; see `budget`).
     pub(crate) current_sc: u64,
     consumed: u64,
-    /// When the timer is next due (counter ticks; `u64::MAX`: never).
-    deadline: u64,
+    /// When the dispatched thread's budget ends, and when the release queue's first refill is
+    /// due (counter ticks; `u64::MAX`: never). The timer is set for the earlier.
+    budget_end: u64,
+    next_release: u64,
     pub(crate) asid_pools: [u64; ASID_POOL_COUNT],
 }
 
@@ -81,7 +83,8 @@ static STATE: KernelCell<KernelState> = KernelCell::new(KernelState {
     dispatch_time: 0,
     current_sc: 0,
     consumed: 0,
-    deadline: u64::MAX,
+    budget_end: u64::MAX,
+    next_release: u64::MAX,
     asid_pools: [0; ASID_POOL_COUNT],
 });
 
@@ -460,18 +463,18 @@ pub fn next_to_run() -> Option<*mut UserContext> {
         budget::commit(st.current_sc, core::mem::take(&mut st.consumed));
         st.current_sc = next_sc;
     }
-    let deadline = if next.is_some() { budget::deadline(next_sc, now, st.consumed) } else { u64::MAX };
+    let budget_end = if next.is_some() { budget::deadline(next_sc, now, st.consumed) } else { u64::MAX };
     let release = state().release_head;
-    let deadline =
-        if release != 0 { deadline.min(budget::next_refill(tcb_ref(release).tcb.sched_context)) } else { deadline };
-    state().deadline = deadline;
-    timer::set_deadline(deadline);
+    let next_release = if release != 0 { budget::next_refill(tcb_ref(release).tcb.sched_context) } else { u64::MAX };
+    let st = state();
+    (st.budget_end, st.next_release) = (budget_end, next_release);
+    timer::set_deadline(budget_end.min(next_release));
     let next = next?;
     switch_to(next);
     Some(&mut tcb_ref(next as u64).tcb.context as *mut UserContext)
 }
 
-/// Time since `since` is nobody's: the dispatched thread's time and the timer's next event move
+/// Time since `since` is nobody's: the dispatched thread's time and the end of its budget move
 /// on by it. Test kernels' invariant checker uses this, so that checking costs no thread any
 /// budget and every thread gets its whole slice.
 #[cfg(feature = "invariants")]
@@ -479,10 +482,9 @@ pub fn discount_since(since: u64) {
     let st = state();
     let lost = timer::now().saturating_sub(since);
     st.dispatch_time = st.dispatch_time.saturating_add(lost);
-    if st.deadline != u64::MAX {
-        st.deadline = st.deadline.saturating_add(lost);
-        timer::set_deadline(st.deadline);
-    }
+    // Only the dispatched thread's budget end moves: refill times are absolute.
+    st.budget_end = st.budget_end.saturating_add(lost);
+    timer::set_deadline(st.budget_end.min(st.next_release));
 }
 
 /// Leaves the kernel: enters the next runnable thread, or idles until an interrupt makes one

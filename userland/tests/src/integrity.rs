@@ -311,9 +311,9 @@ fn set_priority_keeps_throttled(env: &mut Env) -> Result {
         return Err(alloc::format!("set priority / suspend / resume: {e:?}"));
     }
     let consumed = ok(SchedContext(worker.sc).consumed(), "consumed")?;
-    // Its share is 2%; QEMU's late timer interrupts add a little per period (up to 5.4% seen on
-    // raspi4b, loaded). 24% before the fix.
-    ensure!(consumed * 100 <= elapsed * 8, "a throttled thread used {consumed} µs of {elapsed} µs");
+    // Its share is 2%; QEMU's late timer interrupts add a little per period (raspi4b, whose
+    // emulated timer is the latest, showed up to 10% with a test kernel). 24% before the fix.
+    ensure!(consumed * 100 <= elapsed * 12, "a throttled thread used {consumed} µs of {elapsed} µs");
     ensure!(round > 20, "only {round} rounds of priority changes");
     Ok(())
 }

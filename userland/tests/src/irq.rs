@@ -1243,11 +1243,13 @@ fn fp_survives_interrupt_driven_preemption(env: &mut Env) -> Outcome {
         FP_OUT.set(index, ZERO_IMAGE);
     }
     SPIN_ITERATIONS.iter().for_each(|count| count.store(0, Ordering::SeqCst));
-    SPIN_DEADLINE.store(now() + ticks(40_000), Ordering::SeqCst);
+    // Times long enough for a test kernel's slow kernel entries (raspi4b): the spinner must be
+    // running when the interrupt comes.
+    SPIN_DEADLINE.store(now() + ticks(200_000), Ordering::SeqCst);
     // Worker 0 drives at 200; worker 1 spins on FP at 100 and is preempted by the wake-up.
     spawn(env, 0, fp_driver, 200, true)?;
     spawn(env, 1, fp_spin_worker, 100, true)?;
-    vtimer_in(10_000);
+    vtimer_in(50_000);
     ensure!(run_lower(|| LOG_LEN.load(Ordering::SeqCst) == 5), "workers did not finish: {:?}", log_contents());
     let log = log_contents();
     // Spinner start (1), the driver's badge, its view of the spinner, its end, spinner end.
