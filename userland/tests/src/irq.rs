@@ -65,7 +65,7 @@ pub const CASES: &[(&str, Case)] = &[
 
 const IRQ_CONTROL: IrqControl = IrqControl(slot::IRQ_CONTROL);
 /// The EL1 virtual timer's PPI: the interrupt source of every delivery case.
-const VTIMER_IRQ: u64 = 27;
+pub(crate) const VTIMER_IRQ: u64 = 27;
 /// The kernel's own timer (the non-secure physical timer PPI).
 const KERNEL_TIMER_IRQ: u64 = 30;
 /// SPIs that exist on QEMU virt and the Pi 4 and that no device the suite uses drives.
@@ -74,8 +74,8 @@ const SPI_B: u64 = 41;
 /// The badge the delivery cases mint the bound notification with.
 const IRQ_BADGE: u64 = 0x4;
 /// How long a case waits for an interrupt that must come, and watches for one that must not.
-const ARRIVAL_US: u64 = 500_000;
-const QUIET_US: u64 = 20_000;
+pub(crate) const ARRIVAL_US: u64 = 500_000;
+pub(crate) const QUIET_US: u64 = 20_000;
 
 // ---------------------------------------------------------------------------------------------
 // The virtual timer and waiting.
@@ -97,7 +97,7 @@ fn ticks(us: u64) -> u64 {
 }
 
 /// Arms the virtual timer to fire `us` microseconds from now; returns the compare value.
-fn vtimer_in(us: u64) -> u64 {
+pub(crate) fn vtimer_in(us: u64) -> u64 {
     let deadline = now() + ticks(us).max(1);
     // SAFETY: EL0 may program the virtual timer (CNTKCTL_EL1.EL0VTEN); ENABLE=1, IMASK=0.
     unsafe {
@@ -114,7 +114,7 @@ fn vtimer_in(us: u64) -> u64 {
 }
 
 /// Turns the virtual timer off: its interrupt is no longer asserted.
-fn vtimer_off() {
+pub(crate) fn vtimer_off() {
     // SAFETY: as in `vtimer_in`; CNTV_CTL_EL0 = 0 disables the timer.
     unsafe { core::arch::asm!("msr cntv_ctl_el0, xzr", "isb", options(nomem, nostack)) };
 }
@@ -136,7 +136,7 @@ fn vt(env: &mut Env, body: fn(&mut Env) -> Outcome) -> Outcome {
 }
 
 /// Polls `ntfn` for up to `us` microseconds; its badge bits, or 0 if nothing arrived.
-fn poll_for(ntfn: CPtr, us: u64) -> u64 {
+pub(crate) fn poll_for(ntfn: CPtr, us: u64) -> u64 {
     let end = now() + ticks(us);
     loop {
         let bits = syscall::poll(ntfn);

@@ -19,6 +19,7 @@ mod fuzz;
 mod integrity;
 mod ipc;
 mod irq;
+mod lifetime;
 mod memory;
 mod threads;
 mod vm;
@@ -36,8 +37,9 @@ pub fn threads_self_tcb(index: usize) -> u64 {
 fn main(bootinfo: &'static BootInfo) {
     let mut setup = env::Setup::new(bootinfo);
     let (mut passed, mut failed) = (0, 0);
-    for (name, case) in
-        [integrity::CASES, cases::ALL, vm::CASES, irq::CASES, fuzz::CASES, bus::CASES].into_iter().flatten()
+    for (name, case) in [integrity::CASES, cases::ALL, vm::CASES, irq::CASES, fuzz::CASES, bus::CASES, lifetime::CASES]
+        .into_iter()
+        .flatten()
     {
         let mut env = setup.prepare();
         let outcome = case(&mut env);
