@@ -33,8 +33,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS]
         build and boot hmk in QEMU (Ctrl-A x quits); --timeout runs unattended
   test  [--suite NAME]
-        host unit tests, lints, then every board configuration booted in QEMU;
-        --suite runs only that board configuration (virt-gic2, virt-gic3, virt-el2, raspi4b)
+        host unit tests, lints, every board configuration booted in QEMU, then a short
+        fuzzer run on virt; --suite runs only that board configuration (virt-gic2,
+        virt-gic3, virt-el2, raspi4b) or the fuzzer run (fuzz)
   bench [--board virt|rpi4]
         instructions per kernel operation under QEMU -icount shift=0; a table and JSON
   fuzz  [--seed S] [--calls N] [--threads T] [--board virt|rpi4] [--timeout SECS] [--trace] [--quiet]

@@ -70,10 +70,10 @@ pub fn worker_buffer(index: usize) -> *mut IpcBuffer {
 }
 
 #[repr(C, align(16))]
-struct Stacks([[u8; STACK_SIZE]; MAX_THREADS + 1]);
+struct Stacks([[u8; STACK_SIZE]; MAX_THREADS + 2]);
 
-/// One stack per fuzzing thread, and the supervisor's.
-static mut STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_THREADS + 1]);
+/// One stack per fuzzing thread, then the supervisor's and the watchdog's.
+static mut STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_THREADS + 2]);
 
 fn stack_top(index: usize) -> u64 {
     // Only the address is taken; each thread uses its own stack.
@@ -140,11 +140,16 @@ impl Supervisor {
 
     /// Throws sandbox `index` away (everything made in it dies with the arena's revoke) and
     /// starts its thread again on a fresh one.
-    fn restart(&mut self, index: usize, why: &str, detail: u64, report: bool) {
+    fn restart(&mut self, index: usize, why: &str, detail: [u64; 4], report: bool) {
         let s = self.sandboxes[index];
         if report {
             say!(
-                "fuzz: thread {index} {why} ({detail:#x}) after {} calls; restarting. Its last operations:",
+                "fuzz: thread {index} {why} ({:#x} {:#x} {:#x} {:#x}) after {} calls; restarting. Its last \
+                 operations:",
+                detail[0],
+                detail[1],
+                detail[2],
+                detail[3],
                 PROGRESS[index].load(Ordering::SeqCst)
             );
             // SAFETY: the thread has stopped (it faulted or makes no progress); the supervisor
@@ -153,7 +158,11 @@ impl Supervisor {
             let first = w.history_len.saturating_sub(HISTORY as u64);
             for n in first..w.history_len {
                 let r = w.history[(n % HISTORY as u64) as usize];
-                say!("fuzz:   t{index} #{} {:?} {} {} -> {}", r.step, r.op, r.a, r.b, r.result);
+                if r.result == worker::PENDING {
+                    say!("fuzz:   t{index} #{} {:?} {} {} -> did not return", r.step, r.op, r.a, r.b);
+                } else {
+                    say!("fuzz:   t{index} #{} {:?} {} {} -> {}", r.step, r.op, r.a, r.b, r.result);
+                }
             }
         }
         let _ = Tcb(s.tcb).suspend();
@@ -198,41 +207,59 @@ fn main(bootinfo: &'static BootInfo) {
             say!("fuzz: thread {index} could not be started: {e:?}");
         }
     }
-    // The supervisor polls with a small budget (0.5 ms in 50 ms), so it watches the threads
-    // without starving them. It is a thread of its own with a scheduling context made for it
-    // (the root task's own is left as the kernel made it); it takes over the root task's IPC
-    // buffer, and the root task stops.
+    // The supervisor is a thread of its own at the top priority that waits on its endpoint
+    // for faults, finished threads and the watchdog's ticks (twice a second, from a thread with
+    // a small budget that watches the clock). It takes over the root task's IPC buffer, and the
+    // root task stops.
     let control = SchedControl(bootinfo.sched_control.start);
-    let (tcb, sc) = (take(), take());
+    let (tcb, sc, dog, dog_sc, tick) = (take(), take(), take(), take(), take());
     let run =
         alloc::boxed::Box::leak(alloc::boxed::Box::new(Run { supervisor, threads, calls, seed, endpoint, reply }));
-    let started = pool
-        .retype(ObjectType::Tcb, 0, ROOT, 0, 0, tcb, 1)
-        .and_then(|()| pool.retype(ObjectType::SchedContext, 8, ROOT, 0, 0, sc, 1))
-        .and_then(|()| control.configure_flags(SchedContext(sc), 500, 50_000, 0, 0, 0))
+    let thread = |tcb: CPtr, sc: CPtr, budget: u64, period: u64, buffer: u64, entry: u64, argument: u64, stack: u64| {
+        pool.retype(ObjectType::Tcb, 0, ROOT, 0, 0, tcb, 1)?;
+        pool.retype(ObjectType::SchedContext, 8, ROOT, 0, 0, sc, 1)?;
+        control.configure_flags(SchedContext(sc), budget, period, 0, 0, 0)?;
+        let frame = if buffer == 0 { 0 } else { slot::INIT_THREAD_IPC_BUFFER };
+        Tcb(tcb).configure(slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0, buffer, frame)?;
+        Tcb(tcb).set_sched_params(Tcb(slot::INIT_THREAD_TCB), 255, 255, sc, 0)?;
+        let mut regs = UserContext::default();
+        regs.0[UserContext::PC] = entry;
+        regs.0[UserContext::SP] = stack;
+        regs.0[UserContext::X0] = argument;
+        Tcb(tcb).write_registers(true, 4, &regs)
+    };
+    let started = ROOT
+        .mint(tick, ROOT_DEPTH, ROOT, endpoint, ROOT_DEPTH, CapRights::ALL, TICK_BADGE)
         .and_then(|()| {
-            Tcb(tcb).configure(
-                slot::INIT_THREAD_CNODE,
-                0,
-                slot::INIT_THREAD_VSPACE,
-                0,
-                bootinfo.ipc_buffer,
-                slot::INIT_THREAD_IPC_BUFFER,
-            )
+            let entry = supervise as *const () as usize as u64;
+            let argument = run as *mut Run as u64;
+            thread(tcb, sc, 10_000, 10_000, bootinfo.ipc_buffer, entry, argument, stack_top(MAX_THREADS))
         })
-        .and_then(|()| Tcb(tcb).set_sched_params(Tcb(slot::INIT_THREAD_TCB), 255, 255, sc, 0))
         .and_then(|()| {
-            let mut regs = UserContext::default();
-            regs.0[UserContext::PC] = supervise as *const () as usize as u64;
-            regs.0[UserContext::SP] = stack_top(MAX_THREADS);
-            regs.0[UserContext::X0] = run as *mut Run as u64;
-            Tcb(tcb).write_registers(true, 4, &regs)
+            let entry = watchdog as *const () as usize as u64;
+            thread(dog, dog_sc, 1_000, 100_000, 0, entry, tick, stack_top(MAX_THREADS + 1))
         });
     if let Err(e) = started {
         say!("fuzz: the supervisor thread could not be started: {e:?}");
         syscall::debug_halt();
     }
     hmk_rt::stop_thread();
+}
+
+/// The badge of the watchdog's ticks on the supervisor's endpoint.
+const TICK_BADGE: u64 = 0xff;
+
+/// The watchdog: sends the supervisor a tick twice a second (x0 is its badged endpoint). Its
+/// budget is small: it spins on the clock for 1 ms in every 100 ms.
+extern "C" fn watchdog(endpoint: u64) -> ! {
+    let half_second = sys::frequency() / 2;
+    let mut last = sys::now();
+    loop {
+        if sys::now() - last >= half_second {
+            last = sys::now();
+            syscall::send(syscall::Registers { cap_or_badge: endpoint, ..Default::default() });
+        }
+    }
 }
 
 /// What the supervisor thread gets.
@@ -260,7 +287,7 @@ extern "C" fn supervise(run: u64) -> ! {
     let (mut fault_restarts, mut stuck_restarts) = (0u64, 0u64);
     let mut next_mark = 1;
     loop {
-        let got = syscall::nb_recv(endpoint, reply);
+        let got = syscall::recv(endpoint, reply);
         let badge = got.cap_or_badge;
         if badge != 0 && (badge as usize) <= threads {
             let index = badge as usize - 1;
@@ -269,7 +296,12 @@ extern "C" fn supervise(run: u64) -> ! {
                 done[index] = true;
             } else if !done[index] {
                 fault_restarts += 1;
-                supervisor.restart(index, "faulted with label", label, fault_restarts <= 20);
+                let why = match label {
+                    1 => "took a capability fault (pc, address, in receive, lookup failure)",
+                    6 => "took a VM fault (pc, address, instruction, syndrome)",
+                    _ => "faulted (message words)",
+                };
+                supervisor.restart(index, why, got.mrs, fault_restarts <= 3);
                 last_change[index] = sys::now();
             }
         }
@@ -294,7 +326,12 @@ extern "C" fn supervise(run: u64) -> ! {
                 last_change[index] = now;
             } else if now - last_change[index] > STUCK_SECONDS * hz {
                 stuck_restarts += 1;
-                supervisor.restart(index, "made no progress for seconds", STUCK_SECONDS, stuck_restarts <= 20);
+                supervisor.restart(
+                    index,
+                    "made no progress for seconds",
+                    [STUCK_SECONDS, 0, 0, 0],
+                    stuck_restarts <= 20,
+                );
                 last_change[index] = sys::now();
             }
         }

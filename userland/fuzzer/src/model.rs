@@ -62,7 +62,14 @@ pub struct Slot {
     pub object: u8,
     /// The slot this capability was derived from (copy, mint, retype), NONE for originals.
     pub parent: u8,
+    /// Its rights (seL4_CapRights bits: write 1, read 2, grant 4, grant-reply 8): receiving
+    /// needs read, and a receive on a capability without it is a capability fault.
+    pub rights: u8,
 }
+
+/// The read right.
+pub const READ: u8 = 2;
+const ALL_RIGHTS: u8 = 0xf;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Edge {
@@ -78,7 +85,7 @@ pub struct Model {
     pub edge_count: usize,
 }
 
-const EMPTY_SLOT: Slot = Slot { object: NONE, parent: NONE };
+const EMPTY_SLOT: Slot = Slot { object: NONE, parent: NONE, rights: 0 };
 const DEAD: Object = Object { live: false, kind: Kind::Untyped, helper: NONE };
 
 impl Model {
@@ -101,7 +108,7 @@ impl Model {
     pub fn add(&mut self, kind: Kind, slot: usize, parent_slot: u8) -> Option<u8> {
         let index = self.objects.iter().position(|o| !o.live)?;
         self.objects[index] = Object { live: true, kind, helper: NONE };
-        self.slots[slot] = Slot { object: index as u8, parent: parent_slot };
+        self.slots[slot] = Slot { object: index as u8, parent: parent_slot, rights: ALL_RIGHTS };
         Some(index as u8)
     }
 
@@ -178,9 +185,10 @@ impl Model {
         self.edge_count = kept;
     }
 
-    /// A capability was copied, minted or retyped from `from` into `to`.
-    pub fn derive(&mut self, from: usize, to: usize) {
-        self.slots[to] = Slot { object: self.slots[from].object, parent: from as u8 };
+    /// A capability was copied or minted from `from` into `to` with at most `rights`.
+    pub fn derive(&mut self, from: usize, to: usize, rights: u8) {
+        let source = self.slots[from];
+        self.slots[to] = Slot { object: source.object, parent: from as u8, rights: source.rights & rights };
     }
 
     /// A capability moved (Move, Mutate): its children follow it.

@@ -5,7 +5,7 @@
 
 use crate::helper::{self, Command};
 use crate::layout::*;
-use crate::model::{FIRST_FREE, Kind, MAX_OBJECTS, Model, NONE, Ref, SLOTS};
+use crate::model::{FIRST_FREE, Kind, MAX_OBJECTS, Model, NONE, READ, Ref, SLOTS};
 use crate::sys::{Buffer, Rng, say};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -69,6 +69,8 @@ pub struct Record {
     pub result: u64,
 }
 
+/// The result of an operation that has not returned (yet).
+pub const PENDING: u64 = u64::MAX;
 const EMPTY_RECORD: Record = Record { step: 0, op: Op::None, a: 0, b: 0, result: 0 };
 /// Operations each thread remembers (printed when it faults or hangs).
 pub const HISTORY: usize = 12;
@@ -154,7 +156,8 @@ impl Worker {
         }
     }
 
-    /// Records (and with tracing prints) an operation and its outcome.
+    /// Records (and with tracing prints) an operation and its outcome; replaces the record
+    /// [`Worker::announce`] left for it.
     fn note(&mut self, op: Op, a: u64, b: u64, result: Result<(), Error>) {
         let result = match result {
             Ok(()) => {
@@ -164,15 +167,30 @@ impl Worker {
             Err(e) => e as u64,
         };
         let record = Record { step: self.step, op, a, b, result };
-        self.history[(self.history_len % HISTORY as u64) as usize] = record;
-        self.history_len += 1;
+        let last = self.history_len.wrapping_sub(1) % HISTORY as u64;
+        let pending = self.history_len > 0 && {
+            let r = &self.history[last as usize];
+            r.result == PENDING && r.step == record.step && r.op == op && r.a == a
+        };
+        if pending {
+            self.history[last as usize] = record;
+        } else {
+            self.push(record);
+        }
         if self.trace {
             say!("fuzz: t{} #{} {:?} {} {} -> {}", self.index, record.step, op, a, b, result);
         }
     }
 
-    /// Before an operation that may not return (tracing only: the last line names it).
-    fn announce(&self, op: Op, a: u64, b: u64) {
+    fn push(&mut self, record: Record) {
+        self.history[(self.history_len % HISTORY as u64) as usize] = record;
+        self.history_len += 1;
+    }
+
+    /// Before an operation that may not return (a fault, a hang): recorded as pending, and
+    /// printed when tracing, so the last record names it.
+    fn announce(&mut self, op: Op, a: u64, b: u64) {
+        self.push(Record { step: self.step, op, a, b, result: PENDING });
         if self.trace {
             say!("fuzz: t{} #{} {:?} {} {} ...", self.index, self.step, op, a, b);
         }
@@ -273,6 +291,19 @@ impl Worker {
         }
     }
 
+    /// As [`Worker::cap_of`] (never none), a capability with the read right: one the thread
+    /// may receive or poll on.
+    fn readable_cap_of(&mut self, kind: Kind) -> u64 {
+        let Some(object) = self.pick(|k| k == kind) else { return 0 };
+        let readable = |s: usize, m: &Model| m.slots[s].object == object && m.slots[s].rights & READ != 0;
+        let count = (FIRST_FREE..SLOTS).filter(|&s| readable(s, &self.model)).count() as u64;
+        if count == 0 {
+            return 0;
+        }
+        let nth = self.rng.below(count) as usize;
+        (FIRST_FREE..SLOTS).filter(|&s| readable(s, &self.model)).nth(nth).map_or(0, |s| s as u64)
+    }
+
     fn free_slot(&mut self) -> Option<u64> {
         let start = self.rng.below(SLOTS as u64);
         self.model.free_slot(start).map(|s| s as u64)
@@ -338,7 +369,7 @@ impl Worker {
         };
         if result.is_ok() {
             match op {
-                Op::Copy | Op::Mint => self.model.derive(src as usize, dest as usize),
+                Op::Copy | Op::Mint => self.model.derive(src as usize, dest as usize, rights as u8),
                 _ => self.model.moved(src as usize, dest as usize),
             }
         }
@@ -450,7 +481,7 @@ impl Worker {
                     }
                 },
                 Kind::Endpoint => {
-                    if self.rng.chance(50) {
+                    if self.rng.chance(50) || self.model.slots[slot as usize].rights & READ == 0 {
                         syscall::nb_send(Registers {
                             cap_or_badge: slot,
                             info: MessageInfo::new(9, 0, 0, 1),
@@ -465,7 +496,9 @@ impl Worker {
                 }
                 Kind::Notification => {
                     syscall::signal(slot);
-                    syscall::poll(slot);
+                    if self.model.slots[slot as usize].rights & READ != 0 {
+                        syscall::poll(slot);
+                    }
                     Ok(())
                 }
                 Kind::SchedContext => self.invoke(slot, label::SCHED_CONTEXT_CONSUMED, &[], &[]),
@@ -795,6 +828,7 @@ impl Worker {
             }
             _ => {}
         }
+        self.announce(Op::Helper(command), a, b);
         helper::post(id, command, a, b);
         self.note(Op::Helper(command), a, b, Ok(()));
         syscall::yield_now();
@@ -825,15 +859,17 @@ impl Worker {
                 if ep == 0 {
                     return self.retype();
                 }
+                self.announce(Op::NbSend, ep, 0);
                 syscall::nb_send(Registers { cap_or_badge: ep, info: MessageInfo::new(3, 0, 0, 2), mrs: [5; 4] });
                 self.note(Op::NbSend, ep, 0, Ok(()));
             }
             1 => {
-                let ep = self.cap_of(Kind::Endpoint, 0);
+                let ep = self.readable_cap_of(Kind::Endpoint);
                 if ep == 0 {
                     return self.retype();
                 }
                 let reply = self.cap_of(Kind::Reply, 20);
+                self.announce(Op::NbRecv, ep, reply);
                 let got = syscall::nb_recv(ep, reply);
                 // A caller's message: the reply object names it now.
                 if got.info.length() != 0
@@ -855,14 +891,16 @@ impl Worker {
                 if ntfn == 0 {
                     return self.retype();
                 }
+                self.announce(Op::Signal, ntfn, 0);
                 syscall::signal(ntfn);
                 self.note(Op::Signal, ntfn, 0, Ok(()));
             }
             3 => {
-                let ntfn = self.cap_of(Kind::Notification, 0);
+                let ntfn = self.readable_cap_of(Kind::Notification);
                 if ntfn == 0 {
                     return self.retype();
                 }
+                self.announce(Op::Poll, ntfn, 0);
                 syscall::poll(ntfn);
                 self.note(Op::Poll, ntfn, 0, Ok(()));
             }
@@ -871,6 +909,7 @@ impl Worker {
                 if reply == 0 {
                     return self.retype();
                 }
+                self.announce(Op::ReplySend, reply, 0);
                 syscall::nb_send(Registers { cap_or_badge: reply, info: MessageInfo::new(0, 0, 0, 1), mrs: [8; 4] });
                 if let Some(r) = self.model.object_at(reply as usize) {
                     self.model.unlink_from(r, Ref::ReplyNames);
