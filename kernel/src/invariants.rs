@@ -242,8 +242,8 @@ impl Walk {
         for i in 0..count {
             // SAFETY: the container is a live CNode of 2^radix slots or a TCB's slots.
             let slot = unsafe { first.add(i) };
-            // SAFETY: as above.
-            if unsafe { !(*slot).is_empty() } {
+            // SAFETY: as above. (An empty slot is all zeros: no need to decode it.)
+            if unsafe { (*slot).raw_cap() != [0, 0] && !(*slot).is_empty() } {
                 self.note_list(slot);
             }
         }
@@ -356,7 +356,7 @@ fn check_ipc_queue(w: &mut Walk, owner: u64, head: u64, tail: u64, state: u64, w
 }
 
 /// Runs the whole check. Called after every entry from user mode, once the next thread is
-/// chosen.
+/// chosen (`current` is that thread).
 pub fn check_all() {
     let w = walk();
     w.round = w.round.wrapping_add(1).max(1);
@@ -727,9 +727,13 @@ fn check_thread(w: &Walk, o: Object, current: u64) {
         _ => {}
     }
     let runnable = state == STATE_RUNNING || state == STATE_RESTART;
+    // The thread that entered the kernel may already be queued again (its budget ran out); any
+    // other runnable thread with a context must be waiting in a queue.
     let waiting_to_run = runnable && t.tcb.sched_context != 0 && ptr != current;
+    let queued_ok =
+        if ptr == current { o.sched_queues <= u8::from(runnable) } else { o.sched_queues == u8::from(waiting_to_run) };
     check!(
-        o.sched_queues == u8::from(waiting_to_run),
+        queued_ok,
         "a runnable thread is scheduled",
         "thread {ptr:#x} (state {state}, context {:#x}, current {}) is in {} scheduler queues",
         t.tcb.sched_context,

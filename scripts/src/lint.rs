@@ -88,5 +88,16 @@ pub fn run_all() -> Vec<(String, Result<(), String>)> {
         });
         results.push((format!("clippy-{board}"), result));
     }
+    // The test kernel's own code: the invariant checker.
+    let checked = outcome(
+        cargo()
+            .args(["clippy", "--quiet", "--release", "-p", "hmk-kernel", "--target", TARGET])
+            .args(["--features", "qemu-exit,invariants"])
+            .arg("--target-dir")
+            .arg(repo_root().join("target").join("virt"))
+            .env("HMK_BOARD", "virt")
+            .args(["--", "-D", "warnings"]),
+    );
+    results.push(("clippy-kernel-invariants".to_string(), checked));
     results
 }

@@ -29,6 +29,7 @@ pub const CASES: &[(&str, crate::cases::Case)] = &[
     ("integrity_5_syscall_heavy_thread_keeps_its_share", syscall_heavy_thread_keeps_its_share),
     ("integrity_6_set_priority_keeps_a_throttled_thread_throttled", set_priority_keeps_throttled),
     ("integrity_7_passive_server_keeps_a_dead_clients_context", passive_server_keeps_dead_clients_context),
+    ("integrity_7_deleted_passive_server_gives_the_context_back", deleted_server_gives_context_back),
     ("integrity_8_user_numbers_are_checked_not_wrapped", user_numbers_are_checked),
 ];
 
@@ -213,8 +214,6 @@ fn budget_at_a_receive_is_not_a_timeout(env: &mut Env) -> Result {
     let reply = env.make(ObjectType::Reply, 0)?;
     let worker = spawn(env, 0, receive_forever, 255, false)?;
     let control = SchedControl(env.bootinfo.sched_control.start);
-    // Budget enough for a kernel entry of a test kernel (the invariant checker's walk runs at
-    // each and is charged to the thread that runs next, as seL4 charges kernel time).
     ok(control.configure_flags(SchedContext(worker.sc), 20_000, 100_000, 0, 0, 0), "a sporadic budget")?;
     ok(Tcb(worker.tcb).set_timeout_endpoint(timeout_ep), "the timeout endpoint")?;
     ok(Tcb(worker.tcb).resume(), "start")?;
@@ -226,10 +225,13 @@ fn budget_at_a_receive_is_not_a_timeout(env: &mut Env) -> Result {
     ok(Tcb(worker.tcb).suspend(), "stop")
 }
 
-/// Polls the notification forever, counting.
-extern "C" fn poll_forever(index: u64) -> ! {
+/// Spins for about 2 ms of its own time between polls of the notification, forever, counting
+/// the polls.
+extern "C" fn poll_often(index: u64) -> ! {
     let notification = NOTIFICATION.load(Ordering::SeqCst);
     loop {
+        let (start, _) = counter();
+        while elapsed_us(start) < 2_000 {}
         syscall::poll(notification);
         crate::threads::bump(index);
     }
@@ -251,17 +253,20 @@ fn run_below(us: u64, mut during: impl FnMut(u64)) -> Made<u64> {
     Ok(elapsed_us(start))
 }
 
-/// 5. A thread that enters the kernel all the time gets its budget's share: entries cost no
-///    budget (two refills, no extra ones, as every module hm-parent starts has).
+/// 5. A thread that enters the kernel often gets its budget's share: entries cost no budget
+///    (two refills, no extra ones, as every module hm-parent starts has). It enters every 2 ms,
+///    20 times per budget: in a test kernel each entry runs the invariant checker, whose time
+///    is no thread's but still passes on the clock, so much more often would leave no time in
+///    a period to use the budget. Before the fix every entry cost a whole budget.
 fn syscall_heavy_thread_keeps_its_share(env: &mut Env) -> Result {
     reset_records();
     NOTIFICATION.store(env.make(ObjectType::Notification, 0)?, Ordering::SeqCst);
-    let worker = spawn(env, 0, poll_forever, 250, false)?;
+    let worker = spawn(env, 0, poll_often, 250, false)?;
     let control = SchedControl(env.bootinfo.sched_control.start);
-    ok(control.configure_flags(SchedContext(worker.sc), 10_000, 20_000, 0, 0, 0), "10 ms every 20 ms")?;
+    ok(control.configure_flags(SchedContext(worker.sc), 40_000, 80_000, 0, 0, 0), "40 ms every 80 ms")?;
     ok(SchedContext(worker.sc).consumed(), "reset the consumed count")?;
     ok(Tcb(worker.tcb).resume(), "start")?;
-    let elapsed = run_below(600_000, |_| {})?;
+    let elapsed = run_below(1_000_000, |_| {})?;
     ok(Tcb(worker.tcb).suspend(), "stop")?;
     let consumed = ok(SchedContext(worker.sc).consumed(), "consumed")?;
     let calls = crate::threads::counter_of(0);
@@ -271,9 +276,7 @@ fn syscall_heavy_thread_keeps_its_share(env: &mut Env) -> Result {
         (475..=525).contains(&share_permille),
         "{calls} polls used {consumed} µs of {elapsed} µs ({share_permille}‰), want 500‰ ± 25"
     );
-    // Hundreds of kernel entries per run even in a test kernel, whose every entry walks all
-    // objects (thousands without the checker).
-    ensure!(calls > 100, "only {calls} system calls");
+    ensure!(calls > 50, "only {calls} system calls");
     Ok(())
 }
 
@@ -293,7 +296,7 @@ fn set_priority_keeps_throttled(env: &mut Env) -> Result {
         if now >= last + 2_000 {
             last = now;
             round += 1;
-            let result = if round % 2 == 0 {
+            let result = if round.is_multiple_of(2) {
                 Tcb(worker.tcb).set_priority(ROOT_TCB, 250)
             } else {
                 Tcb(worker.tcb).suspend().and_then(|()| Tcb(worker.tcb).resume())
@@ -308,8 +311,9 @@ fn set_priority_keeps_throttled(env: &mut Env) -> Result {
         return Err(alloc::format!("set priority / suspend / resume: {e:?}"));
     }
     let consumed = ok(SchedContext(worker.sc).consumed(), "consumed")?;
-    // Its share is 2%; QEMU's late timer interrupts add a little per period. 24% before the fix.
-    ensure!(consumed * 100 <= elapsed * 4, "a throttled thread used {consumed} µs of {elapsed} µs");
+    // Its share is 2%; QEMU's late timer interrupts add a little per period (up to 5.4% seen on
+    // raspi4b, loaded). 24% before the fix.
+    ensure!(consumed * 100 <= elapsed * 8, "a throttled thread used {consumed} µs of {elapsed} µs");
     ensure!(round > 20, "only {round} rounds of priority changes");
     Ok(())
 }
@@ -323,6 +327,22 @@ fn passive_server_keeps_dead_clients_context(env: &mut Env) -> Result {
     ensure!(
         yield_until(20, || log_contents() == [100, 200]),
         "the server stopped with its client: {:?}",
+        log_contents()
+    );
+    Ok(())
+}
+
+/// 7. The passive server dies mid-call instead: the client's context stays lent through the
+///    reply object, and comes back to the client when the reply object goes.
+fn deleted_server_gives_context_back(env: &mut Env) -> Result {
+    let (server, client) = passive_server_holding_a_call(env, None, None)?;
+    ok(ROOT.delete(server.tcb, DEPTH), "delete the server")?;
+    ok(ROOT.delete(REPLY.load(Ordering::SeqCst), DEPTH), "delete the reply object")?;
+    // The call was aborted: the client stopped, with its own context again.
+    ok(Tcb(client.tcb).resume(), "resume the client")?;
+    ensure!(
+        yield_until(20, || log_contents().len() == 2),
+        "the client did not run on its context: {:?}",
         log_contents()
     );
     Ok(())

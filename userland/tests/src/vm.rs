@@ -235,6 +235,10 @@ fn paged_worker(env: &mut Env, entry: extern "C" fn(u64) -> !, vspace: CPtr) -> 
     let ep = env.make(ObjectType::Endpoint, 0)?;
     let reply = env.make(ObjectType::Reply, 0)?;
     let worker = spawn(env, 0, entry, 255, false)?;
+    // Slices longer than a test kernel's kernel entry (its invariant checker walks every
+    // object, charged to the thread it returns to; slow on raspi4b), so the worker progresses.
+    let control = hmk_sys::invocation::SchedControl(env.bootinfo.sched_control.start);
+    ok(control.configure_flags(hmk_sys::invocation::SchedContext(worker.sc), 20_000, 20_000, 0, 0, 0), "slices")?;
     let handler = env.slot();
     ok(ROOT.mint(handler, DEPTH, ROOT, ep, DEPTH, CapRights::ALL, BADGE), "mint the fault handler")?;
     ok(Tcb(worker.tcb).set_space(handler, slot::INIT_THREAD_CNODE, 0, vspace, 0), "set the fault handler")?;

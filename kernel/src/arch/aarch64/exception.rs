@@ -105,7 +105,11 @@ extern "C" fn handle_user_exception(kind: u64, context: &mut UserContext) -> *mu
     }
     let next = thread::next_to_run();
     #[cfg(feature = "invariants")]
-    crate::invariants::check_all();
+    {
+        let start = timer::now();
+        crate::invariants::check_all();
+        thread::discount_since(start);
+    }
     match next {
         Some(next) => next,
         None => thread::idle(),
