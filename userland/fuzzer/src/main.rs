@@ -166,6 +166,7 @@ impl Supervisor {
             }
         }
         let _ = Tcb(s.tcb).suspend();
+        sys::release_console(index as u64 + 1);
         let revoked = ROOT.revoke(s.arena, ROOT_DEPTH);
         self.incarnations[index] += 1;
         if let Err(e) = revoked.and_then(|()| self.start(index)) {

@@ -2,7 +2,7 @@
 //! buffer pointer (the root task's); the fuzzing threads share the address space but each has
 //! its own buffer, so they marshal through this instead.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use hmk_sys::error::Error;
 use hmk_sys::invocation::marshal;
 use hmk_sys::ipc_buffer::IpcBuffer;
@@ -33,7 +33,8 @@ impl Buffer {
     }
 }
 
-static PRINT_LOCK: AtomicBool = AtomicBool::new(false);
+/// Who holds the console (0: nobody, else a fuzzing thread's index + 1).
+static PRINT_LOCK: AtomicU64 = AtomicU64::new(0);
 
 /// A line of at most 160 bytes, formatted on the stack (the heap is the root task's).
 pub struct Line {
@@ -59,23 +60,39 @@ impl core::fmt::Write for Line {
     }
 }
 
-/// Prints a whole line on the debug console, one thread at a time (a holder preempted
-/// mid-line is waited for by yielding).
-pub fn print_line(line: &Line) {
-    while PRINT_LOCK.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
-        syscall::yield_now();
+/// Prints a whole line on the debug console. Fuzzing threads (`owner` = index + 1) take
+/// turns, a holder preempted mid-line being waited for by yielding (they share a priority).
+/// The supervisor (`owner` 0) never waits: at the top priority, yielding would never let a
+/// holder run, so its lines may cut into a thread's.
+pub fn print_line(line: &Line, owner: u64) {
+    if owner != 0 {
+        while PRINT_LOCK.compare_exchange(0, owner, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            syscall::yield_now();
+        }
     }
     line.bytes[..line.length].iter().copied().for_each(syscall::debug_put_char);
     syscall::debug_put_char(b'\n');
-    PRINT_LOCK.store(false, Ordering::Release);
+    if owner != 0 {
+        PRINT_LOCK.store(0, Ordering::Release);
+    }
 }
 
-/// `println!` for every thread of the fuzzer.
+/// Frees the console if fuzzing thread `owner` (index + 1) died holding it.
+pub fn release_console(owner: u64) {
+    let _ = PRINT_LOCK.compare_exchange(owner, 0, Ordering::AcqRel, Ordering::Relaxed);
+}
+
+/// `println!` for the supervisor (`say!(...)`) and for fuzzing thread `i` (`say!(@i + 1; ...)`).
 macro_rules! say {
+    (@$owner:expr; $($arg:tt)*) => {{
+        let mut line = $crate::sys::Line::new();
+        let _ = core::fmt::Write::write_fmt(&mut line, format_args!($($arg)*));
+        $crate::sys::print_line(&line, $owner);
+    }};
     ($($arg:tt)*) => {{
         let mut line = $crate::sys::Line::new();
         let _ = core::fmt::Write::write_fmt(&mut line, format_args!($($arg)*));
-        $crate::sys::print_line(&line);
+        $crate::sys::print_line(&line, 0);
     }};
 }
 pub(crate) use say;

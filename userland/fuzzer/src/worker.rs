@@ -178,7 +178,7 @@ impl Worker {
             self.push(record);
         }
         if self.trace {
-            say!("fuzz: t{} #{} {:?} {} {} -> {}", self.index, record.step, op, a, b, result);
+            say!(@self.index as u64 + 1; "fuzz: t{} #{} {:?} {} {} -> {}", self.index, record.step, op, a, b, result);
         }
     }
 
@@ -192,7 +192,7 @@ impl Worker {
     fn announce(&mut self, op: Op, a: u64, b: u64) {
         self.push(Record { step: self.step, op, a, b, result: PENDING });
         if self.trace {
-            say!("fuzz: t{} #{} {:?} {} {} ...", self.index, self.step, op, a, b);
+            say!(@self.index as u64 + 1; "fuzz: t{} #{} {:?} {} {} ...", self.index, self.step, op, a, b);
         }
     }
 
