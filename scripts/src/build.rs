@@ -23,6 +23,9 @@ pub enum Variant {
     Suite,
     /// The benchmark task as the root task, the PMU open to EL0.
     Bench,
+    /// The stateful fuzzer as the root task, on a kernel that checks its invariants after
+    /// every system call (`cargo xtask fuzz`).
+    Fuzz,
 }
 
 impl Variant {
@@ -33,6 +36,7 @@ impl Variant {
             Variant::TestFault => "test-fault",
             Variant::Suite => "suite",
             Variant::Bench => "bench",
+            Variant::Fuzz => "fuzz",
         }
     }
 
@@ -42,6 +46,7 @@ impl Variant {
             Variant::Run => Some("hmk-root-task"),
             Variant::Suite => Some("hmk-tests"),
             Variant::Bench => Some("hmk-bench"),
+            Variant::Fuzz => Some("hmk-fuzzer"),
             Variant::BootTest | Variant::TestFault => None,
         }
     }
@@ -53,6 +58,7 @@ impl Variant {
             Variant::TestFault => &["--features", "test-fault"],
             Variant::Suite => &["--features", "qemu-exit,invariants"],
             Variant::Bench => &["--features", "bench"],
+            Variant::Fuzz => &["--features", "qemu-exit,invariants"],
         }
     }
 }
@@ -74,6 +80,16 @@ fn objcopy(args: &[&str], input: &Path, output: &Path) -> Result<(), String> {
 /// (`kernel8.img` for the Pi). Each board has its own target directory, each variant its own
 /// output directory under it.
 pub fn build_image(board: &str, variant: Variant) -> Result<PathBuf, String> {
+    build_image_with(board, variant, &[])
+}
+
+/// [`build_image`] with environment variables for the root task's build (the fuzzer's seed,
+/// call count and threads).
+pub fn build_image_with(
+    board: &str,
+    variant: Variant,
+    root_task_env: &[(&str, &std::ffi::OsStr)],
+) -> Result<PathBuf, String> {
     let root = repo_root();
     let target_dir = root.join("target").join(board);
     let out = target_dir.join(variant.name());
@@ -113,7 +129,7 @@ pub fn build_image(board: &str, variant: Variant) -> Result<PathBuf, String> {
                 &[(SYSTEM_PLAN_VAR, plan.as_os_str()), (MODULES_VAR, modules.as_os_str())],
             )?
         } else {
-            build_user_program(program)?
+            build_user_program_with(program, root_task_env)?
         };
         loader.env("HMK_ROOT_ELF", elf);
     }
@@ -132,6 +148,10 @@ pub const USER_TARGET: &str = "aarch64-unknown-none";
 pub const BOOT_SYSTEM: &str = "system/boot.toml";
 /// The variable that hands the root task's build script its plan's source.
 pub const SYSTEM_PLAN_VAR: &str = "HMK_SYSTEM_PLAN";
+
+/// The variables that hand the fuzzer its run's parameters (`userland/fuzzer/build.rs`); removed
+/// from every user program's build unless given, like the plan and modules variables.
+pub const FUZZ_VARS: [&str; 4] = ["HMK_FUZZ_SEED", "HMK_FUZZ_CALLS", "HMK_FUZZ_THREADS", "HMK_FUZZ_TRACE"];
 
 /// The variable that hands the root task's build script its module programs' ELFs.
 pub const MODULES_VAR: &str = "HMK_MODULES";
@@ -205,6 +225,9 @@ fn build_user_program_with(package: &str, env: &[(&str, &std::ffi::OsStr)]) -> R
         .env_remove(SYSTEM_PLAN_VAR)
         .env_remove(MODULES_VAR)
         .current_dir(&root);
+    for var in FUZZ_VARS {
+        command.env_remove(var);
+    }
     for (key, value) in env {
         command.env(key, value);
     }

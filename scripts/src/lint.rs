@@ -7,7 +7,7 @@ use std::process::Command;
 
 const HOST_CRATES: [&str; 6] = ["hmk-platform", "hmk-sys", "hm-bus", "hm-system", "hmk-boot-checks", "xtask"];
 /// User-level crates, checked for the user target.
-const USER_CRATES: [&str; 12] = [
+const USER_CRATES: [&str; 13] = [
     "hmk-sys",
     "hmk-rt",
     "hm-bus",
@@ -20,6 +20,7 @@ const USER_CRATES: [&str; 12] = [
     "hm-bridge",
     "hmk-tests",
     "hmk-bench",
+    "hmk-fuzzer",
 ];
 
 fn cargo() -> Command {

@@ -6,12 +6,14 @@
 //!   run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS]
 //!   test  [--suite NAME]
 //!   bench [--board virt|rpi4]
+//!   fuzz  [--seed S] [--calls N] [--threads T] [--board virt|rpi4] [--timeout SECS] [--trace]
 //!   lint
 //!   image rpi4 [-o FILE] [--firmware DIR]
 //!   system check FILE [--board virt|rpi4]
 
 mod bench;
 mod build;
+mod fuzz;
 mod image;
 mod lint;
 mod qemu;
@@ -31,10 +33,13 @@ const USAGE: &str = "usage: cargo xtask <command>
   run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS]
         build and boot hmk in QEMU (Ctrl-A x quits); --timeout runs unattended
   test  [--suite NAME]
-        host unit tests, lints, then every board configuration booted in QEMU;
-        --suite runs only that board configuration (virt-gic2, virt-gic3, virt-el2, raspi4b)
+        host unit tests, lints, every board configuration booted in QEMU, then a short
+        fuzzer run on virt; --suite runs only that board configuration (virt-gic2,
+        virt-gic3, virt-el2, raspi4b) or the fuzzer run (fuzz)
   bench [--board virt|rpi4]
         instructions per kernel operation under QEMU -icount shift=0; a table and JSON
+  fuzz  [--seed S] [--calls N] [--threads T] [--board virt|rpi4] [--timeout SECS] [--trace] [--quiet]
+        the stateful fuzzer (docs/fuzzing.md) on a kernel checking its invariants
   lint  rustfmt check and clippy (host crates, and kernel and loader for both boards)
   image rpi4 [-o FILE] [--firmware DIR]
         a flashable SD-card image for the Raspberry Pi 4
@@ -42,16 +47,16 @@ const USAGE: &str = "usage: cargo xtask <command>
         check a system description (docs/system-description.md); print its plan or its errors";
 
 /// Command-line words after the command, consumed flag by flag.
-struct Args(Vec<String>);
+pub struct Args(Vec<String>);
 
 impl Args {
-    fn flag(&mut self, name: &str) -> bool {
+    pub fn flag(&mut self, name: &str) -> bool {
         let before = self.0.len();
         self.0.retain(|a| a != name);
         before != self.0.len()
     }
 
-    fn value(&mut self, names: &[&str]) -> Result<Option<String>, String> {
+    pub fn value(&mut self, names: &[&str]) -> Result<Option<String>, String> {
         let Some(at) = self.0.iter().position(|a| names.contains(&a.as_str())) else { return Ok(None) };
         if at + 1 >= self.0.len() {
             return Err(format!("{} needs a value", self.0[at]));
@@ -61,7 +66,7 @@ impl Args {
         Ok(Some(value))
     }
 
-    fn finish(self) -> Result<(), String> {
+    pub fn finish(self) -> Result<(), String> {
         match self.0.first() {
             Some(extra) => Err(format!("unexpected argument {extra:?}\n{USAGE}")),
             None => Ok(()),
@@ -140,6 +145,7 @@ fn main() -> ExitCode {
         "test" => test_command(args),
         "image" => image_command(args),
         "bench" => bench::run(args.0),
+        "fuzz" => fuzz::run(args),
         "system" => system::run(args.0),
         "lint" => args.finish().and_then(|()| {
             let failures: Vec<String> =

@@ -1,7 +1,8 @@
 //! `cargo xtask test`: host unit tests, then every board configuration of
 //! `hmk_boot_checks::SUITES` booted in QEMU (the `run` image typed on, to check the UART
-//! driver's echo and the boot system the root task builds) and its serial log checked. One summary line per suite, then the overall
-//! `N passed, N failed`; non-zero exit on any failure.
+//! driver's echo and the boot system the root task builds) and its serial log checked, then a
+//! short run of the stateful fuzzer on virt (`run_fuzz`). One summary line per suite, then the
+//! overall `N passed, N failed`; non-zero exit on any failure.
 
 use crate::build::{self, Variant};
 use crate::qemu::{self, Config};
@@ -89,10 +90,14 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
     setup::ensure_host_tools()?;
     let mut total = Tally::default();
     if let Some(name) = only {
-        let Some(suite) = SUITES.iter().find(|s| s.name == name) else {
-            return Err(format!("--suite {name}: expected one of virt-gic2, virt-gic3, virt-el2, raspi4b"));
-        };
-        run_board(suite, &mut total)?;
+        if name == "fuzz" {
+            run_fuzz(&mut total)?;
+        } else {
+            let Some(suite) = SUITES.iter().find(|s| s.name == name) else {
+                return Err(format!("--suite {name}: expected one of virt-gic2, virt-gic3, virt-el2, raspi4b, fuzz"));
+            };
+            run_board(suite, &mut total)?;
+        }
         println!("{} passed, {} failed", total.passed, total.failed);
         return if total.failed == 0 { Ok(()) } else { Err(format!("{} checks failed", total.failed)) };
     }
@@ -119,9 +124,28 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
     for suite in &SUITES {
         run_board(suite, &mut total)?;
     }
+    run_fuzz(&mut total)?;
 
     println!("{} passed, {} failed", total.passed, total.failed);
     if total.failed == 0 { Ok(()) } else { Err(format!("{} checks failed", total.failed)) }
+}
+
+/// A short run of the stateful fuzzer on virt (20,000 calls, 4 threads, seed 1: about 20 s):
+/// it must end with its closing line, no kernel panic and no invariant violation.
+fn run_fuzz(total: &mut Tally) -> Result<(), String> {
+    let p = crate::fuzz::Params { seed: 1, calls: 20_000, threads: 4, trace: false };
+    let limit = crate::fuzz::time_limit(p.calls, false);
+    let outcome = crate::fuzz::run_once(qemu::Machine::Virt { gic: 2, el2: false }, &p, limit, false)?;
+    let (line, passed) = crate::fuzz::judge(&p, &outcome, limit);
+    if passed {
+        total.passed += 1;
+        println!("fuzz: 1 passed, 0 failed");
+    } else {
+        total.failed += 1;
+        println!("FAIL fuzz: {line}\n--- serial log of the fuzzer ---\n{}---", outcome.log);
+        println!("fuzz: 0 passed, 1 failed");
+    }
+    Ok(())
 }
 
 /// Boots the boot-test, test-fault and suite kernels of one board configuration and its `run`
