@@ -897,6 +897,9 @@ fn donation_after_the_client(lab: &mut Lab, scene: &Scene) -> Outcome {
     let kept = waited(GATED | 0x81);
     lab.intact("after the server went on")?;
     ensure!(kept, "the server could not run after its client was deleted: it lost the context it was lent");
+    // Let the server get back to its Recv before its context is taken (on a slow board it may
+    // still be on the way when its record appears).
+    settle();
     syscall::send(to(scene.reply, &[0x83]));
     lab.intact("after a reply to the deleted client")?;
     let sc = SchedContext(scene.sc);
