@@ -34,7 +34,6 @@ use hmk_kernel::cspace::cap::{Cap, ZombieKind};
 use hmk_kernel::cspace::slot::{self, Slot};
 use hmk_kernel::object::sched_context::{SchedContext, refill_capacity};
 use hmk_kernel::object::tcb::{self, TcbObject, ThreadState};
-use hmk_kernel::object::{self as object};
 
 /// Most objects (capabilities with memory) the walk can hold.
 const MAX_OBJECTS: usize = 16 * 1024;
@@ -174,13 +173,8 @@ impl Walk {
                 (Kind::Tcb, 0)
             }
             Cap::Zombie { ptr, kind, .. } => {
-                let (size, radix) = match kind {
-                    ZombieKind::CNode { radix } => (1u64 << (radix + object::SLOT_BITS), radix),
-                    ZombieKind::Tcb => (1u64 << object::TCB_BITS, u32::MAX),
-                };
-                self.push_container(ptr, radix);
-                self.add_object(ptr, size, Kind::Zombie, 0);
-                return;
+                self.push_container(ptr, if let ZombieKind::CNode { radix } = kind { radix } else { u32::MAX });
+                (Kind::Zombie, 0)
             }
             Cap::SchedContext { size_bits, .. } => (Kind::SchedContext, size_bits),
             Cap::Frame { .. } => (Kind::Frame, 0),
@@ -318,7 +312,6 @@ fn check_tcb_slots(ptr: u64) {
     ok(tcb::slot::TIMEOUT_HANDLER, |c| matches!(c, Cap::Endpoint { .. }));
 }
 
-const STATE_INACTIVE: u64 = ThreadState::Inactive as u64;
 const STATE_RUNNING: u64 = ThreadState::Running as u64;
 const STATE_RESTART: u64 = ThreadState::Restart as u64;
 const STATE_RECEIVE: u64 = ThreadState::BlockedOnReceive as u64;
@@ -747,5 +740,4 @@ fn check_thread(w: &Walk, o: Object, current: u64) {
         t.tcb.in_ready_queue,
         o.sched_queues
     );
-    let _ = STATE_INACTIVE;
 }
