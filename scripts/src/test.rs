@@ -86,6 +86,9 @@ fn report(results: &[CheckResult], tally: &mut Tally) {
 
 /// Runs every suite, or with `only` just that board configuration (no host tests or lints).
 pub fn run(only: Option<&str>) -> Result<(), String> {
+    if let Some(cases) = std::env::var_os("HMK_CASES").filter(|c| !c.is_empty()) {
+        println!("note: HMK_CASES={} runs only the on-target cases it names", cases.to_string_lossy());
+    }
     setup::ensure_rust_parts()?;
     setup::ensure_host_tools()?;
     let mut total = Tally::default();
@@ -153,7 +156,11 @@ fn run_fuzz(total: &mut Tally) -> Result<(), String> {
 fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), String> {
     {
         let mut tally = Tally::default();
-        for variant in [Variant::BootTest, Variant::TestFault, Variant::Suite] {
+        // Selected cases (HMK_CASES) are run alone, without the boot checks.
+        let selected = std::env::var_os("HMK_CASES").is_some_and(|c| !c.is_empty());
+        let variants: &[Variant] =
+            if selected { &[Variant::Suite] } else { &[Variant::BootTest, Variant::TestFault, Variant::Suite] };
+        for &variant in variants {
             let image = build::build_image(suite.machine.board(), variant)?;
             let config = Config {
                 machine: suite.machine,
@@ -175,6 +182,12 @@ fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), St
             if tally.failed > before {
                 println!("--- serial log of {} ({variant:?}) ---\n{}---", suite.name, outcome.log);
             }
+        }
+        if selected {
+            println!("{}: {} passed, {} failed", suite.name, tally.passed, tally.failed);
+            total.passed += tally.passed;
+            total.failed += tally.failed;
+            return Ok(());
         }
         // The ordinary `run` image: type on the console, the UART driver must echo it.
         let image = build::build_image(suite.machine.board(), Variant::Run)?;

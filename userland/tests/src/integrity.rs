@@ -12,7 +12,7 @@ use alloc::string::String;
 use core::sync::atomic::{AtomicU64, Ordering};
 use hmk_sys::bootinfo::slot;
 use hmk_sys::error::Error;
-use hmk_sys::invocation::{CPtr, SchedContext, SchedControl, Tcb, Untyped, error_detail};
+use hmk_sys::invocation::{CPtr, SchedContext, SchedControl, Tcb, Untyped, UserContext, error_detail};
 use hmk_sys::message::{CapRights, MessageInfo};
 use hmk_sys::object::{ObjectType, vm_attributes};
 use hmk_sys::syscall::{self, Registers};
@@ -26,6 +26,7 @@ pub const CASES: &[(&str, crate::cases::Case)] = &[
     ("integrity_2_reply_forgets_a_deleted_receiver", reply_forgets_a_deleted_receiver),
     ("integrity_3_reply_forgets_a_deleted_donated_context", reply_forgets_a_deleted_donated_context),
     ("integrity_4_budget_at_a_receive_is_not_a_timeout", budget_at_a_receive_is_not_a_timeout),
+    ("integrity_4_timeout_at_a_system_call_restarts_it", timeout_at_a_system_call_restarts_it),
     ("integrity_5_syscall_heavy_thread_keeps_its_share", syscall_heavy_thread_keeps_its_share),
     ("integrity_6_set_priority_keeps_a_throttled_thread_throttled", set_priority_keeps_throttled),
     ("integrity_7_passive_server_keeps_a_dead_clients_context", passive_server_keeps_dead_clients_context),
@@ -223,6 +224,94 @@ fn budget_at_a_receive_is_not_a_timeout(env: &mut Env) -> Result {
     syscall::nb_send(Registers { cap_or_badge: ENDPOINT.load(Ordering::SeqCst), ..message(&[9]) });
     ensure!(yield_until(10, || log_contents() == [9]), "the receiver got {:?}", log_contents());
     ok(Tcb(worker.tcb).suspend(), "stop")
+}
+
+/// The last number the sender of [`timeout_at_a_system_call_restarts_it`] sent, and the first
+/// number the receiver got out of sequence (0: none).
+static SENT: AtomicU64 = AtomicU64::new(0);
+static OUT_OF_SEQUENCE: AtomicU64 = AtomicU64::new(0);
+static RECEIVED: AtomicU64 = AtomicU64::new(0);
+
+/// Sends 1, 2, 3, ... to the endpoint without blocking, forever, spinning about 30 µs before
+/// each send: its own time then outruns its budget's share even where kernel entries are slow
+/// (a test kernel's invariant checker takes a millisecond per entry, charged to nobody).
+extern "C" fn send_numbers(_: u64) -> ! {
+    let endpoint = ENDPOINT.load(Ordering::SeqCst);
+    loop {
+        let (start, _) = counter();
+        while elapsed_us(start) < 30 {}
+        let n = SENT.load(Ordering::SeqCst) + 1;
+        SENT.store(n, Ordering::SeqCst);
+        syscall::nb_send(Registers { cap_or_badge: endpoint, ..message(&[n]) });
+    }
+}
+
+/// Receives numbers on the endpoint forever, noting the first that is not the last one plus 1.
+extern "C" fn receive_in_sequence(_: u64) -> ! {
+    let endpoint = ENDPOINT.load(Ordering::SeqCst);
+    loop {
+        let got = syscall::recv(endpoint, 0).mrs[0];
+        if got != RECEIVED.load(Ordering::SeqCst) + 1 {
+            let _ = OUT_OF_SEQUENCE.compare_exchange(0, got, Ordering::SeqCst, Ordering::SeqCst);
+        }
+        RECEIVED.store(got, Ordering::SeqCst);
+    }
+}
+
+/// `svc #0`.
+const SVC_0: u32 = 0xd400_0001;
+
+/// 4. A thread whose budget runs out as it enters the kernel for a system call gets a timeout
+///    fault instead of the call: its PC is left on the `svc`, and once the handler replies the
+///    call is made, once. A sender sends 1, 2, 3, ... without blocking to a receiver that is
+///    always waiting; a call made twice (performed, then restarted) or skipped breaks the
+///    sequence. The kernel raises the fault at an entry when less than the minimum budget
+///    (20 µs) is left, so about two timeouts in three come at the `svc`, the rest at the timer.
+fn timeout_at_a_system_call_restarts_it(env: &mut Env) -> Result {
+    SENT.store(0, Ordering::SeqCst);
+    RECEIVED.store(0, Ordering::SeqCst);
+    OUT_OF_SEQUENCE.store(0, Ordering::SeqCst);
+    ENDPOINT.store(env.make(ObjectType::Endpoint, 0)?, Ordering::SeqCst);
+    let timeout_ep = env.make(ObjectType::Endpoint, 0)?;
+    let reply = env.make(ObjectType::Reply, 0)?;
+    let receiver = spawn(env, 1, receive_in_sequence, 252, true)?;
+    let sender = spawn(env, 0, send_numbers, 250, false)?;
+    let control = SchedControl(env.bootinfo.sched_control.start);
+    ok(control.configure_flags(SchedContext(sender.sc), 500, 200_000, 0, 0, 0), "0.5 ms every 200 ms")?;
+    ok(Tcb(sender.tcb).set_timeout_endpoint(timeout_ep), "the timeout endpoint")?;
+    ok(Tcb(sender.tcb).resume(), "start")?;
+    let (mut faults, mut at_svc) = (0u64, 0u64);
+    while faults < 30 && at_svc < 3 {
+        // The suite blocks here; the sender and receiver run until the sender's budget ends.
+        let fault = syscall::recv(timeout_ep, reply);
+        ensure!(fault.info.label() == 5, "label {}, want Timeout (5)", fault.info.label());
+        faults += 1;
+        let pc = ok(Tcb(sender.tcb).read_registers(false, 1), "read the sender's PC")?.0[UserContext::PC];
+        // SAFETY: the sender runs in the suite's own image, so its PC is a mapped code address.
+        if unsafe { (pc as *const u32).read_volatile() } == SVC_0 {
+            at_svc += 1;
+        }
+        ensure!(
+            OUT_OF_SEQUENCE.load(Ordering::SeqCst) == 0,
+            "after {faults} timeouts the receiver got {} after {}",
+            OUT_OF_SEQUENCE.load(Ordering::SeqCst),
+            RECEIVED.load(Ordering::SeqCst)
+        );
+        syscall::send(Registers { cap_or_badge: reply, info: MessageInfo::new(0, 0, 0, 0), mrs: [0; 4] });
+    }
+    ok(Tcb(sender.tcb).suspend(), "stop the sender")?;
+    ok(Tcb(receiver.tcb).suspend(), "stop the receiver")?;
+    ensure!(at_svc > 0, "none of {faults} timeouts came at a system call");
+    let (sent, received) = (SENT.load(Ordering::SeqCst), RECEIVED.load(Ordering::SeqCst));
+    ensure!(
+        OUT_OF_SEQUENCE.load(Ordering::SeqCst) == 0,
+        "the receiver got {} out of sequence",
+        OUT_OF_SEQUENCE.load(Ordering::SeqCst)
+    );
+    // The sender is stopped either just before its send or after it.
+    ensure!(received == sent || received + 1 == sent, "sent {sent}, received {received}");
+    ensure!(received > 10, "only {received} numbers went through");
+    Ok(())
 }
 
 /// Spins for about 2 ms of its own time between polls of the notification, forever, counting
