@@ -182,8 +182,10 @@ fn transfer(sender: u64, receiver: u64, badge: u64, endpoint: u64, grant: bool) 
     if from_buffer.is_none() || to_buffer.is_none() {
         length = length.min(4);
     }
+    // Only the message's words are written: the receiver's other registers stay as they were.
+    let in_registers = length.min(4);
     let registers: [u64; 4] = from.tcb.context.x[2..6].try_into().unwrap_or([0; 4]);
-    to.tcb.context.x[2..6].copy_from_slice(&registers);
+    to.tcb.context.x[2..2 + in_registers].copy_from_slice(&registers[..in_registers]);
     if let (Some(src), Some(dst)) = (from_buffer, to_buffer) {
         for i in 4..length {
             // SAFETY: both buffers are mapped frames; message word i < 120 lies inside them.
@@ -296,11 +298,14 @@ fn fault_message(t: &TcbObject) -> (u64, [u64; 16], usize) {
             5
         }
         fault::UNKNOWN_SYSCALL => {
+            // X0..X7, FaultIP (the `svc`, where the thread restarts), SP, the next PC (seL4's
+            // "LR" word is ELR), SPSR, the syscall number.
             words[..8].copy_from_slice(&c.x[..8]);
-            words[8..13].copy_from_slice(&[c.pc, c.sp, c.x[30], c.spsr, f[1]]);
+            words[8..13].copy_from_slice(&[c.pc, c.sp, c.pc.wrapping_add(4), c.spsr, f[1]]);
             13
         }
         fault::USER_EXCEPTION => {
+            // FaultIP, SP, SPSR, Number (the ESR), Code (0 on AArch64).
             words[..5].copy_from_slice(&[c.pc, c.sp, c.spsr, f[1], f[2]]);
             5
         }
@@ -353,28 +358,46 @@ pub fn raise_timeout(thread: u64, badge: u64, consumed: u64) {
     send_flagged(thread, handler, true, true, FLAG_FAULT);
 }
 
-/// The reply to a fault: label 0 resumes the thread (an UnknownSyscall or UserException reply
-/// may set its registers first), anything else leaves it stopped.
+/// Message word `i` of `thread`'s own message: x2..x5, then its IPC buffer (0 without one).
+fn message_word(thread: &TcbObject, buffer: Option<*mut u64>, i: usize) -> u64 {
+    match (i, buffer) {
+        (0..4, _) => thread.tcb.context.x[2 + i],
+        (4..120, Some(buffer)) => {
+            // SAFETY: the IPC buffer is a mapped frame; message word i < 120 lies inside it.
+            unsafe { *buffer.add(1 + i) }
+        }
+        _ => 0,
+    }
+}
+
+/// The registers a fault reply's words set, in message order (seL4's reply layouts), as
+/// register codes of [`crate::tcb_invoke::set_register`].
+fn fault_reply_registers(kind: u64) -> &'static [u8] {
+    use crate::tcb_invoke::register_code::{NEXT_PC, PC, SP, SPSR};
+    match kind {
+        // X0..X7, FaultIP, SP, the next PC (which the restart replaces by FaultIP), SPSR.
+        fault::UNKNOWN_SYSCALL => &[0, 1, 2, 3, 4, 5, 6, 7, PC, SP, NEXT_PC, SPSR],
+        fault::USER_EXCEPTION => &[PC, SP, SPSR],
+        // The whole user context but the TLS registers, in seL4_UserContext order.
+        fault::TIMEOUT => &crate::tcb_invoke::USER_CONTEXT_ORDER[..34],
+        _ => &[],
+    }
+}
+
+/// The reply to a fault: its words set the faulted thread's registers as seL4's reply layout
+/// for the fault says; label 0 then restarts the thread at its (possibly new) PC, anything else
+/// leaves it stopped.
 fn fault_reply(replier: u64, caller: u64) -> bool {
-    let info = tcb(replier).tcb.context.x[1];
-    let (label, length) = (info >> 12, (info & 0x7f) as usize);
-    let words: [u64; 4] = tcb(replier).tcb.context.x[2..6].try_into().unwrap_or([0; 4]);
+    let from = tcb(replier);
+    let info = from.tcb.context.x[1];
+    let (label, length) = (info >> 12, ((info & 0x7f) as usize).min(120));
+    let buffer = ipc_buffer(from);
     let c = tcb(caller);
     let kind = c.tcb.fault[0];
     c.tcb.fault = [0; 4];
     c.tcb.blocked_flags = 0;
-    let length = length.min(4);
-    match kind {
-        fault::UNKNOWN_SYSCALL => c.tcb.context.x[..length].copy_from_slice(&words[..length]),
-        fault::USER_EXCEPTION => {
-            if length > 0 {
-                c.tcb.context.pc = words[0];
-            }
-            if length > 1 {
-                c.tcb.context.sp = words[1];
-            }
-        }
-        _ => {}
+    for (i, &code) in fault_reply_registers(kind).iter().enumerate().take(length) {
+        crate::tcb_invoke::set_register(tcb(caller), code, message_word(tcb(replier), buffer, i));
     }
     label == 0
 }
@@ -560,8 +583,8 @@ pub fn receive(receiver: u64, cap: Cap, reply_cap: Cap, blocking: bool) {
                 block(receiver, ThreadState::BlockedOnReceive, ptr);
                 queue.push(receiver, QUEUE_RECEIVE);
             } else {
+                // Nothing to receive: only the badge register is written (seL4).
                 tcb(receiver).tcb.context.x[0] = 0;
-                tcb(receiver).tcb.context.x[1] = 0;
             }
         }
         Cap::Notification { ptr, can_receive: true, .. } => wait(receiver, ptr, blocking),
@@ -611,9 +634,8 @@ pub fn signal(cap: Cap) {
     let mut queue = notification_queue(n);
     if queue.state() == NOTIFICATION_WAITING {
         let waiter = queue.pop().unwrap_or(0);
-        let t = tcb(waiter);
-        t.tcb.context.x[0] = badge;
-        t.tcb.context.x[1] = 0;
+        // A signal writes only the badge register (seL4); x1 keeps what the waiter had.
+        tcb(waiter).tcb.context.x[0] = badge;
         wake(waiter);
         return;
     }
@@ -621,9 +643,7 @@ pub fn signal(cap: Cap) {
     if bound != 0 && tcb(bound).tcb.state == ThreadState::BlockedOnReceive {
         // The bound thread waits on an endpoint: the signal wakes it instead.
         cancel(bound);
-        let t = tcb(bound);
-        t.tcb.context.x[0] = badge;
-        t.tcb.context.x[1] = 0;
+        tcb(bound).tcb.context.x[0] = badge;
         wake(bound);
         return;
     }
@@ -635,7 +655,6 @@ fn take_signal(receiver: u64, ptr: u64) {
     let n = notification(ptr);
     let t = tcb(receiver);
     t.tcb.context.x[0] = core::mem::take(&mut n.pending);
-    t.tcb.context.x[1] = 0;
     n.tail_and_state &= !STATE_MASK;
 }
 
@@ -650,9 +669,7 @@ fn wait(receiver: u64, ptr: u64, blocking: bool) {
         block(receiver, ThreadState::BlockedOnNotification, ptr);
         notification_queue(notification(ptr)).push(receiver, NOTIFICATION_WAITING);
     } else {
-        let t = tcb(receiver);
-        t.tcb.context.x[0] = 0;
-        t.tcb.context.x[1] = 0;
+        tcb(receiver).tcb.context.x[0] = 0;
     }
 }
 
@@ -702,6 +719,42 @@ pub fn cancel(thread: u64) {
     t.tcb.blocked_flags = 0;
 }
 
+/// A thread just taken out of the queue it waited in restarts (seL4's Restart state): one that
+/// waited inside its own system call re-executes it, one that was sending a fault message
+/// re-executes the faulting instruction (its PC is already there) and faults anew.
+fn run_again(thread: u64) {
+    let t = tcb(thread);
+    if t.tcb.blocked_flags & FLAG_FAULT == 0 {
+        t.tcb.context.pc -= 4;
+    }
+    t.tcb.blocked_flags = 0;
+    t.tcb.state = ThreadState::Restart;
+    thread::make_ready(thread as *mut TcbObject);
+}
+
+/// seL4 `restart` (Resume, and WriteRegisters / CopyRegisters with resume): a stopped thread,
+/// inactive or blocked in IPC, runs again; a blocked one leaves its queue or call first and,
+/// with `rewind`, re-executes the system call it was blocked in. A running thread is left
+/// alone.
+pub fn restart(thread: u64, rewind: bool) {
+    let t = tcb(thread);
+    match t.tcb.state {
+        ThreadState::Inactive => {}
+        ThreadState::BlockedOnSend
+        | ThreadState::BlockedOnReceive
+        | ThreadState::BlockedOnNotification
+        | ThreadState::BlockedOnReply => {
+            if rewind && blocked_in_system_call(thread) {
+                t.tcb.context.pc -= 4;
+            }
+            cancel(thread);
+        }
+        _ => return,
+    }
+    tcb(thread).tcb.state = ThreadState::Restart;
+    thread::make_ready(thread as *mut TcbObject);
+}
+
 /// Every thread waiting on endpoint or notification `ptr` is released to restart its system
 /// call (which then finds the capability gone): seL4's cancelAllIPC / cancelAllSignals.
 pub fn release_all(ptr: u64, is_notification: bool) {
@@ -718,9 +771,7 @@ pub fn release_all(ptr: u64, is_notification: bool) {
         if r != 0 {
             reply(r).receiver = 0;
         }
-        t.tcb.state = ThreadState::Restart;
-        t.tcb.context.pc -= 4;
-        thread::make_ready(thread as *mut TcbObject);
+        run_again(thread);
     }
     if is_notification {
         let n = notification(ptr);
@@ -743,11 +794,8 @@ pub fn cancel_badged_sends(ptr: u64, badge: u64) {
         next = tcb(thread).tcb.queue_next;
         if tcb(thread).tcb.blocked_badge == badge {
             endpoint_queue(endpoint(ptr)).remove(thread);
-            let t = tcb(thread);
-            t.tcb.blocked_on = 0;
-            t.tcb.state = ThreadState::Restart;
-            t.tcb.context.pc -= 4;
-            thread::make_ready(thread as *mut TcbObject);
+            tcb(thread).tcb.blocked_on = 0;
+            run_again(thread);
         }
     }
 }

@@ -58,7 +58,12 @@ pub fn handle(context: &mut UserContext) {
         number::YIELD => thread::rotate_current(),
         #[cfg(feature = "debug-syscalls")]
         _ if debug::handle(syscall, context) => {}
-        _ => ipc::raise_fault(thread::current() as u64, [ipc::fault::UNKNOWN_SYSCALL, syscall as u64, 0, 0]),
+        _ => {
+            // The fault names the `svc` itself, where the thread restarts unless its handler
+            // moves the PC on (seL4's FaultIP).
+            context.pc -= 4;
+            ipc::raise_fault(thread::current() as u64, [ipc::fault::UNKNOWN_SYSCALL, syscall as u64, 0, 0]);
+        }
     }
 }
 

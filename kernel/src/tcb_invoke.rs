@@ -27,7 +27,7 @@ pub mod label {
 /// Registers in seL4's `seL4_UserContext` order for AArch64: indices into `x` of
 /// the saved context, with pc, sp and spsr first (encoded as 100, 101, 102) and the TLS
 /// registers last (103, 104).
-const USER_CONTEXT_ORDER: [u8; 36] = [
+pub const USER_CONTEXT_ORDER: [u8; 36] = [
     100, 101, 102, 0, 1, 2, 3, 4, 5, 6, 7, 8, 16, 17, 18, 29, 30, 9, 10, 11, 12, 13, 14, 15, 19, 20, 21, 22, 23, 24,
     25, 26, 27, 28, 103, 104,
 ];
@@ -53,24 +53,39 @@ fn sc(ptr: u64) -> &'static mut SchedContext {
 }
 
 fn register(context: &hmk_kernel::context::UserContext, code: u8) -> u64 {
+    use register_code::{NEXT_PC, PC, SP, SPSR, TPIDR_EL0, TPIDRRO_EL0};
     match code {
-        100 => context.pc,
-        101 => context.sp,
-        102 => context.spsr,
-        103 | 104 => 0,
+        PC => context.pc,
+        SP => context.sp,
+        SPSR => context.spsr,
+        TPIDR_EL0 | TPIDRRO_EL0 | NEXT_PC => 0,
         n => context.x[usize::from(n)],
     }
 }
 
-fn set_register(object: &mut TcbObject, code: u8, value: u64) {
+/// Register codes beyond x0..x30 in [`USER_CONTEXT_ORDER`] and fault replies.
+pub mod register_code {
+    pub const PC: u8 = 100;
+    pub const SP: u8 = 101;
+    pub const SPSR: u8 = 102;
+    pub const TPIDR_EL0: u8 = 103;
+    pub const TPIDRRO_EL0: u8 = 104;
+    /// The PC a completed system call returns to: a fault reply's word for it is ignored,
+    /// as the restart that follows sets it to the (restart) PC.
+    pub const NEXT_PC: u8 = 105;
+}
+
+/// Sets one register of a thread, sanitised: SPSR keeps the thread at EL0 with interrupts on.
+pub fn set_register(object: &mut TcbObject, code: u8, value: u64) {
+    use register_code::{NEXT_PC, PC, SP, SPSR, TPIDR_EL0, TPIDRRO_EL0};
     let context = &mut object.tcb.context;
     match code {
-        100 => context.pc = value,
-        101 => context.sp = value,
+        PC => context.pc = value,
+        SP => context.sp = value,
         // Only the flags may change; the thread stays at EL0 with interrupts on.
-        102 => context.spsr = value & 0xf000_0000,
-        103 => object.tcb.tls_base = value,
-        104 => {}
+        SPSR => context.spsr = value & 0xf000_0000,
+        TPIDR_EL0 => object.tcb.tls_base = value,
+        TPIDRRO_EL0 | NEXT_PC => {}
         n => context.x[usize::from(n)] = value,
     }
 }
@@ -156,10 +171,7 @@ pub unsafe fn invoke_tcb(
             Ok(Outcome::Done)
         }
         label::RESUME => {
-            if matches!(object.tcb.state, ThreadState::Inactive) {
-                object.tcb.state = ThreadState::Restart;
-                thread::make_ready(target as *mut TcbObject);
-            }
+            crate::ipc::restart(target, true);
             Ok(Outcome::Done)
         }
         label::READ_REGISTERS => {
@@ -176,8 +188,15 @@ pub unsafe fn invoke_tcb(
             if arg(args, 0) & 1 != 0 {
                 suspend(target as *mut TcbObject);
             }
+            // A thread blocked inside a system call shows the `svc` as its PC (seL4's FaultIP):
+            // where it restarts, and where it would return were the PC written back.
+            let in_call = crate::ipc::blocked_in_system_call(target);
             for (i, &code) in USER_CONTEXT_ORDER.iter().take(count as usize).enumerate() {
-                reply[i] = if code == 103 { object.tcb.tls_base } else { register(&object.tcb.context, code) };
+                reply[i] = match code {
+                    register_code::TPIDR_EL0 => object.tcb.tls_base,
+                    register_code::PC if in_call => object.tcb.context.pc.wrapping_sub(4),
+                    _ => register(&object.tcb.context, code),
+                };
             }
             *reply_length = count as usize;
             Ok(Outcome::Done)
@@ -196,9 +215,9 @@ pub unsafe fn invoke_tcb(
             for (i, &code) in USER_CONTEXT_ORDER.iter().take(count as usize).enumerate() {
                 set_register(object, code, args[2 + i]);
             }
-            if arg(args, 0) & 1 != 0 && matches!(object.tcb.state, ThreadState::Inactive) {
-                object.tcb.state = ThreadState::Restart;
-                thread::make_ready(target as *mut TcbObject);
+            if arg(args, 0) & 1 != 0 {
+                // A PC just written is where the thread restarts.
+                crate::ipc::restart(target, count == 0);
             }
             Ok(Outcome::Done)
         }
@@ -214,7 +233,11 @@ pub unsafe fn invoke_tcb(
                 suspend(source as *mut TcbObject);
             }
             let from = tcb(source);
-            let (context, tls) = (from.tcb.context, from.tcb.tls_base);
+            let (mut context, tls) = (from.tcb.context, from.tcb.tls_base);
+            if crate::ipc::blocked_in_system_call(source) {
+                // Its restart PC, as ReadRegisters shows it.
+                context.pc = context.pc.wrapping_sub(4);
+            }
             let to = tcb(target);
             if flags & 4 != 0 {
                 to.tcb.context.pc = context.pc;
@@ -230,9 +253,8 @@ pub unsafe fn invoke_tcb(
                 }
                 to.tcb.tls_base = tls;
             }
-            if flags & 2 != 0 && matches!(to.tcb.state, ThreadState::Inactive) {
-                to.tcb.state = ThreadState::Restart;
-                thread::make_ready(target as *mut TcbObject);
+            if flags & 2 != 0 {
+                crate::ipc::restart(target, flags & 4 == 0);
             }
             Ok(Outcome::Done)
         }

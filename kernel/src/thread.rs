@@ -10,7 +10,7 @@
 
 use crate::arch::aarch64::{exception, mmu, timer};
 use crate::budget;
-use aarch64_cpu::registers::{DAIF, TPIDR_EL0, Writeable};
+use aarch64_cpu::registers::{DAIF, Readable, TPIDR_EL0, Writeable};
 use core::cell::UnsafeCell;
 use hmk_kernel::context::UserContext;
 use hmk_kernel::cspace::cap::Cap;
@@ -366,6 +366,14 @@ pub fn rotate_current() {
 /// thread; later switches go through [`leave_kernel`].
 pub fn start(tcb: *mut TcbObject) {
     switch_to(tcb);
+}
+
+/// Keeps the running thread's TPIDR_EL0, which EL0 may write, in its TCB (its TLS base).
+pub fn save_user_tls() {
+    let current = state().current;
+    if !current.is_null() {
+        tcb_ref(current as u64).tcb.tls_base = TPIDR_EL0.get();
+    }
 }
 
 fn switch_to(tcb: *mut TcbObject) {

@@ -82,10 +82,26 @@ pub fn unknown_syscall_fault_and_resume(env: &mut Env) -> Result {
     ensure!(fault.cap_or_badge == 0xfa, "badge {:#x}", fault.cap_or_badge);
     ensure!(fault.mrs[0] == 5, "MR0 (x0) {}", fault.mrs[0]);
     ensure!(fault.info.length() == 13, "length {}", fault.info.length());
-    let syscall_number = hmk_sys::ipc_buffer::ipc_buffer().msg[12];
+    let buffer = hmk_sys::ipc_buffer::ipc_buffer();
+    let (fault_ip, next_pc, syscall_number) = (buffer.msg[8], buffer.msg[10], buffer.msg[12]);
     ensure!(syscall_number as i64 == -100, "syscall number {}", syscall_number as i64);
-    // Reply: resume with x0 = 1234.
-    syscall::send(Registers { cap_or_badge: h.reply, info: MessageInfo::new(0, 0, 0, 1), mrs: [1234, 0, 0, 0] });
+    // seL4: FaultIP is the `svc` itself, the "LR" word the PC after it.
+    // SAFETY: the worker runs in the suite's image: its PC is a mapped code address.
+    let instruction = unsafe { (fault_ip as *const u32).read_volatile() };
+    ensure!(instruction == 0xd400_0001, "FaultIP {fault_ip:#x} holds {instruction:#x}, not the svc");
+    ensure!(next_pc == fault_ip + 4, "next PC {next_pc:#x}, FaultIP {fault_ip:#x}");
+    // Reply: x0 = 1234 and FaultIP moved past the `svc` (words 4..8 in the IPC buffer).
+    let mut words = [0u64; 9];
+    words[0] = 1234;
+    words[1..4].copy_from_slice(&fault.mrs[1..4]);
+    words[8] = fault_ip + 4;
+    let buffer = hmk_sys::ipc_buffer::ipc_buffer();
+    buffer.msg[4..9].copy_from_slice(&words[4..9]);
+    syscall::send(Registers {
+        cap_or_badge: h.reply,
+        info: MessageInfo::new(0, 0, 0, 9),
+        mrs: [words[0], words[1], words[2], words[3]],
+    });
     ensure!(yield_until(20, || LOG_LEN.load(Ordering::SeqCst) == 1), "the worker did not resume");
     ensure!(log_contents() == [1234], "resumed with {:?}", log_contents());
     Ok(())
@@ -125,7 +141,10 @@ pub fn user_exception_message(env: &mut Env) -> Result {
     let fault = syscall::recv(h.ep, h.reply);
     ensure!(fault.info.label() == 3, "label {}, want UserException (3)", fault.info.label());
     ensure!(fault.info.length() == 5, "length {}", fault.info.length());
-    ensure!(fault.mrs[3] == 0, "exception class {:#x}, want 0 (unknown instruction)", fault.mrs[3]);
+    // seL4 on AArch64: Number is the syndrome (EC 0, unknown instruction; IL 1), Code 0.
+    ensure!(fault.mrs[3] == 0x0200_0000, "Number (ESR) {:#x}, want 0x2000000", fault.mrs[3]);
+    let code = hmk_sys::ipc_buffer::ipc_buffer().msg[4];
+    ensure!(code == 0, "Code {code:#x}, want 0");
     ok(Tcb(worker).suspend(), "suspend")
 }
 

@@ -84,6 +84,8 @@ extern "C" fn handle_exception(kind: u64, frame: &mut TrapFrame) {
 extern "C" fn handle_user_exception(kind: u64, context: &mut UserContext) -> *mut UserContext {
     // A thread whose budget ran out does not get what it entered for now: a system call is
     // restarted when it next runs (a fault or trap simply happens again).
+    // The thread's own TLS register (seL4 saves TPIDR_EL0 at every entry; user code may set it).
+    thread::save_user_tls();
     let may_go_on = thread::account();
     match kind {
         9 => handle_irq(),
@@ -98,7 +100,8 @@ extern "C" fn handle_user_exception(kind: u64, context: &mut UserContext) -> *mu
                 // instruction fetch, and the syndrome.
                 0x20 => [crate::ipc::fault::VM, far, 1, esr],
                 0x24 => [crate::ipc::fault::VM, far, 0, esr],
-                _ => [crate::ipc::fault::USER_EXCEPTION, ec, esr, 0],
+                // Any other exception: seL4's Number is the syndrome, its Code 0.
+                _ => [crate::ipc::fault::USER_EXCEPTION, esr, 0, 0],
             };
             crate::ipc::raise_fault(thread::current() as u64, fault);
         }

@@ -1,0 +1,392 @@
+//! Cases for seL4 conformance (issue 10), numbered as the issue numbers the divergences: each
+//! checks one semantic that seL4's manual and libsel4 define and that a program built against
+//! libsel4 relies on. Workers that must control registers across a system call make it in
+//! inline assembly.
+
+use crate::check::{ensure, ok};
+use crate::env::Env;
+use crate::threads::{log_contents, record, reset_records, spawn, stop_self, yield_until};
+use core::sync::atomic::{AtomicU64, Ordering};
+use hmk_sys::invocation::{Tcb, UserContext};
+use hmk_sys::message::MessageInfo;
+use hmk_sys::object::ObjectType;
+use hmk_sys::syscall::{self, Registers, number};
+
+type Result = crate::check::Outcome;
+
+pub const CASES: &[(&str, crate::cases::Case)] = &[
+    ("sel4_1_tls_register_survives_system_calls", tls_register_survives_system_calls),
+    ("sel4_3_ipc_writes_only_the_message_length", ipc_writes_only_the_message_length),
+    ("sel4_4_signal_and_empty_receive_leave_x1", signal_and_empty_receive_leave_x1),
+    ("sel4_5_resume_restarts_a_blocked_sender", resume_restarts_a_blocked_sender),
+    ("sel4_5_resume_restarts_a_blocked_caller", resume_restarts_a_blocked_caller),
+    ("sel4_5_write_registers_resume_moves_a_blocked_thread", write_registers_resume_moves_a_blocked_thread),
+    ("sel4_5_cancelled_fault_sender_refaults_at_its_instruction", cancelled_fault_sender_refaults),
+    ("sel4_7_unknown_syscall_restarts_at_the_svc", unknown_syscall_restarts_at_the_svc),
+    ("sel4_10_vspace_copy_deleted_after_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, false)),
+    ("sel4_10_vspace_copy_deleted_before_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, true)),
+];
+
+const MAGIC: u64 = 0x5e14_0000_0000_0000;
+
+/// Capabilities and results the workers share with their case.
+static ENDPOINT: AtomicU64 = AtomicU64::new(0);
+static NOTIFICATION: AtomicU64 = AtomicU64::new(0);
+static SEEN: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+
+/// Lets the workers (above priority 1) run until they block: the suite drops to priority 1 for
+/// a few yields.
+fn settle() {
+    let suite = Tcb(hmk_sys::bootinfo::slot::INIT_THREAD_TCB);
+    let _ = suite.set_priority(suite, 1);
+    for _ in 0..3 {
+        syscall::yield_now();
+    }
+    let _ = suite.set_priority(suite, 255);
+}
+
+fn seen() -> [u64; 6] {
+    core::array::from_fn(|i| SEEN[i].load(Ordering::SeqCst))
+}
+
+fn clear_seen() {
+    for word in &SEEN {
+        word.store(0, Ordering::SeqCst);
+    }
+}
+
+/// One system call `number` with x0..x5 as given; returns x0..x5 as the kernel left them.
+fn raw_call(number: i64, mut x: [u64; 6]) -> [u64; 6] {
+    // SAFETY: a system call: the kernel reads x0..x7 and writes at most x0..x5, as declared.
+    unsafe {
+        core::arch::asm!(
+            "svc #0",
+            inout("x0") x[0], inout("x1") x[1], inout("x2") x[2],
+            inout("x3") x[3], inout("x4") x[4], inout("x5") x[5],
+            in("x6") 0u64, in("x7") number,
+            options(nostack),
+        );
+    }
+    x
+}
+
+fn read_tls() -> u64 {
+    let value: u64;
+    // SAFETY: reads this thread's TLS register, which EL0 owns.
+    unsafe { core::arch::asm!("mrs {}, tpidr_el0", out(reg) value, options(nomem, nostack)) };
+    value
+}
+
+fn write_tls(value: u64) {
+    // SAFETY: writes this thread's TLS register, which EL0 owns and nothing else in the suite
+    // uses.
+    unsafe { core::arch::asm!("msr tpidr_el0, {}", in(reg) value, options(nomem, nostack)) };
+}
+
+/// Sets its own TPIDR_EL0, makes system calls, and records what the register then holds.
+extern "C" fn set_own_tls(index: u64) -> ! {
+    write_tls(MAGIC | 0x7150);
+    for _ in 0..3 {
+        syscall::yield_now();
+    }
+    SEEN[0].store(read_tls(), Ordering::SeqCst);
+    SEEN[1].store(1, Ordering::SeqCst);
+    // Blocks, so the suite can read its registers.
+    syscall::wait(NOTIFICATION.load(Ordering::SeqCst));
+    stop_self(index)
+}
+
+/// 1. A thread that writes TPIDR_EL0 itself keeps it across its system calls, and
+///    ReadRegisters shows it (seL4 saves the register at every kernel entry).
+fn tls_register_survives_system_calls(env: &mut Env) -> Result {
+    clear_seen();
+    NOTIFICATION.store(env.make(ObjectType::Notification, 0)?, Ordering::SeqCst);
+    let worker = spawn(env, 0, set_own_tls, 255, true)?;
+    ensure!(yield_until(20, || SEEN[1].load(Ordering::SeqCst) == 1), "the worker did not run");
+    ensure!(seen()[0] == MAGIC | 0x7150, "TPIDR_EL0 became {:#x} across system calls", seen()[0]);
+    let regs = ok(Tcb(worker.tcb).read_registers(false, 35), "read registers")?;
+    ensure!(regs.0[34] == MAGIC | 0x7150, "ReadRegisters shows TLS {:#x}", regs.0[34]);
+    ok(Tcb(worker.tcb).suspend(), "stop")
+}
+
+/// Receives on the endpoint with x2..x5 holding markers; records x1..x5 afterwards.
+extern "C" fn receive_with_markers(index: u64) -> ! {
+    let ep = ENDPOINT.load(Ordering::SeqCst);
+    let x = raw_call(number::RECV, [ep, 0, MAGIC | 2, MAGIC | 3, MAGIC | 4, MAGIC | 5]);
+    for (i, &value) in x.iter().enumerate().skip(1) {
+        SEEN[i].store(value, Ordering::SeqCst);
+    }
+    SEEN[0].store(1, Ordering::SeqCst);
+    stop_self(index)
+}
+
+/// 3. A one-word message writes x2 and nothing else of the receiver's message registers.
+fn ipc_writes_only_the_message_length(env: &mut Env) -> Result {
+    clear_seen();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    spawn(env, 0, receive_with_markers, 255, true)?;
+    yield_until(5, || false);
+    syscall::send(Registers { cap_or_badge: ep, info: MessageInfo::new(0, 0, 0, 1), mrs: [0x77, 0x88, 0x99, 0xaa] });
+    ensure!(yield_until(20, || SEEN[0].load(Ordering::SeqCst) == 1), "the receiver did not get the message");
+    let x = seen();
+    ensure!(x[1] & 0x7f == 1 && x[2] == 0x77, "x1 {:#x}, x2 {:#x}: want length 1 and 0x77", x[1], x[2]);
+    ensure!(
+        x[3..6] == [MAGIC | 3, MAGIC | 4, MAGIC | 5],
+        "registers past the message's length were written: x3..x5 = {:#x?}",
+        &x[3..6]
+    );
+    Ok(())
+}
+
+/// Waits on the notification with x1..x5 holding markers; records x0..x5 afterwards.
+extern "C" fn wait_with_markers(index: u64) -> ! {
+    let ntfn = NOTIFICATION.load(Ordering::SeqCst);
+    let x = raw_call(number::WAIT, [ntfn, MAGIC | 1, MAGIC | 2, MAGIC | 3, MAGIC | 4, MAGIC | 5]);
+    for (i, &value) in x.iter().enumerate() {
+        SEEN[i].store(value, Ordering::SeqCst);
+    }
+    stop_self(index)
+}
+
+/// 4. A signal to a waiting thread writes its badge register x0 only; an empty NBRecv on an
+///    endpoint and an empty poll write x0 = 0 only (seL4 leaves x1, the message info register,
+///    as it was).
+fn signal_and_empty_receive_leave_x1(env: &mut Env) -> Result {
+    clear_seen();
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    NOTIFICATION.store(ntfn, Ordering::SeqCst);
+    spawn(env, 0, wait_with_markers, 255, true)?;
+    yield_until(5, || false);
+    let badged = env.slot();
+    ok(
+        crate::env::ROOT.mint(
+            badged,
+            crate::env::DEPTH,
+            crate::env::ROOT,
+            ntfn,
+            crate::env::DEPTH,
+            hmk_sys::message::CapRights::ALL,
+            0x42,
+        ),
+        "a badged notification",
+    )?;
+    syscall::signal(badged);
+    ensure!(yield_until(20, || SEEN[0].load(Ordering::SeqCst) == 0x42), "the waiter saw badge {:#x}", seen()[0]);
+    let markers = [MAGIC | 1, MAGIC | 2, MAGIC | 3, MAGIC | 4, MAGIC | 5];
+    ensure!(seen()[1..] == markers, "a signal changed the waiter's x1..x5: {:#x?}", &seen()[1..]);
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let empty_ep = raw_call(number::NB_RECV, [ep, MAGIC | 1, MAGIC | 2, MAGIC | 3, MAGIC | 4, MAGIC | 5]);
+    ensure!(empty_ep[0] == 0 && empty_ep[1..] == markers, "an empty NBRecv left {:#x?}", empty_ep);
+    let empty_ntfn = raw_call(number::NB_WAIT, [ntfn, MAGIC | 1, MAGIC | 2, MAGIC | 3, MAGIC | 4, MAGIC | 5]);
+    ensure!(empty_ntfn[0] == 0 && empty_ntfn[1..] == markers, "an empty poll left {:#x?}", empty_ntfn);
+    Ok(())
+}
+
+/// Sends its index to the endpoint (blocking), then records the index and stops.
+extern "C" fn send_index(index: u64) -> ! {
+    let ep = ENDPOINT.load(Ordering::SeqCst);
+    syscall::send(Registers { cap_or_badge: ep, info: MessageInfo::new(0, 0, 0, 1), mrs: [index, 0, 0, 0] });
+    record(index);
+    stop_self(index)
+}
+
+/// 5. Resume on a thread blocked sending restarts it: it leaves the queue and sends again, so
+///    it is now behind the sender that queued after it.
+fn resume_restarts_a_blocked_sender(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    let first = spawn(env, 1, send_index, 250, true)?;
+    settle();
+    spawn(env, 2, send_index, 250, true)?;
+    settle();
+    ok(Tcb(first.tcb).resume(), "resume the first sender")?;
+    // It runs again (below the suite) and re-sends: it queues behind the second.
+    settle();
+    let order = [syscall::nb_recv(ep, 0).mrs[0], syscall::nb_recv(ep, 0).mrs[0]];
+    ensure!(order == [2, 1], "messages arrived from senders {order:?}; want [2, 1]");
+    settle();
+    ensure!(log_contents().len() == 2, "the senders did not finish: {:?}", log_contents());
+    Ok(())
+}
+
+static CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Calls the endpoint forever, counting the calls it starts.
+extern "C" fn call_forever(_: u64) -> ! {
+    let ep = ENDPOINT.load(Ordering::SeqCst);
+    loop {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        syscall::call(Registers { cap_or_badge: ep, info: MessageInfo::new(0, 0, 0, 1), mrs: [7, 0, 0, 0] });
+    }
+}
+
+/// 5. Resume on a caller waiting for its reply abandons the call and makes it again: the server
+///    receives the call a second time, and the first reply object no longer reaches it.
+fn resume_restarts_a_blocked_caller(env: &mut Env) -> Result {
+    CALLS.store(0, Ordering::SeqCst);
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    let (reply, second_reply) = (env.make(ObjectType::Reply, 0)?, env.make(ObjectType::Reply, 0)?);
+    let caller = spawn(env, 0, call_forever, 250, true)?;
+    settle();
+    let got = syscall::nb_recv(ep, reply);
+    ensure!(got.mrs[0] == 7, "first call {got:?}");
+    ok(Tcb(caller.tcb).resume(), "resume the waiting caller")?;
+    settle();
+    let again = syscall::nb_recv(ep, second_reply);
+    ensure!(again.mrs[0] == 7, "second call {again:?}");
+    // The svc was re-executed, not a new loop iteration: the call count did not move.
+    ensure!(CALLS.load(Ordering::SeqCst) == 1, "{} calls started", CALLS.load(Ordering::SeqCst));
+    ok(Tcb(caller.tcb).suspend(), "stop")
+}
+
+/// Records 0x600d and stops: where a case moves a blocked thread's PC.
+extern "C" fn record_good(index: u64) -> ! {
+    record(0x600d);
+    stop_self(index)
+}
+
+/// Waits on the notification forever.
+extern "C" fn wait_forever(_: u64) -> ! {
+    loop {
+        syscall::wait(NOTIFICATION.load(Ordering::SeqCst));
+    }
+}
+
+/// 5. WriteRegisters with resume on a thread blocked on a notification takes it out of the wait
+///    and runs it at the PC written. ReadRegisters of a thread blocked inside a system call shows
+///    the `svc` as its PC (seL4's FaultIP).
+fn write_registers_resume_moves_a_blocked_thread(env: &mut Env) -> Result {
+    reset_records();
+    NOTIFICATION.store(env.make(ObjectType::Notification, 0)?, Ordering::SeqCst);
+    let worker = spawn(env, 0, wait_forever, 250, true)?;
+    settle();
+    let mut regs = ok(Tcb(worker.tcb).read_registers(false, 4), "read registers")?;
+    let pc = regs.0[UserContext::PC];
+    // SAFETY: the worker runs in the suite's image: its PC is a mapped code address.
+    let instruction = unsafe { (pc as *const u32).read_volatile() };
+    ensure!(instruction == 0xd400_0001, "a waiting thread's PC {pc:#x} holds {instruction:#x}, not the svc");
+    regs.0[UserContext::PC] = record_good as *const () as u64;
+    regs.0[UserContext::X0] = 0;
+    ok(Tcb(worker.tcb).write_registers(true, 4, &regs), "write the PC and x0 (its index) and resume")?;
+    settle();
+    ensure!(log_contents() == [0x600d], "the thread stayed blocked: {:?}", log_contents());
+    Ok(())
+}
+
+/// Adds 1 to x20 (from 0), then reads an unmapped address (a VM fault); records x20 if
+/// resumed.
+extern "C" fn count_then_fault(index: u64) -> ! {
+    let mut count: u64 = 0;
+    // SAFETY: the load faults; the kernel reports it. The add before it is the instruction a
+    // wrong restart would run again.
+    unsafe {
+        core::arch::asm!(
+            "add x20, x20, #1",
+            "ldr xzr, [{bad}]",
+            inout("x20") count,
+            bad = in(reg) 0x18u64,
+            options(nostack),
+        );
+    }
+    record(count);
+    stop_self(index)
+}
+
+/// 5. A thread blocked sending its fault message, taken out of the queue by CancelBadgedSends,
+///    restarts at the faulting instruction (and faults again), not one instruction earlier.
+fn cancelled_fault_sender_refaults(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let badged = env.slot();
+    let (root, depth) = (crate::env::ROOT, crate::env::DEPTH);
+    ok(root.mint(badged, depth, root, ep, depth, hmk_sys::message::CapRights::ALL, 0x99), "a badged handler")?;
+    let worker = spawn(env, 0, count_then_fault, 255, false)?;
+    ok(
+        Tcb(worker.tcb).set_space(
+            badged,
+            hmk_sys::bootinfo::slot::INIT_THREAD_CNODE,
+            0,
+            hmk_sys::bootinfo::slot::INIT_THREAD_VSPACE,
+            0,
+        ),
+        "fault handler",
+    )?;
+    ok(Tcb(worker.tcb).resume(), "start")?;
+    yield_until(5, || false);
+    let before = ok(Tcb(worker.tcb).read_registers(false, 1), "read the faulting PC")?.0[UserContext::PC];
+    ok(root.cancel_badged_sends(badged, depth), "cancel the badged sends")?;
+    yield_until(5, || false);
+    let fault = syscall::nb_recv(ep, env.make(ObjectType::Reply, 0)?);
+    ensure!(fault.info.label() == 6, "no second VM fault: {fault:?}");
+    ensure!(fault.mrs[0] == before, "the second fault is at {:#x}, the first was at {before:#x}", fault.mrs[0]);
+    // x20 is word 25 of seL4_UserContext: the add ran once.
+    let regs = ok(Tcb(worker.tcb).read_registers(false, 26), "read registers")?;
+    ensure!(regs.0[25] == 1, "x20 = {}: the restart ran an instruction before the fault again", regs.0[25]);
+    ok(Tcb(worker.tcb).suspend(), "stop")
+}
+
+/// Makes unknown system call -100 forever.
+extern "C" fn unknown_syscall_forever(_: u64) -> ! {
+    loop {
+        // SAFETY: a system call the kernel does not know: it becomes a fault.
+        unsafe { core::arch::asm!("svc #0", in("x7") -100i64, options(nostack)) };
+    }
+}
+
+/// 7. The UnknownSyscall fault names the `svc` as FaultIP, and a reply that does not move it
+///    restarts the thread there: it faults again at the same address.
+fn unknown_syscall_restarts_at_the_svc(env: &mut Env) -> Result {
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let reply = env.make(ObjectType::Reply, 0)?;
+    let worker = spawn(env, 0, unknown_syscall_forever, 250, false)?;
+    let (root, depth) = (crate::env::ROOT, crate::env::DEPTH);
+    let handler = env.slot();
+    ok(root.mint(handler, depth, root, ep, depth, hmk_sys::message::CapRights::ALL, 1), "handler")?;
+    ok(
+        Tcb(worker.tcb).set_space(
+            handler,
+            hmk_sys::bootinfo::slot::INIT_THREAD_CNODE,
+            0,
+            hmk_sys::bootinfo::slot::INIT_THREAD_VSPACE,
+            0,
+        ),
+        "fault handler",
+    )?;
+    ok(Tcb(worker.tcb).resume(), "start")?;
+    let first = syscall::recv(ep, reply);
+    ensure!(first.info.label() == 2, "label {}", first.info.label());
+    let fault_ip = hmk_sys::ipc_buffer::ipc_buffer().msg[8];
+    // SAFETY: the worker runs in the suite's image: its PC is a mapped code address.
+    ensure!(unsafe { (fault_ip as *const u32).read_volatile() } == 0xd400_0001, "FaultIP {fault_ip:#x} is not the svc");
+    syscall::send(Registers { cap_or_badge: reply, info: MessageInfo::new(0, 0, 0, 0), mrs: [0; 4] });
+    let second = syscall::recv(ep, reply);
+    let again = hmk_sys::ipc_buffer::ipc_buffer().msg[8];
+    ensure!(second.info.label() == 2 && again == fault_ip, "then label {} at {again:#x}", second.info.label());
+    ok(Tcb(worker.tcb).suspend(), "stop")
+}
+
+/// 10. A copy of a VSpace capability deleted after its original leaves its untyped without a
+///     child: the untyped can be reset and retyped whole again. `copy_first` deletes the copy
+///     first instead.
+fn vspace_copy_leaves_no_child(env: &mut Env, copy_first: bool) -> Result {
+    let (root, depth) = (crate::env::ROOT, crate::env::DEPTH);
+    let untyped = env.make(ObjectType::Untyped, 12)?;
+    let vspace = env.slot();
+    ok(hmk_sys::invocation::Untyped(untyped).retype(ObjectType::VSpace, 0, root, 0, 0, vspace, 1), "a VSpace")?;
+    ok(hmk_sys::invocation::AsidPool(hmk_sys::bootinfo::slot::INIT_THREAD_ASID_POOL).assign(vspace), "an ASID")?;
+    let copy = env.slot();
+    ok(root.copy(copy, depth, root, vspace, depth, hmk_sys::message::CapRights::ALL), "copy the VSpace capability")?;
+    let (first, second) = if copy_first { (copy, vspace) } else { (vspace, copy) };
+    ok(root.delete(first, depth), "delete one")?;
+    ok(root.delete(second, depth), "delete the other")?;
+    // No child is left: the retype resets the untyped and the whole 4 KiB fits again.
+    let frame = env.slot();
+    ok(
+        hmk_sys::invocation::Untyped(untyped).retype(ObjectType::SmallPage, 0, root, 0, 0, frame, 1),
+        "retype it whole",
+    )?;
+    Ok(())
+}
