@@ -291,6 +291,11 @@ fn tcb_at(ptr: u64) -> &'static TcbObject {
     unsafe { &*(ptr as *const TcbObject) }
 }
 
+fn sched_context_at(ptr: u64) -> &'static SchedContext {
+    // SAFETY: called only for pointers the walk found as live scheduling contexts.
+    unsafe { &*(ptr as *const SchedContext) }
+}
+
 /// The raw thread state word (the enum is read as a number so a corrupt one cannot be
 /// mistaken for a valid one).
 fn state_word(t: &TcbObject) -> u64 {
@@ -525,6 +530,16 @@ pub fn check_all() {
                         o.base
                     );
                 }
+                if n.sched_context != 0 {
+                    w.live(n.sched_context, Kind::SchedContext, "a notification's scheduling context");
+                    check!(
+                        sched_context_at(n.sched_context).notification == o.base,
+                        "bindings are symmetric",
+                        "notification {:#x} bound to context {:#x}, not back",
+                        o.base,
+                        n.sched_context
+                    );
+                }
                 if n.bound_tcb != 0 {
                     w.live(n.bound_tcb, Kind::Tcb, "a notification's bound thread");
                     check!(
@@ -614,6 +629,16 @@ pub fn check_all() {
 fn check_sched_context(w: &Walk, o: Object) {
     // SAFETY: a live scheduling context found by the walk.
     let sc = unsafe { &*(o.base as *const SchedContext) };
+    if sc.notification != 0 {
+        w.live(sc.notification, Kind::Notification, "a scheduling context's notification");
+        check!(
+            ipc::notification(sc.notification).sched_context == o.base,
+            "bindings are symmetric",
+            "context {:#x} bound to notification {:#x}, not back",
+            o.base,
+            sc.notification
+        );
+    }
     if sc.tcb != 0 {
         w.live(sc.tcb, Kind::Tcb, "a scheduling context's thread");
         check!(

@@ -43,7 +43,9 @@ pub(crate) struct Notification {
     pub(crate) tail_and_state: u64,
     pending: u64,
     pub(crate) bound_tcb: u64,
-    sched_context: u64,
+    /// The scheduling context bound to this notification (SchedContext Bind): lent to a
+    /// passive thread its signal wakes, until that thread waits on it again.
+    pub(crate) sched_context: u64,
     reserved: [u64; 3],
 }
 
@@ -475,11 +477,53 @@ fn return_donation(reply_ptr: u64, caller: u64) {
     }
 }
 
-/// Scheduling context `sc` is being deleted: a reply it is lent through forgets it.
+/// Scheduling context `sc` is being deleted: a reply it is lent through, and a notification it
+/// is bound to, forget it.
 pub fn sched_context_deleted(sc: u64) {
     let r = core::mem::take(&mut sched_context(sc).reply);
     if r != 0 && reply(r).donated == sc {
         reply(r).donated = 0;
+    }
+    unbind_sched_context(sc);
+}
+
+/// SchedContext Bind of notification `ntfn` to scheduling context `sc`; false (seL4's
+/// IllegalOperation) when either is bound to a notification or context already.
+pub fn bind_sched_context(ntfn: u64, sc: u64) -> bool {
+    if notification(ntfn).sched_context != 0 || sched_context(sc).notification != 0 {
+        return false;
+    }
+    notification(ntfn).sched_context = sc;
+    sched_context(sc).notification = ntfn;
+    true
+}
+
+/// Cuts the binding of scheduling context `sc` to its notification, if any. A passive thread
+/// running on the context keeps it until it waits again (as in seL4).
+pub fn unbind_sched_context(sc: u64) {
+    let ntfn = core::mem::take(&mut sched_context(sc).notification);
+    if ntfn != 0 && notification(ntfn).sched_context == sc {
+        notification(ntfn).sched_context = 0;
+    }
+}
+
+/// A signal on `ntfn` wakes `thread`: a passive thread (no scheduling context of its own) runs
+/// on the notification's context, if that is free (seL4 `maybeDonateSchedContext`).
+fn maybe_lend_notification_context(thread: u64, ntfn: u64) {
+    let sc = notification(ntfn).sched_context;
+    if tcb(thread).tcb.sched_context == 0 && sc != 0 && sched_context(sc).tcb == 0 {
+        sched_context(sc).tcb = thread;
+        tcb(thread).tcb.sched_context = sc;
+    }
+}
+
+/// `thread` waits on `ntfn` again (or on an endpoint with `ntfn` bound): the notification's
+/// context it runs on goes back to the notification (seL4 `maybeReturnSchedContext`).
+fn maybe_return_notification_context(ntfn: u64, thread: u64) {
+    let sc = notification(ntfn).sched_context;
+    if sc != 0 && tcb(thread).tcb.sched_context == sc {
+        tcb(thread).tcb.sched_context = 0;
+        sched_context(sc).tcb = 0;
     }
 }
 
@@ -575,6 +619,10 @@ pub fn receive(receiver: u64, cap: Cap, reply_cap: Cap, blocking: bool) {
                 return;
             }
             if blocking {
+                let bound = tcb(receiver).tcb.bound_notification;
+                if bound != 0 {
+                    maybe_return_notification_context(bound, receiver);
+                }
                 // The reply and the receiver name each other only while it waits.
                 tcb(receiver).tcb.reply = reply_ptr;
                 if reply_ptr != 0 {
@@ -636,6 +684,7 @@ pub fn signal(cap: Cap) {
         let waiter = queue.pop().unwrap_or(0);
         // A signal writes only the badge register (seL4); x1 keeps what the waiter had.
         tcb(waiter).tcb.context.x[0] = badge;
+        maybe_lend_notification_context(waiter, ptr);
         wake(waiter);
         return;
     }
@@ -644,6 +693,7 @@ pub fn signal(cap: Cap) {
         // The bound thread waits on an endpoint: the signal wakes it instead.
         cancel(bound);
         tcb(bound).tcb.context.x[0] = badge;
+        maybe_lend_notification_context(bound, ptr);
         wake(bound);
         return;
     }
@@ -666,6 +716,7 @@ fn wait(receiver: u64, ptr: u64, blocking: bool) {
         return;
     }
     if blocking {
+        maybe_return_notification_context(ptr, receiver);
         block(receiver, ThreadState::BlockedOnNotification, ptr);
         notification_queue(notification(ptr)).push(receiver, NOTIFICATION_WAITING);
     } else {
@@ -778,6 +829,10 @@ pub fn release_all(ptr: u64, is_notification: bool) {
         if n.bound_tcb != 0 {
             tcb(n.bound_tcb).tcb.bound_notification = 0;
             n.bound_tcb = 0;
+        }
+        let sc = notification(ptr).sched_context;
+        if sc != 0 {
+            unbind_sched_context(sc);
         }
     }
 }

@@ -67,6 +67,14 @@ pub fn handle(context: &mut UserContext) {
     }
 }
 
+/// The domain schedule the domain capability edits (one per system).
+fn domain_schedule() -> &'static mut hmk_kernel::object::domain::Schedule {
+    static SCHEDULE: thread::KernelCell<hmk_kernel::object::domain::Schedule> =
+        thread::KernelCell::new(hmk_kernel::object::domain::Schedule::new());
+    // SAFETY: kernel mode on the boot core; no caller holds another reference across a call.
+    unsafe { SCHEDULE.get() }
+}
+
 fn current() -> &'static mut TcbObject {
     // SAFETY: a syscall comes from the running thread, whose TCB is live while it runs.
     unsafe { &mut *thread::current() }
@@ -192,6 +200,9 @@ fn invoke(context: &mut UserContext, syscall: i64) {
                 &mut ops,
             ),
             Cap::SchedControl { .. } => tcb_invoke::invoke_sched_control(label, args, extra, timer::now(), frequency),
+            Cap::Domain => domain_schedule()
+                .invoke(label, args, extra.first().map(|cap| matches!(cap, Cap::Thread { .. })))
+                .map(|()| Outcome::Done),
             Cap::SchedContext { ptr, .. } => {
                 tcb_invoke::invoke_sched_context(label, ptr, extra, &mut reply, &mut reply_length, frequency)
             }

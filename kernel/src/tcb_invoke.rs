@@ -17,8 +17,9 @@ pub mod label {
         SCHED_CONTEXT_BIND, SCHED_CONTEXT_CONSUMED, SCHED_CONTEXT_UNBIND, SCHED_CONTEXT_UNBIND_OBJECT,
         SCHED_CONTEXT_YIELD_TO, SCHED_CONTROL_CONFIGURE_FLAGS, TCB_BIND_NOTIFICATION as BIND_NOTIFICATION,
         TCB_CONFIGURE as CONFIGURE, TCB_COPY_REGISTERS as COPY_REGISTERS, TCB_READ_REGISTERS as READ_REGISTERS,
-        TCB_RESUME as RESUME, TCB_SET_IPC_BUFFER as SET_IPC_BUFFER, TCB_SET_MC_PRIORITY as SET_MC_PRIORITY,
-        TCB_SET_PRIORITY as SET_PRIORITY, TCB_SET_SCHED_PARAMS as SET_SCHED_PARAMS, TCB_SET_SPACE as SET_SPACE,
+        TCB_RESUME as RESUME, TCB_SET_FLAGS as SET_FLAGS, TCB_SET_IPC_BUFFER as SET_IPC_BUFFER,
+        TCB_SET_MC_PRIORITY as SET_MC_PRIORITY, TCB_SET_PRIORITY as SET_PRIORITY,
+        TCB_SET_SCHED_PARAMS as SET_SCHED_PARAMS, TCB_SET_SPACE as SET_SPACE,
         TCB_SET_TIMEOUT_ENDPOINT as SET_TIMEOUT_ENDPOINT, TCB_SET_TLS_BASE as SET_TLS_BASE, TCB_SUSPEND as SUSPEND,
         TCB_UNBIND_NOTIFICATION as UNBIND_NOTIFICATION, TCB_WRITE_REGISTERS as WRITE_REGISTERS,
     };
@@ -414,6 +415,21 @@ pub unsafe fn invoke_tcb(
             }
             Ok(Outcome::Done)
         }
+        label::SET_FLAGS => {
+            // Clear, then set; unknown flags are ignored. Reply: the flags now.
+            if args.len() < 2 {
+                return Err(SyscallError::TruncatedMessage);
+            }
+            let flags = ((object.tcb.flags & !arg(args, 0)) | arg(args, 1)) & tcb::FLAG_FPU_DISABLED;
+            object.tcb.flags = flags;
+            if flags & tcb::FLAG_FPU_DISABLED != 0 {
+                // Its FP registers go back to its TCB; its next FP use traps.
+                thread::give_up_fp_unit(target as *mut TcbObject);
+            }
+            reply[0] = flags;
+            *reply_length = 1;
+            Ok(Outcome::Done)
+        }
         _ => Err(SyscallError::IllegalOperation),
     }
 }
@@ -535,31 +551,45 @@ pub fn invoke_sched_context(
                     bind(sc_ptr, ptr);
                     Ok(Outcome::Done)
                 }
+                Cap::Notification { ptr, .. } => {
+                    if crate::ipc::bind_sched_context(ptr, sc_ptr) {
+                        Ok(Outcome::Done)
+                    } else {
+                        Err(SyscallError::IllegalOperation)
+                    }
+                }
                 _ => Err(SyscallError::InvalidCapability { argument: 1 }),
             }
         }
         label::SCHED_CONTEXT_UNBIND => {
+            // Everything bound goes: the thread (not the caller itself) and the notification.
             if core.tcb != 0 {
                 if core.tcb as *mut TcbObject == thread::current() {
                     return Err(SyscallError::IllegalOperation);
                 }
                 unbind_tcb(core.tcb);
             }
+            crate::ipc::unbind_sched_context(sc_ptr);
             Ok(Outcome::Done)
         }
-        label::SCHED_CONTEXT_UNBIND_OBJECT => {
-            let Some(Cap::Thread { ptr }) = extra.first() else {
-                return Err(SyscallError::InvalidCapability { argument: 1 });
-            };
-            if core.tcb != *ptr {
-                return Err(SyscallError::IllegalOperation);
+        label::SCHED_CONTEXT_UNBIND_OBJECT => match extra.first() {
+            Some(Cap::Thread { ptr }) => {
+                if core.tcb != *ptr || *ptr as *mut TcbObject == thread::current() {
+                    return Err(SyscallError::IllegalOperation);
+                }
+                unbind_tcb(*ptr);
+                Ok(Outcome::Done)
             }
-            if *ptr as *mut TcbObject == thread::current() {
-                return Err(SyscallError::IllegalOperation);
+            Some(Cap::Notification { ptr, .. }) => {
+                if core.notification != *ptr {
+                    return Err(SyscallError::IllegalOperation);
+                }
+                crate::ipc::unbind_sched_context(sc_ptr);
+                Ok(Outcome::Done)
             }
-            unbind_tcb(*ptr);
-            Ok(Outcome::Done)
-        }
+            Some(_) => Err(SyscallError::InvalidCapability { argument: 1 }),
+            None => Err(SyscallError::TruncatedMessage),
+        },
         label::SCHED_CONTEXT_YIELD_TO => {
             // The thread bound to this context runs next if it may: it goes to the head of its
             // priority, and a caller of no higher priority steps behind it. Reply: consumed µs.

@@ -403,6 +403,12 @@ fn switch_to(tcb: *mut TcbObject) {
 pub fn take_fp_unit() {
     let st = state();
     let current = st.current;
+    if !current.is_null() && tcb_ref(current as u64).tcb.flags & tcb::FLAG_FPU_DISABLED != 0 {
+        // TCB SetFlags took the FP unit from this thread: its FP use is a user exception.
+        let esr = aarch64_cpu::registers::ESR_EL1.get();
+        crate::ipc::raise_fault(current as u64, [crate::ipc::fault::USER_EXCEPTION, esr, 0, 0]);
+        return;
+    }
     if current.is_null() || st.fp_owner == current {
         fp::set_user_access(true);
         return;
@@ -428,11 +434,19 @@ pub fn forget_destroyed(tcb: *mut TcbObject) {
 /// Forgets `tcb` wherever the scheduler remembers it (it is being suspended or destroyed).
 pub fn forget(tcb: *mut TcbObject) {
     dequeue(tcb);
+    give_up_fp_unit(tcb);
+}
+
+/// If `tcb`'s registers are in the FP unit, they go back to its TCB (a resumed thread finds them
+/// there), and a running `tcb`'s next FP use traps.
+pub fn give_up_fp_unit(tcb: *mut TcbObject) {
     let st = state();
     if st.fp_owner == tcb {
-        // Its FP registers go back to its TCB, so a resumed thread finds them there.
         fp::save(&mut tcb_ref(tcb as u64).tcb.fp);
         st.fp_owner = core::ptr::null_mut();
+        if st.current == tcb {
+            fp::set_user_access(false);
+        }
     }
 }
 

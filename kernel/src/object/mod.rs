@@ -1,6 +1,7 @@
 //! Kernel object types: their seL4 numbers and sizes, and the logic of each object that does not
 //! touch hardware.
 
+pub mod domain;
 pub mod sched_context;
 pub mod tcb;
 pub mod untyped;

@@ -86,7 +86,12 @@ pub struct Tcb {
     /// Debug name (DebugNameThread), NUL-padded.
     pub name: [u8; 32],
     pub fp: FpState,
+    /// seL4_TCBFlag bits (TCB SetFlags): bit 0 disables the FP unit for the thread.
+    pub flags: u64,
 }
+
+/// seL4_TCBFlag_fpuDisabled: the thread's FP/SIMD use is a user exception.
+pub const FLAG_FPU_DISABLED: u64 = 1;
 
 /// A TCB object as it lies in memory.
 #[repr(C)]

@@ -439,6 +439,33 @@ impl Tcb {
     pub fn set_tls_base(self, tls_base: u64) -> Result<()> {
         invoke(self.0, label::TCB_SET_TLS_BASE, &[tls_base], &[]).map(|_| ())
     }
+
+    /// Clears, then sets, seL4_TCBFlag bits (1: the FP unit is disabled); returns the flags now.
+    pub fn set_flags(self, clear: u64, set: u64) -> Result<u64> {
+        invoke(self.0, label::TCB_SET_FLAGS, &[clear, set], &[]).map(|reply| reply[0])
+    }
+}
+
+/// The domain capability (seL4's DomainSet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DomainSet(pub CPtr);
+
+impl DomainSet {
+    /// Puts thread `tcb` into scheduling domain `domain`.
+    pub fn set(self, domain: u64, tcb: CPtr) -> Result<()> {
+        invoke(self.0, label::DOMAIN_SET_SET, &[domain], &[tcb]).map(|_| ())
+    }
+
+    /// Sets domain schedule entry `index` to run `domain` for `duration` timer ticks (0: an end
+    /// marker).
+    pub fn schedule_configure(self, index: u64, domain: u64, duration: u64) -> Result<()> {
+        invoke(self.0, label::DOMAIN_SCHEDULE_CONFIGURE, &[index, domain, duration], &[]).map(|_| ())
+    }
+
+    /// Makes the domain schedule start (and restart) at entry `index`.
+    pub fn schedule_set_start(self, index: u64) -> Result<()> {
+        invoke(self.0, label::DOMAIN_SCHEDULE_SET_START, &[index], &[]).map(|_| ())
+    }
 }
 
 /// The scheduling-control capability (one per core).

@@ -70,6 +70,10 @@ pub mod label {
     pub const TCB_BIND_NOTIFICATION: u64 = 14;
     pub const TCB_UNBIND_NOTIFICATION: u64 = 15;
     pub const TCB_SET_TLS_BASE: u64 = 16;
+    pub const TCB_SET_FLAGS: u64 = 17;
+    pub const DOMAIN_SET_SET: u64 = 30;
+    pub const DOMAIN_SCHEDULE_CONFIGURE: u64 = 31;
+    pub const DOMAIN_SCHEDULE_SET_START: u64 = 32;
     pub const SCHED_CONTROL_CONFIGURE_FLAGS: u64 = 33;
     pub const SCHED_CONTEXT_BIND: u64 = 34;
     pub const SCHED_CONTEXT_UNBIND: u64 = 35;

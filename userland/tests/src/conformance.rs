@@ -22,9 +22,13 @@ pub const CASES: &[(&str, crate::cases::Case)] = &[
     ("sel4_5_resume_restarts_a_blocked_caller", resume_restarts_a_blocked_caller),
     ("sel4_5_write_registers_resume_moves_a_blocked_thread", write_registers_resume_moves_a_blocked_thread),
     ("sel4_5_cancelled_fault_sender_refaults_at_its_instruction", cancelled_fault_sender_refaults),
+    ("sel4_6_set_flags_disables_the_fp_unit", set_flags_disables_the_fp_unit),
+    ("sel4_6_domain_invocations_check_as_sel4", domain_invocations_check_as_sel4),
+    ("sel4_6_notification_lends_its_scheduling_context", notification_lends_its_scheduling_context),
     ("sel4_7_unknown_syscall_restarts_at_the_svc", unknown_syscall_restarts_at_the_svc),
     ("sel4_10_vspace_copy_deleted_after_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, false)),
     ("sel4_10_vspace_copy_deleted_before_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, true)),
+    ("sel4_10_vspace_copy_in_a_deleted_cnode_leaves_no_child", vspace_copy_in_a_deleted_cnode_leaves_no_child),
 ];
 
 const MAGIC: u64 = 0x5e14_0000_0000_0000;
@@ -389,4 +393,138 @@ fn vspace_copy_leaves_no_child(env: &mut Env, copy_first: bool) -> Result {
         "retype it whole",
     )?;
     Ok(())
+}
+
+/// 10. The copy lives in another CNode, which is deleted (with the copy in it) after the
+///     original: the untyped again has no child.
+fn vspace_copy_in_a_deleted_cnode_leaves_no_child(env: &mut Env) -> Result {
+    let (root, depth) = (crate::env::ROOT, crate::env::DEPTH);
+    let untyped = env.make(ObjectType::Untyped, 12)?;
+    let vspace = env.slot();
+    ok(hmk_sys::invocation::Untyped(untyped).retype(ObjectType::VSpace, 0, root, 0, 0, vspace, 1), "a VSpace")?;
+    ok(hmk_sys::invocation::AsidPool(hmk_sys::bootinfo::slot::INIT_THREAD_ASID_POOL).assign(vspace), "an ASID")?;
+    let cnode = env.make(ObjectType::CNode, 4)?;
+    ok(
+        hmk_sys::invocation::CNode(cnode).copy(0, 4, root, vspace, depth, hmk_sys::message::CapRights::ALL),
+        "copy the VSpace capability into the other CNode",
+    )?;
+    ok(root.delete(vspace, depth), "delete the original")?;
+    ok(root.delete(cnode, depth), "delete the CNode holding the copy")?;
+    let frame = env.slot();
+    ok(
+        hmk_sys::invocation::Untyped(untyped).retype(ObjectType::SmallPage, 0, root, 0, 0, frame, 1),
+        "retype it whole",
+    )?;
+    Ok(())
+}
+
+/// Adds two floating-point numbers, records 0xf0 and stops.
+extern "C" fn use_fp(index: u64) -> ! {
+    let sum: f64;
+    // SAFETY: plain FP arithmetic on registers.
+    unsafe {
+        core::arch::asm!("fmov d0, #1.0", "fadd d0, d0, d0", "fmov {}, d0", out(reg) sum, out("d0") _, options(nomem, nostack))
+    };
+    record(if sum.to_bits() == 2.0f64.to_bits() { 0xf0 } else { 0xbad });
+    stop_self(index)
+}
+
+/// 6. TCB SetFlags with seL4_TCBFlag_fpuDisabled makes the thread's FP use a user exception
+///    (EC 0x07); clearing the flag and replying lets the instruction run. SetFlags returns the
+///    flags, ignores unknown ones, and clears before it sets.
+fn set_flags_disables_the_fp_unit(env: &mut Env) -> Result {
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    let reply = env.make(ObjectType::Reply, 0)?;
+    let worker = spawn(env, 0, use_fp, 250, false)?;
+    let (root, depth) = (crate::env::ROOT, crate::env::DEPTH);
+    let handler = env.slot();
+    ok(root.mint(handler, depth, root, ep, depth, hmk_sys::message::CapRights::ALL, 1), "handler")?;
+    let (cnode, vspace) = (hmk_sys::bootinfo::slot::INIT_THREAD_CNODE, hmk_sys::bootinfo::slot::INIT_THREAD_VSPACE);
+    ok(Tcb(worker.tcb).set_space(handler, cnode, 0, vspace, 0), "fault handler")?;
+    let tcb = Tcb(worker.tcb);
+    ensure!(ok(tcb.set_flags(0, 0), "read the flags")? == 0, "a new TCB has flags");
+    ensure!(ok(tcb.set_flags(0, 0x1 | 0x100), "disable the FP unit")? == 1, "unknown flags were kept");
+    ensure!(ok(tcb.set_flags(1, 1), "clear and set")? == 1, "clear-then-set did not leave the flag set");
+    ok(tcb.resume(), "start")?;
+    let fault = syscall::recv(ep, reply);
+    ensure!(fault.info.label() == 3, "label {}, want UserException (3)", fault.info.label());
+    ensure!(fault.mrs[3] >> 26 == 0x07, "ESR {:#x}: want EC 0x07 (FP access)", fault.mrs[3]);
+    ensure!(log_contents().is_empty(), "the FP instruction ran");
+    ensure!(ok(tcb.set_flags(1, 0), "enable the FP unit")? == 0, "the flag stayed");
+    syscall::send(Registers { cap_or_badge: reply, info: MessageInfo::new(0, 0, 0, 0), mrs: [0; 4] });
+    settle();
+    ensure!(log_contents() == [0xf0], "after the flag was cleared: {:?}", log_contents());
+    Ok(())
+}
+
+/// 6. The domain invocations: one domain (0), two schedule entries of which the last is an end
+///    marker, with seL4's errors.
+fn domain_invocations_check_as_sel4(env: &mut Env) -> Result {
+    use hmk_sys::error::Error;
+    let domain = hmk_sys::invocation::DomainSet(hmk_sys::bootinfo::slot::DOMAIN);
+    let worker = spawn(env, 0, wait_forever, 250, false)?;
+    ok(domain.set(0, worker.tcb), "domain 0")?;
+    crate::check::expect_error(domain.set(1, worker.tcb), Error::InvalidArgument)?;
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    crate::check::expect_error(domain.set(0, ep), Error::InvalidArgument)?;
+    crate::check::expect_error(domain.schedule_configure(1, 0, 10), Error::RangeError)?;
+    crate::check::expect_error(domain.schedule_configure(0, 1, 10), Error::RangeError)?;
+    crate::check::expect_error(domain.schedule_configure(0, 0, 0), Error::InvalidArgument)?;
+    crate::check::expect_error(domain.schedule_configure(0, 0, 1 << 56), Error::InvalidArgument)?;
+    ok(domain.schedule_configure(0, 0, 1_000_000), "entry 0")?;
+    crate::check::expect_error(domain.schedule_set_start(1), Error::InvalidArgument)?;
+    crate::check::expect_error(domain.schedule_set_start(2), Error::RangeError)?;
+    ok(domain.schedule_set_start(0), "start at entry 0")?;
+    // A domain invocation on another capability is that capability's invocation: a TCB has no
+    // label 30.
+    crate::check::expect_error(hmk_sys::invocation::DomainSet(worker.tcb).set(0, worker.tcb), Error::IllegalOperation)
+}
+
+/// Waits on the notification and records 0x5c each time it wakes, forever.
+extern "C" fn record_each_signal(_: u64) -> ! {
+    loop {
+        syscall::wait(NOTIFICATION.load(Ordering::SeqCst));
+        record(0x5c);
+    }
+}
+
+/// 6. A scheduling context bound to a notification (SchedContext Bind) is lent to a passive
+///    thread its signal wakes, and goes back when the thread waits again; a second binding on
+///    either side is IllegalOperation; UnbindObject cuts it, after which a signal wakes nobody
+///    runnable; deleting the context while bound leaves the notification unbound.
+fn notification_lends_its_scheduling_context(env: &mut Env) -> Result {
+    use hmk_sys::error::Error;
+    use hmk_sys::invocation::{SchedContext, SchedControl};
+    reset_records();
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    NOTIFICATION.store(ntfn, Ordering::SeqCst);
+    let passive = spawn(env, 0, record_each_signal, 250, true)?;
+    settle();
+    // It waits; take its own context away: it is passive now.
+    ok(SchedContext(passive.sc).unbind(), "make the thread passive")?;
+    let lent = env.make(ObjectType::SchedContext, 8)?;
+    let control = SchedControl(env.bootinfo.sched_control.start);
+    ok(control.configure_flags(SchedContext(lent), 5_000, 5_000, 0, 0, 0), "configure the notification's context")?;
+    ok(SchedContext(lent).bind(ntfn), "bind the context to the notification")?;
+    crate::check::expect_error(SchedContext(passive.sc).bind(ntfn), Error::IllegalOperation)?;
+    let other = env.make(ObjectType::Notification, 0)?;
+    crate::check::expect_error(SchedContext(lent).bind(other), Error::IllegalOperation)?;
+    syscall::signal(ntfn);
+    settle();
+    ensure!(log_contents() == [0x5c], "the passive thread did not run on the lent context: {:?}", log_contents());
+    // It waits again and gave the context back: it can be lent again.
+    syscall::signal(ntfn);
+    settle();
+    ensure!(log_contents() == [0x5c, 0x5c], "the second signal: {:?}", log_contents());
+    crate::check::expect_error(SchedContext(lent).unbind_object(other), Error::IllegalOperation)?;
+    ok(SchedContext(lent).unbind_object(ntfn), "unbind the notification")?;
+    syscall::signal(ntfn);
+    settle();
+    ensure!(log_contents().len() == 2, "a passive thread ran without a context: {:?}", log_contents());
+    // Bound again, then the context is deleted: the notification forgets it.
+    ok(SchedContext(lent).bind(ntfn), "bind again")?;
+    ok(crate::env::ROOT.delete(lent, crate::env::DEPTH), "delete the bound context")?;
+    ok(SchedContext(passive.sc).bind(ntfn), "the notification takes another context")?;
+    ok(SchedContext(passive.sc).unbind(), "unbind it")
 }
