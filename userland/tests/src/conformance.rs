@@ -49,6 +49,21 @@ fn settle() {
     let _ = suite.set_priority(suite, 255);
 }
 
+/// A badged copy (`badge`) of `object`'s capability, in a new slot.
+fn badged_copy(env: &mut Env, object: u64, badge: u64) -> core::result::Result<u64, alloc::string::String> {
+    let (root, depth) = (crate::env::ROOT, crate::env::DEPTH);
+    let copy = env.slot();
+    ok(root.mint(copy, depth, root, object, depth, hmk_sys::message::CapRights::ALL, badge), "a badged copy")?;
+    Ok(copy)
+}
+
+/// Gives `worker` a badged copy of endpoint `ep` as its fault handler.
+fn set_fault_handler(env: &mut Env, worker: u64, ep: u64, badge: u64) -> Result {
+    let handler = badged_copy(env, ep, badge)?;
+    let (cnode, vspace) = (hmk_sys::bootinfo::slot::INIT_THREAD_CNODE, hmk_sys::bootinfo::slot::INIT_THREAD_VSPACE);
+    ok(Tcb(worker).set_space(handler, cnode, 0, vspace, 0), "set the fault handler")
+}
+
 fn seen() -> [u64; 6] {
     core::array::from_fn(|i| SEEN[i].load(Ordering::SeqCst))
 }
@@ -162,19 +177,7 @@ fn signal_and_empty_receive_leave_x1(env: &mut Env) -> Result {
     NOTIFICATION.store(ntfn, Ordering::SeqCst);
     spawn(env, 0, wait_with_markers, 255, true)?;
     yield_until(5, || false);
-    let badged = env.slot();
-    ok(
-        crate::env::ROOT.mint(
-            badged,
-            crate::env::DEPTH,
-            crate::env::ROOT,
-            ntfn,
-            crate::env::DEPTH,
-            hmk_sys::message::CapRights::ALL,
-            0x42,
-        ),
-        "a badged notification",
-    )?;
+    let badged = badged_copy(env, ntfn, 0x42)?;
     syscall::signal(badged);
     ensure!(yield_until(20, || SEEN[0].load(Ordering::SeqCst) == 0x42), "the waiter saw badge {:#x}", seen()[0]);
     let markers = [MAGIC | 1, MAGIC | 2, MAGIC | 3, MAGIC | 4, MAGIC | 5];
@@ -304,20 +307,10 @@ extern "C" fn count_then_fault(index: u64) -> ! {
 fn cancelled_fault_sender_refaults(env: &mut Env) -> Result {
     reset_records();
     let ep = env.make(ObjectType::Endpoint, 0)?;
-    let badged = env.slot();
-    let (root, depth) = (crate::env::ROOT, crate::env::DEPTH);
-    ok(root.mint(badged, depth, root, ep, depth, hmk_sys::message::CapRights::ALL, 0x99), "a badged handler")?;
     let worker = spawn(env, 0, count_then_fault, 255, false)?;
-    ok(
-        Tcb(worker.tcb).set_space(
-            badged,
-            hmk_sys::bootinfo::slot::INIT_THREAD_CNODE,
-            0,
-            hmk_sys::bootinfo::slot::INIT_THREAD_VSPACE,
-            0,
-        ),
-        "fault handler",
-    )?;
+    set_fault_handler(env, worker.tcb, ep, 0x99)?;
+    let (root, depth) = (crate::env::ROOT, crate::env::DEPTH);
+    let badged = badged_copy(env, ep, 0x99)?;
     ok(Tcb(worker.tcb).resume(), "start")?;
     yield_until(5, || false);
     let before = ok(Tcb(worker.tcb).read_registers(false, 1), "read the faulting PC")?.0[UserContext::PC];
@@ -346,19 +339,7 @@ fn unknown_syscall_restarts_at_the_svc(env: &mut Env) -> Result {
     let ep = env.make(ObjectType::Endpoint, 0)?;
     let reply = env.make(ObjectType::Reply, 0)?;
     let worker = spawn(env, 0, unknown_syscall_forever, 250, false)?;
-    let (root, depth) = (crate::env::ROOT, crate::env::DEPTH);
-    let handler = env.slot();
-    ok(root.mint(handler, depth, root, ep, depth, hmk_sys::message::CapRights::ALL, 1), "handler")?;
-    ok(
-        Tcb(worker.tcb).set_space(
-            handler,
-            hmk_sys::bootinfo::slot::INIT_THREAD_CNODE,
-            0,
-            hmk_sys::bootinfo::slot::INIT_THREAD_VSPACE,
-            0,
-        ),
-        "fault handler",
-    )?;
+    set_fault_handler(env, worker.tcb, ep, 1)?;
     ok(Tcb(worker.tcb).resume(), "start")?;
     let first = syscall::recv(ep, reply);
     ensure!(first.info.label() == 2, "label {}", first.info.label());
@@ -437,11 +418,7 @@ fn set_flags_disables_the_fp_unit(env: &mut Env) -> Result {
     let ep = env.make(ObjectType::Endpoint, 0)?;
     let reply = env.make(ObjectType::Reply, 0)?;
     let worker = spawn(env, 0, use_fp, 250, false)?;
-    let (root, depth) = (crate::env::ROOT, crate::env::DEPTH);
-    let handler = env.slot();
-    ok(root.mint(handler, depth, root, ep, depth, hmk_sys::message::CapRights::ALL, 1), "handler")?;
-    let (cnode, vspace) = (hmk_sys::bootinfo::slot::INIT_THREAD_CNODE, hmk_sys::bootinfo::slot::INIT_THREAD_VSPACE);
-    ok(Tcb(worker.tcb).set_space(handler, cnode, 0, vspace, 0), "fault handler")?;
+    set_fault_handler(env, worker.tcb, ep, 1)?;
     let tcb = Tcb(worker.tcb);
     ensure!(ok(tcb.set_flags(0, 0), "read the flags")? == 0, "a new TCB has flags");
     ensure!(ok(tcb.set_flags(0, 0x1 | 0x100), "disable the FP unit")? == 1, "unknown flags were kept");
