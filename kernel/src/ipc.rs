@@ -8,7 +8,7 @@
 //! serves one call at a time. A notification is a word of badge bits: Signal ORs the badge in
 //! (or wakes one waiter with it), Wait takes the word (or blocks).
 
-use crate::thread;
+use crate::{budget, thread};
 use hmk_kernel::cspace::cap::Cap;
 use hmk_kernel::object::sched_context::SchedContext;
 use hmk_kernel::object::tcb::{self, TcbObject, ThreadState};
@@ -651,14 +651,36 @@ pub fn reply_with(replier: u64, cap: Cap) {
     tcb(caller).tcb.reply = 0;
     return_donation(ptr, caller);
     if tcb(caller).tcb.blocked_flags & FLAG_FAULT != 0 {
+        let answered_timeout = tcb(caller).tcb.fault[0] == fault::TIMEOUT;
         if fault_reply(replier, caller) {
-            wake(caller);
+            run_replied(caller, Some(answered_timeout));
         } else {
             tcb(caller).tcb.state = ThreadState::Inactive;
         }
         return;
     }
     transfer(replier, caller, 0, 0, can_grant);
+    run_replied(caller, None);
+}
+
+/// A caller answered through its reply object runs on, unless the scheduling context it runs
+/// on (perhaps just returned to it) has no budget left: then, with a timeout handler and unless
+/// the answer was to a timeout fault, it takes a timeout fault at once (seL4
+/// `doReplyTransfer`); otherwise it waits for its refill. `fault` is whether the answer was to a
+/// fault (and whether that was a timeout fault); after a plain reply the timeout's restart
+/// point is the `svc` of the call (seL4's FaultIP), after a fault reply the PC the reply left.
+fn run_replied(caller: u64, fault: Option<bool>) {
+    let sc = tcb(caller).tcb.sched_context;
+    if sc != 0 && fault != Some(true) && !thread::has_budget(sc) && has_timeout_handler(caller) {
+        let t = tcb(caller);
+        t.tcb.state = ThreadState::Running;
+        t.tcb.blocked_on = 0;
+        if fault.is_none() {
+            t.tcb.context.pc -= 4;
+        }
+        raise_timeout(caller, budget::badge(sc), budget::consumed(sc));
+        return;
+    }
     wake(caller);
 }
 

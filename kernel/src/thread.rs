@@ -133,6 +133,15 @@ pub fn schedulable(tcb: &TcbObject) -> bool {
     tcb.tcb.state.is_runnable() && tcb.tcb.sched_context != 0 && budget::ready(tcb.tcb.sched_context, timer::now())
 }
 
+/// Whether scheduling context `sc` could run a thread now: its head refill is due and covers the
+/// minimum budget beyond what it has used since it was last charged (seL4 `refill_ready` and
+/// `refill_sufficient`).
+pub fn has_budget(sc: u64) -> bool {
+    let st = state();
+    let consumed = if sc == st.current_sc { st.consumed } else { 0 };
+    budget::ready(sc, timer::now()) && budget::sufficient(sc, consumed)
+}
+
 /// Where in the scheduler a thread is (`TcbObject::tcb.in_ready_queue`).
 const IN_READY_QUEUE: u64 = 1;
 const IN_RELEASE_QUEUE: u64 = 2;

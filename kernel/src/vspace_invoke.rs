@@ -177,8 +177,12 @@ pub unsafe fn invoke(
             if vaddr.checked_add(bytes).is_none_or(|end| end > USER_TOP) {
                 return Err(SyscallError::InvalidArgument { argument: 0 });
             }
-            if mapped.is_some_and(|m| m.asid != asid || m.vaddr != vaddr) {
-                return Err(SyscallError::InvalidCapability { argument: 0 });
+            // A mapped frame maps again only where it is (seL4: another address space is the
+            // VSpace argument's fault, another address the address's).
+            match mapped {
+                Some(m) if m.asid != asid => return Err(SyscallError::InvalidCapability { argument: 1 }),
+                Some(m) if m.vaddr != vaddr => return Err(SyscallError::InvalidArgument { argument: 0 }),
+                _ => {}
             }
             // Rights: at most the capability's; write needs read (seL4's VM rights).
             let read = can_read && rights & 2 != 0;
@@ -211,17 +215,30 @@ pub unsafe fn invoke(
             let frame_pa = mmu::virt_to_phys(ptr);
             // SAFETY: `entry` points into a live table.
             let existing = unsafe { *entry };
-            if existing & pte::VALID != 0 && (mapped.is_none() || pte::output_address(existing) != frame_pa) {
-                return Err(SyscallError::DeleteFirst);
-            }
             if level < 3 && pte::is_table(existing, level) {
-                return Err(SyscallError::DeleteFirst);
+                // seL4's walk goes on down the tables there and stops a level too deep for the
+                // frame: a failed lookup with the bits left where it stopped.
+                let mut deepest = level + 1;
+                while deepest < 3 {
+                    // SAFETY: the VSpace root and its tables are live objects.
+                    let Ok(next) = (unsafe { w.entry(root, vaddr, deepest) }) else { break };
+                    // SAFETY: `next` points into a live table.
+                    if !pte::is_table(unsafe { *next }, deepest) {
+                        break;
+                    }
+                    deepest += 1;
+                }
+                return Err(missing_table(deepest + 1));
             }
+            // Another frame's mapping there is replaced, as seL4 does on AArch64; that frame's
+            // capability still records it, and its unmap then finds another frame and leaves the
+            // entry alone.
+            let replaced = existing & pte::VALID != 0;
             let descriptor =
                 if level == 3 { pte::page_descriptor(frame_pa, attrs) } else { pte::block_descriptor(frame_pa, attrs) };
             // SAFETY: `entry` points into a live table.
             unsafe { entry.write_volatile(descriptor) };
-            if mapped.is_some() {
+            if replaced {
                 mmu::invalidate_page(asid, vaddr);
             }
             // SAFETY: the caller's contract.

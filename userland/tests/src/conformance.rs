@@ -26,6 +26,8 @@ pub const CASES: &[(&str, crate::cases::Case)] = &[
     ("sel4_6_domain_invocations_check_as_sel4", domain_invocations_check_as_sel4),
     ("sel4_6_notification_lends_its_scheduling_context", notification_lends_its_scheduling_context),
     ("sel4_7_unknown_syscall_restarts_at_the_svc", unknown_syscall_restarts_at_the_svc),
+    ("sel4_8_reply_returning_an_exhausted_context_is_a_timeout", reply_returning_an_exhausted_context_is_a_timeout),
+    ("sel4_8_passive_fault_handler_runs_on_the_faulters_context", passive_fault_handler_runs_on_the_faulters_context),
     ("sel4_10_vspace_copy_deleted_after_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, false)),
     ("sel4_10_vspace_copy_deleted_before_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, true)),
     ("sel4_10_vspace_copy_in_a_deleted_cnode_leaves_no_child", vspace_copy_in_a_deleted_cnode_leaves_no_child),
@@ -504,4 +506,113 @@ fn notification_lends_its_scheduling_context(env: &mut Env) -> Result {
     ok(crate::env::ROOT.delete(lent, crate::env::DEPTH), "delete the bound context")?;
     ok(SchedContext(passive.sc).bind(ntfn), "the notification takes another context")?;
     ok(SchedContext(passive.sc).unbind(), "unbind it")
+}
+
+static SERVER_REPLY: AtomicU64 = AtomicU64::new(0);
+
+/// A passive server: takes one call on the endpoint, then spins forever on the caller's
+/// context.
+extern "C" fn spinning_server(_: u64) -> ! {
+    let (ep, reply) = (ENDPOINT.load(Ordering::SeqCst), SERVER_REPLY.load(Ordering::SeqCst));
+    syscall::recv(ep, reply);
+    record(0x5e);
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Calls the endpoint once, then records the answer's first word and stops.
+extern "C" fn call_and_record(index: u64) -> ! {
+    let ep = ENDPOINT.load(Ordering::SeqCst);
+    let answer = syscall::call(Registers { cap_or_badge: ep, info: MessageInfo::new(0, 0, 0, 1), mrs: [1, 0, 0, 0] });
+    record(answer.mrs[0]);
+    stop_self(index)
+}
+
+/// 8. A passive server uses up its client's budget and takes a timeout fault (the client's
+///    context's badge, to the server's handler); its handler answers the client through the
+///    server's reply object: the client gets its context back with no budget left and, having a
+///    timeout handler, takes a timeout fault at once (seL4 `doReplyTransfer`) instead of running.
+fn reply_returning_an_exhausted_context_is_a_timeout(env: &mut Env) -> Result {
+    use hmk_sys::invocation::{SchedContext, SchedControl};
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    let server_reply = env.make(ObjectType::Reply, 0)?;
+    SERVER_REPLY.store(server_reply, Ordering::SeqCst);
+    let (server_timeouts, client_timeouts) = (env.make(ObjectType::Endpoint, 0)?, env.make(ObjectType::Endpoint, 0)?);
+    let server = spawn(env, 0, spinning_server, 250, true)?;
+    settle();
+    ok(SchedContext(server.sc).unbind(), "make the server passive")?;
+    let server_handler = badged_copy(env, server_timeouts, 2)?;
+    ok(Tcb(server.tcb).set_timeout_endpoint(server_handler), "the server's timeout handler")?;
+    let client = spawn(env, 1, call_and_record, 249, false)?;
+    let control = SchedControl(env.bootinfo.sched_control.start);
+    ok(control.configure_flags(SchedContext(client.sc), 2_000, 200_000, 0, 0x1c, 0), "the client's budget")?;
+    let client_handler = badged_copy(env, client_timeouts, 3)?;
+    ok(Tcb(client.tcb).set_timeout_endpoint(client_handler), "the client's timeout handler")?;
+    ok(Tcb(client.tcb).resume(), "start the client")?;
+    let reply = env.make(ObjectType::Reply, 0)?;
+    let fault = syscall::recv(server_timeouts, reply);
+    ensure!(fault.info.label() == 5 && fault.cap_or_badge == 2, "the server's timeout: {fault:?}");
+    ensure!(fault.mrs[0] == 0x1c, "the server's timeout names context badge {:#x}", fault.mrs[0]);
+    ensure!(log_contents() == [0x5e], "the server did not take the call: {:?}", log_contents());
+    // Answer the client on the server's behalf.
+    syscall::send(Registers { cap_or_badge: server_reply, info: MessageInfo::new(0, 0, 0, 1), mrs: [0x77, 0, 0, 0] });
+    let second = syscall::nb_recv(client_timeouts, env.make(ObjectType::Reply, 0)?);
+    ensure!(
+        second.info.label() == 5 && second.cap_or_badge == 3 && second.mrs[0] == 0x1c,
+        "the answered client took no timeout fault: {second:?}"
+    );
+    ensure!(log_contents() == [0x5e], "the client ran without budget: {:?}", log_contents());
+    ok(Tcb(client.tcb).suspend(), "stop the client")?;
+    ok(Tcb(server.tcb).suspend(), "stop the server")
+}
+
+static HANDLER_EP: AtomicU64 = AtomicU64::new(0);
+static HANDLER_REPLY: AtomicU64 = AtomicU64::new(0);
+
+/// A passive fault handler: answers each fault by moving the faulter's PC past the `udf`.
+extern "C" fn skip_faults(_: u64) -> ! {
+    let (ep, reply) = (HANDLER_EP.load(Ordering::SeqCst), HANDLER_REPLY.load(Ordering::SeqCst));
+    let mut fault = syscall::recv(ep, reply);
+    loop {
+        record(fault.info.label());
+        // UserException reply: FaultIP, SP, SPSR.
+        let answer = Registers {
+            cap_or_badge: 0,
+            info: MessageInfo::new(0, 0, 0, 3),
+            mrs: [fault.mrs[0] + 4, fault.mrs[1], fault.mrs[2], 0],
+        };
+        fault = syscall::reply_recv(ep, answer, reply);
+    }
+}
+
+/// Executes `udf` twice, recording after each.
+extern "C" fn undefined_twice(index: u64) -> ! {
+    for step in [0xa1, 0xa2] {
+        // SAFETY: `udf` traps; the fault handler moves the PC past it.
+        unsafe { core::arch::asm!("udf #0", options(nostack)) };
+        record(step);
+    }
+    stop_self(index)
+}
+
+/// 8. A passive fault handler (no scheduling context of its own) runs on the faulting thread's
+///    context, which the fault message lends it, and gives it back with its reply.
+fn passive_fault_handler_runs_on_the_faulters_context(env: &mut Env) -> Result {
+    use hmk_sys::invocation::SchedContext;
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    HANDLER_EP.store(ep, Ordering::SeqCst);
+    HANDLER_REPLY.store(env.make(ObjectType::Reply, 0)?, Ordering::SeqCst);
+    let handler = spawn(env, 0, skip_faults, 250, true)?;
+    settle();
+    ok(SchedContext(handler.sc).unbind(), "make the handler passive")?;
+    let faulter = spawn(env, 1, undefined_twice, 249, false)?;
+    set_fault_handler(env, faulter.tcb, ep, 1)?;
+    ok(Tcb(faulter.tcb).resume(), "start")?;
+    settle();
+    ensure!(log_contents() == [3, 0xa1, 3, 0xa2], "the faults were handled as {:?}", log_contents());
+    ok(Tcb(handler.tcb).suspend(), "stop the handler")
 }
