@@ -461,6 +461,15 @@ fn unlink_donation(reply_ptr: u64) -> u64 {
     sc
 }
 
+/// Scheduling context `sc` is no longer lent through a reply (SchedContext Unbind): the reply
+/// forgets it and will not give it back.
+pub fn forget_lending(sc: u64) {
+    let r = core::mem::take(&mut sched_context(sc).reply);
+    if r != 0 && reply(r).donated == sc {
+        reply(r).donated = 0;
+    }
+}
+
 /// Gives a donated scheduling context back to `caller` from whoever holds it (or from nobody,
 /// if its holder died), unless the caller has one of its own again.
 fn return_donation(reply_ptr: u64, caller: u64) {
@@ -480,10 +489,7 @@ fn return_donation(reply_ptr: u64, caller: u64) {
 /// Scheduling context `sc` is being deleted: a reply it is lent through, and a notification it
 /// is bound to, forget it.
 pub fn sched_context_deleted(sc: u64) {
-    let r = core::mem::take(&mut sched_context(sc).reply);
-    if r != 0 && reply(r).donated == sc {
-        reply(r).donated = 0;
-    }
+    forget_lending(sc);
     unbind_sched_context(sc);
 }
 

@@ -390,8 +390,9 @@ pub unsafe fn invoke_tcb(
         }
         label::BIND_NOTIFICATION => {
             need_caps(1)?;
+            // seL4: anything but a notification, like a busy one, is an illegal operation.
             let Cap::Notification { ptr, can_receive, .. } = extra.caps[0] else {
-                return Err(SyscallError::InvalidCapability { argument: 1 });
+                return Err(SyscallError::IllegalOperation);
             };
             if !can_receive || object.tcb.bound_notification != 0 || crate::ipc::notification_busy(ptr) {
                 return Err(SyscallError::IllegalOperation);
@@ -570,6 +571,8 @@ pub fn invoke_sched_context(
                 unbind_tcb(core.tcb);
             }
             crate::ipc::unbind_sched_context(sc_ptr);
+            // And the reply it is lent through: that reply no longer gives it back (seL4).
+            crate::ipc::forget_lending(sc_ptr);
             Ok(Outcome::Done)
         }
         label::SCHED_CONTEXT_UNBIND_OBJECT => match extra.first() {

@@ -25,6 +25,7 @@ pub const CASES: &[(&str, crate::cases::Case)] = &[
     ("sel4_6_set_flags_disables_the_fp_unit", set_flags_disables_the_fp_unit),
     ("sel4_6_domain_invocations_check_as_sel4", domain_invocations_check_as_sel4),
     ("sel4_6_notification_lends_its_scheduling_context", notification_lends_its_scheduling_context),
+    ("sel4_6_unbind_of_a_lent_context_cuts_the_reply", unbind_of_a_lent_context_cuts_the_reply),
     ("sel4_7_unknown_syscall_restarts_at_the_svc", unknown_syscall_restarts_at_the_svc),
     ("sel4_8_reply_returning_an_exhausted_context_is_a_timeout", reply_returning_an_exhausted_context_is_a_timeout),
     ("sel4_8_passive_fault_handler_runs_on_the_faulters_context", passive_fault_handler_runs_on_the_faulters_context),
@@ -548,15 +549,19 @@ fn reply_returning_an_exhausted_context_is_a_timeout(env: &mut Env) -> Result {
     ok(Tcb(server.tcb).set_timeout_endpoint(server_handler), "the server's timeout handler")?;
     let client = spawn(env, 1, call_and_record, 249, false)?;
     let control = SchedControl(env.bootinfo.sched_control.start);
-    ok(control.configure_flags(SchedContext(client.sc), 2_000, 200_000, 0, 0x1c, 0), "the client's budget")?;
-    let client_handler = badged_copy(env, client_timeouts, 3)?;
-    ok(Tcb(client.tcb).set_timeout_endpoint(client_handler), "the client's timeout handler")?;
+    // A budget well above a loaded host's pauses (QEMU's clock runs on while the host does not
+    // run it), and a period far longer than the case.
+    ok(control.configure_flags(SchedContext(client.sc), 20_000, 2_000_000, 0, 0x1c, 0), "the client's budget")?;
     ok(Tcb(client.tcb).resume(), "start the client")?;
     let reply = env.make(ObjectType::Reply, 0)?;
     let fault = syscall::recv(server_timeouts, reply);
     ensure!(fault.info.label() == 5 && fault.cap_or_badge == 2, "the server's timeout: {fault:?}");
     ensure!(fault.mrs[0] == 0x1c, "the server's timeout names context badge {:#x}", fault.mrs[0]);
     ensure!(log_contents() == [0x5e], "the server did not take the call: {:?}", log_contents());
+    // Only now the client gets a timeout handler: a pause of the host before its call cannot
+    // leave it faulting where nobody waits.
+    let client_handler = badged_copy(env, client_timeouts, 3)?;
+    ok(Tcb(client.tcb).set_timeout_endpoint(client_handler), "the client's timeout handler")?;
     // Answer the client on the server's behalf.
     syscall::send(Registers { cap_or_badge: server_reply, info: MessageInfo::new(0, 0, 0, 1), mrs: [0x77, 0, 0, 0] });
     let second = syscall::nb_recv(client_timeouts, env.make(ObjectType::Reply, 0)?);
@@ -615,4 +620,42 @@ fn passive_fault_handler_runs_on_the_faulters_context(env: &mut Env) -> Result {
     settle();
     ensure!(log_contents() == [3, 0xa1, 3, 0xa2], "the faults were handled as {:?}", log_contents());
     ok(Tcb(handler.tcb).suspend(), "stop the handler")
+}
+
+/// A passive server: takes one call on the endpoint, records 0x5e and waits on the notification
+/// (holding the caller's context) forever.
+extern "C" fn holding_server(_: u64) -> ! {
+    let (ep, reply) = (ENDPOINT.load(Ordering::SeqCst), SERVER_REPLY.load(Ordering::SeqCst));
+    syscall::recv(ep, reply);
+    record(0x5e);
+    loop {
+        syscall::wait(NOTIFICATION.load(Ordering::SeqCst));
+    }
+}
+
+/// 6. SchedContext Unbind of a context lent to a passive server takes it from the server and
+///    from the reply it was lent through (seL4): the reply then answers the client without
+///    giving the context back, so the client waits until it is bound again.
+fn unbind_of_a_lent_context_cuts_the_reply(env: &mut Env) -> Result {
+    use hmk_sys::invocation::SchedContext;
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    let server_reply = env.make(ObjectType::Reply, 0)?;
+    SERVER_REPLY.store(server_reply, Ordering::SeqCst);
+    NOTIFICATION.store(env.make(ObjectType::Notification, 0)?, Ordering::SeqCst);
+    let server = spawn(env, 0, holding_server, 250, true)?;
+    settle();
+    ok(SchedContext(server.sc).unbind(), "make the server passive")?;
+    let client = spawn(env, 1, call_and_record, 249, true)?;
+    settle();
+    ensure!(log_contents() == [0x5e], "the server did not take the call: {:?}", log_contents());
+    ok(SchedContext(client.sc).unbind(), "unbind the lent context")?;
+    syscall::send(Registers { cap_or_badge: server_reply, info: MessageInfo::new(0, 0, 0, 1), mrs: [0x77, 0, 0, 0] });
+    settle();
+    ensure!(log_contents() == [0x5e], "the reply gave the unbound context back: {:?}", log_contents());
+    ok(SchedContext(client.sc).bind(client.tcb), "bind it to the client again")?;
+    settle();
+    ensure!(log_contents() == [0x5e, 0x77], "the client did not run on its context: {:?}", log_contents());
+    ok(Tcb(server.tcb).suspend(), "stop the server")
 }

@@ -229,7 +229,8 @@ pub fn bound_notification_wakes_recv(env: &mut Env) -> Result {
     expect_error(Tcb(worker.tcb).bind_notification(ntfn), Error::IllegalOperation)?;
     ok(Tcb(worker.tcb).unbind_notification(), "unbind")?;
     expect_error(Tcb(worker.tcb).unbind_notification(), Error::IllegalOperation)?;
-    expect_error(Tcb(worker.tcb).bind_notification(ep), Error::InvalidCapability)
+    // seL4: a capability that is not a notification is an illegal operation here.
+    expect_error(Tcb(worker.tcb).bind_notification(ep), Error::IllegalOperation)
 }
 
 /// Receives forever on the endpoint slot, recording MR0 each time.
