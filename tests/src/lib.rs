@@ -9,6 +9,8 @@
 //! log, that the root task built the boot system (`system/boot.toml`, [`check_system`]). Each
 //! check is one counted test case.
 
+pub mod kernel_elf;
+
 /// Which machine QEMU emulates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Machine {
