@@ -16,6 +16,7 @@ mod check;
 mod env;
 mod faults;
 mod fuzz;
+mod handoff;
 mod integrity;
 mod ipc;
 mod irq;
@@ -46,10 +47,11 @@ fn selected(name: &str) -> bool {
 fn main(bootinfo: &'static BootInfo) {
     let mut setup = env::Setup::new(bootinfo);
     let (mut passed, mut failed) = (0, 0);
-    for (name, case) in [integrity::CASES, cases::ALL, vm::CASES, irq::CASES, fuzz::CASES, bus::CASES, lifetime::CASES]
-        .into_iter()
-        .flatten()
-        .filter(|(name, _)| selected(name))
+    for (name, case) in
+        [handoff::CASES, integrity::CASES, cases::ALL, vm::CASES, irq::CASES, fuzz::CASES, bus::CASES, lifetime::CASES]
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| selected(name))
     {
         let mut env = setup.prepare();
         let outcome = case(&mut env);
