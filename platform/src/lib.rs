@@ -1,13 +1,14 @@
 //! Board facts and the pure logic of bring-up, shared by the loader and the kernel.
 //!
 //! This crate owns what can be known about a machine without touching it: the device tree
-//! probe ([`board`]), arithmetic on physical address ranges ([`region`]) and the AArch64
-//! VMSAv8-64 translation-table formats ([`pte`], [`window`]). It is `no_std`, has no
-//! target-specific code and is unit-tested on the host.
+//! probe ([`board`]), arithmetic on physical address ranges ([`region`]), the AArch64
+//! VMSAv8-64 translation-table formats ([`pte`], [`window`]) and seL4's elfloader handoff
+//! ([`handoff`]). It is `no_std`, has no target-specific code and is unit-tested on the host.
 #![cfg_attr(not(test), no_std)]
 
 pub mod board;
 pub mod dtb_edit;
+pub mod handoff;
 pub mod mmio;
 pub mod pl011;
 pub mod pte;

@@ -1,8 +1,11 @@
 //! `cargo xtask lint`: `cargo fmt --check` and clippy with warnings denied, on the host crates
-//! and on the kernel and loader for every board. Part of `cargo xtask test`.
+//! and on the kernel and loader for every board, and the link layout of the kernel ELF each
+//! board's loader embeds against seL4's (`hmk_boot_checks::kernel_elf`). Part of
+//! `cargo xtask test`.
 
 use crate::build::{self, TARGET, Variant};
 use crate::repo_root;
+use hmk_boot_checks::kernel_elf::{KernelElf, check_layout};
 use std::process::Command;
 
 const HOST_CRATES: [&str; 6] = ["hmk-platform", "hmk-sys", "hm-bus", "hm-system", "hmk-boot-checks", "xtask"];
@@ -39,6 +42,20 @@ fn outcome(command: &mut Command) -> Result<(), String> {
     Err(first.join("\n"))
 }
 
+/// The seL4 link-layout checks of the kernel ELF at `kernel` (`Err`: it was not built), named
+/// `kernel-layout-{board}/{fact}`.
+fn kernel_layout(board: &str, kernel: Result<&std::path::Path, &String>) -> Vec<(String, Result<(), String>)> {
+    let prefix = format!("kernel-layout-{board}");
+    let parsed = kernel
+        .map_err(|why| why.clone())
+        .and_then(|path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display())))
+        .and_then(|bytes| KernelElf::parse(&bytes));
+    match parsed {
+        Ok(elf) => check_layout(&prefix, &elf).into_iter().map(|r| (r.name, r.failure.map_or(Ok(()), Err))).collect(),
+        Err(why) => vec![(prefix, Err(why))],
+    }
+}
+
 /// Every lint, by name, with its outcome.
 pub fn run_all() -> Vec<(String, Result<(), String>)> {
     let mut results = vec![("rustfmt".to_string(), outcome(cargo().args(["fmt", "--all", "--", "--check"])))];
@@ -65,6 +82,7 @@ pub fn run_all() -> Vec<(String, Result<(), String>)> {
     for board in ["virt", "rpi4"] {
         // The loader embeds a kernel ELF, so one must exist before clippy can check it.
         let embedded = build::build_image(board, Variant::Run).map(|image| image.with_file_name("hmk-kernel.elf"));
+        results.extend(kernel_layout(board, embedded.as_deref()));
         let result = embedded.and_then(|kernel| {
             outcome(
                 cargo()

@@ -9,6 +9,12 @@
 //! log, that the root task built the boot system (`system/boot.toml`, [`check_system`]). Each
 //! check is one counted test case.
 
+pub mod kernel_elf;
+
+use hmk_platform::PPTR_BASE;
+use hmk_platform::handoff;
+use hmk_platform::region::Region;
+
 /// Which machine QEMU emulates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Machine {
@@ -132,7 +138,105 @@ pub fn check_boot(suite: &Suite, log: &str, exit_code: Option<i32>) -> Vec<Check
             has_line(log, "hmk: boot test complete") && exit_code == Some(0),
             || format!("want the boot-test stop line and exit status 0, got exit {exit_code:?}"),
         ),
+        check_handoff(prefix, log),
+        check_loader_memory_free(prefix, log),
     ]
+}
+
+/// The hexadecimal numbers (`0x...`) in `line`, in order.
+fn hex_numbers(line: &str) -> Vec<u64> {
+    line.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter_map(|word| u64::from_str_radix(word.strip_prefix("0x")?, 16).ok())
+        .collect()
+}
+
+/// The hexadecimal numbers of the first line starting with `prefix`.
+fn numbers_after(log: &str, prefix: &str) -> Option<Vec<u64>> {
+    log.lines().map(str::trim_end).find(|l| l.starts_with(prefix)).map(hex_numbers)
+}
+
+/// What the loader says it handed over (its `handoff` line: x0..x5, TTBR1's range and
+/// physical start, TTBR0's range) must be seL4's elfloader layout for the kernel image the
+/// kernel reports, and what the kernel reports receiving (device tree, user image) must be it.
+pub fn check_handoff(name: &str, log: &str) -> CheckResult {
+    let name = format!("{name}/handoff");
+    let lines = (
+        numbers_after(log, "hmk-loader: handoff "),
+        numbers_after(log, "hmk-loader: ").filter(|n| n.len() >= 2),
+        numbers_after(log, "kernel image: ["),
+        numbers_after(log, "device tree: ["),
+        log.lines().find_map(|l| l.trim_end().strip_prefix("user image: ")),
+    );
+    let (Some(h), Some(loader), Some(kernel), Some(dtb), Some(user)) = lines else {
+        return check(&name, false, || "the loader's handoff line or the kernel's report is missing".into());
+    };
+    if h.len() != 11 || kernel.len() < 2 || dtb.len() != 2 {
+        return check(&name, false, || format!("unreadable handoff line {h:x?} or kernel report"));
+    }
+    let mut problems = Vec::new();
+    let (x, ttbr1, ttbr0) = (&h[..6], &h[6..9], &h[9..]);
+    let (kernel, loader) = (Region::new(kernel[0], kernel[1]), Region::new(loader[0], loader[1]));
+    if [x[4], x[4] + x[5]] != [dtb[0], dtb[1]] {
+        problems.push(format!(
+            "the kernel saw the device tree at {dtb:#x?}, the loader passed x4 {:#x} x5 {:#x}",
+            x[4], x[5]
+        ));
+    }
+    if x[4] != handoff::dtb_address(kernel.end) {
+        problems.push(format!("x4 {:#x} is not the page after the kernel's end {:#x}", x[4], kernel.end));
+    }
+    let user_numbers = hex_numbers(user);
+    if user == "none" {
+        if x[..4] != [0; 4] {
+            problems.push(format!("no user image, but x0..x3 are {:#x?}", &x[..4]));
+        }
+    } else if user_numbers[..] != x[..4] {
+        problems.push(format!("the kernel saw user image {user_numbers:#x?}, the loader passed {:#x?}", &x[..4]));
+    } else if x[0] != handoff::user_image_address(x[4], x[5]) {
+        problems.push(format!("x0 {:#x} is not the page after the device tree's end", x[0]));
+    }
+    match handoff::kernel_map(Region::new(PPTR_BASE + kernel.start, PPTR_BASE + kernel.end), kernel.start) {
+        Ok(map) => {
+            let range = map.virtual_range();
+            if ttbr1 != [range.start, range.end, map.pa] {
+                problems.push(format!("TTBR1 maps {ttbr1:#x?}, the elfloader maps {range:#x?} onto {:#x}", map.pa));
+            }
+        }
+        Err(why) => problems.push(format!("the elfloader cannot map the kernel {kernel:#x?}: {why:?}")),
+    }
+    match handoff::identity_map(loader) {
+        Ok(map) if ttbr0 == [map.va, map.virtual_range().end] => {}
+        Ok(map) => {
+            problems.push(format!("TTBR0 maps {ttbr0:#x?}, the loader's blocks are {:#x?}", map.virtual_range()))
+        }
+        Err(why) => problems.push(format!("the loader {loader:#x?} cannot be identity-mapped: {why:?}")),
+    }
+    check(&name, problems.is_empty(), || problems.join("; "))
+}
+
+/// The loader's image (the first range its first line names) lies in the free memory the
+/// kernel reports, before the kernel takes any of it: the loader reserves nothing, as seL4's
+/// elfloader does not, and the kernel hands its memory out as untyped.
+pub fn check_loader_memory_free(name: &str, log: &str) -> CheckResult {
+    let name = format!("{name}/loader-memory-free");
+    let Some(loader) = numbers_after(log, "hmk-loader: ").filter(|n| n.len() >= 2) else {
+        return check(&name, false, || "no loader line naming its image".into());
+    };
+    let mut free: Vec<(u64, u64)> = log
+        .lines()
+        .filter(|l| l.starts_with("free: ["))
+        .filter_map(|l| Some((hex_numbers(l).first().copied()?, hex_numbers(l).get(1).copied()?)))
+        .collect();
+    free.sort_unstable();
+    let mut covered = loader[0];
+    for (start, end) in free {
+        if start <= covered && covered < end {
+            covered = end;
+        }
+    }
+    check(&name, covered >= loader[1], || {
+        format!("the loader's [{:#x}, {:#x}) is not all free memory: covered up to {covered:#x}", loader[0], loader[1])
+    })
 }
 
 /// Checks the log of a `test-fault` kernel: a panic naming the data abort and its addresses.
@@ -168,6 +272,7 @@ pub fn check_suite(suite: &Suite, log: &str, exit_code: Option<i32>) -> Vec<Chec
             results.push(CheckResult { name: format!("{}/{name}", suite.name), failure: Some(why.to_string()) });
         }
     }
+    results.push(check_handoff(&format!("{}/suite", suite.name), log));
     let closing = format!("{passed} passed, {failed} failed");
     let finished = log.lines().any(|l| l.trim_end() == closing) && exit_code == Some(0);
     results.push(check(&format!("{}/suite-finished", suite.name), finished, || {
@@ -305,11 +410,19 @@ mod tests {
         assert!(restart.failure.is_none());
     }
 
-    const GOOD: &str = "hmk-loader: entering the kernel at EL1 with the MMU on\n\
+    const GOOD: &str = "hmk-loader: linux,dummy-virt (1 CPUs), loader at [0x40080000, 0x401f2000), DTB at 0x48000000 (1048576 bytes)\n\
+        hmk-loader: handoff x0 0x0 x1 0x0 x2 0x0 x3 0x0 x4 0x41031000 x5 0x1d9e; \
+        TTBR1 [0xffffff8041000000, 0xffffff8080000000) -> 0x41000000; TTBR0 [0x40000000, 0x40200000) identity\n\
+        hmk-loader: entering the kernel at EL1 with the MMU on\n\
         hmk 0.1.0: capability microkernel for AArch64\n\
         board: linux,dummy-virt\n\
         cpu: Cortex-A72 (MIDR 0x410fd083), 1 CPUs in the device tree, enable-method none, PSCI via HVC; kernel at EL1\n\
         memory: [0x40000000, 0x48000000) 128 MiB\n\
+        kernel image: [0x41000000, 0x41031000) 196 KiB, window of 6 tables\n\
+        device tree: [0x41031000, 0x41032d9e)\n\
+        user image: none\n\
+        free: [0x40000000, 0x41000000) 16 MiB as 1 untyped\n\
+        free: [0x41033000, 0x48000000) 114484 KiB as 11 untyped\n\
         untyped: 18 blocks, 129388 KiB in all\n\
         interrupts: GICv2, 288 lines, GICD 0x8000000, GICC 0x8010000, IIDR 0x43b\n\
         timer: tick 1 (counter 1)\ntimer: tick 2 (counter 2)\ntimer: tick 3 (counter 3)\n\
@@ -318,7 +431,7 @@ mod tests {
     #[test]
     fn a_good_log_passes_every_check() {
         let results = check_boot(&SUITES[0], GOOD, Some(0));
-        assert_eq!(results.len(), 9);
+        assert_eq!(results.len(), 11);
         assert!(results.iter().all(|r| r.failure.is_none()), "{results:?}");
     }
 
@@ -333,6 +446,46 @@ mod tests {
         assert!(wrong_memory.iter().any(|r| r.name == "virt-gic3/memory-map" && r.failure.is_some()));
         let killed = check_boot(&SUITES[0], GOOD, None);
         assert!(killed.iter().any(|r| r.name == "virt-gic2/clean-stop" && r.failure.is_some()));
+    }
+
+    fn handoff_failure(log: &str) -> Option<String> {
+        check_handoff("virt-gic2", log).failure
+    }
+
+    #[test]
+    fn the_handoff_must_be_the_elfloaders() {
+        assert_eq!(handoff_failure(GOOD), None);
+        let wrong = |from: &str, to: &str| handoff_failure(&GOOD.replace(from, to));
+        // The device tree not right after the kernel, or not what the kernel saw.
+        assert!(wrong("x4 0x41031000", "x4 0x41032000").is_some());
+        assert!(wrong("x5 0x1d9e", "x5 0x1d9f").is_some());
+        // TTBR1 mapping all RAM rather than from the kernel to the end of its GiB.
+        assert!(wrong("TTBR1 [0xffffff8041000000", "TTBR1 [0xffffff8040000000").is_some());
+        assert!(wrong("0xffffff8080000000) -> 0x41000000", "0xffffff8088000000) -> 0x41000000").is_some());
+        // TTBR0 mapping more than the loader's blocks.
+        assert!(wrong("TTBR0 [0x40000000, 0x40200000)", "TTBR0 [0x40000000, 0x48000000)").is_some());
+        // A user image the kernel did not see, or one not after the device tree.
+        assert!(wrong("x0 0x0 x1 0x0", "x0 0x41033000 x1 0x0").is_some());
+        let with_user = GOOD
+            .replace("x0 0x0 x1 0x0 x2 0x0 x3 0x0", "x0 0x41033000 x1 0x41100000 x2 0x40c33000 x3 0x400000")
+            .replace("user image: none", "user image: [0x41033000, 0x41100000), pv offset 0x40c33000, entry 0x400000");
+        assert_eq!(handoff_failure(&with_user), None);
+        assert!(handoff_failure(&with_user.replace("entry 0x400000", "entry 0x400010")).is_some());
+        let late = with_user.replace("0x41033000", "0x41034000");
+        assert!(handoff_failure(&late).unwrap().contains("not the page after the device tree"));
+        assert!(handoff_failure("hmk 0.1.0\n").is_some());
+    }
+
+    #[test]
+    fn the_loader_must_be_free_memory() {
+        assert!(check_loader_memory_free("v", GOOD).failure.is_none());
+        let reserved = GOOD.replace("free: [0x40000000, 0x41000000)", "free: [0x401f2000, 0x41000000)");
+        assert!(check_loader_memory_free("v", &reserved).failure.is_some());
+        let split = GOOD.replace(
+            "free: [0x40000000, 0x41000000) 16 MiB as 1 untyped",
+            "free: [0x40100000, 0x41000000) x\nfree: [0x40000000, 0x40100000) y",
+        );
+        assert!(check_loader_memory_free("v", &split).failure.is_none());
     }
 
     #[test]
@@ -350,10 +503,11 @@ mod tests {
     fn suite_lines_become_results() {
         let log = "PASS a\nFAIL b: wrong badge\nPASS c\n2 passed, 1 failed\n";
         let results = check_suite(&SUITES[0], log, Some(0));
-        assert_eq!(results.len(), 4);
+        assert_eq!(results.len(), 5);
         assert_eq!(results[1].name, "virt-gic2/b");
         assert_eq!(results[1].failure.as_deref(), Some("wrong badge"));
-        assert!(results[3].failure.is_none(), "finished");
+        assert_eq!(results[3].name, "virt-gic2/suite/handoff");
+        assert!(results[4].failure.is_none(), "finished");
         let cut_short = check_suite(&SUITES[0], "PASS a\n", None);
         assert!(cut_short.last().unwrap().failure.is_some());
     }

@@ -12,8 +12,9 @@ use aarch64_cpu::registers::{CurrentEL, MIDR_EL1, Readable};
 use hmk_kernel::boot_alloc::BootAllocator;
 use hmk_platform::board::{self, BoardConfig, Gic, PsciConduit};
 use hmk_platform::dtb_edit;
+use hmk_platform::handoff;
 use hmk_platform::pl011::Pl011Registers;
-use hmk_platform::region::{Region, RegionSet, power_of_two_blocks};
+use hmk_platform::region::{Region, RegionSet, align_down, power_of_two_blocks};
 
 /// Timer ticks after which a `boot-test` kernel stops the machine.
 #[cfg(feature = "boot-test")]
@@ -62,12 +63,17 @@ extern "C" fn kernel_main(
         user_entry,
         dtb: Region::with_size(dtb_pa, dtb_size),
     };
-    if dtb_pa == 0 || dtb_size == 0 {
-        // Without a device tree there is no console to complain on.
+    // The boot contract maps the kernel's 1 GiB region from its start: the DTB (which seL4's
+    // elfloader puts right after the kernel) can be read before the kernel's own window only
+    // if it lies there. Without a readable device tree there is no console to complain on.
+    let kernel = kernel_image();
+    let mapped = Region::new(kernel.start, align_down(kernel.start, handoff::ONE_GIB) + handoff::ONE_GIB);
+    let in_mapped = dtb_pa >= mapped.start && dtb_pa.checked_add(dtb_size).is_some_and(|end| end <= mapped.end);
+    if dtb_pa == 0 || dtb_size == 0 || !in_mapped {
         stop::stop(2);
     }
-    // SAFETY: the boot contract maps the kernel's 1 GiB region from its start, and the loader
-    // places the DTB right after the kernel image, so it is readable through the window offset.
+    // SAFETY: checked just above: the DTB lies in the part of the kernel's 1 GiB region the
+    // boot contract maps, at the window offset.
     let dtb = unsafe { core::slice::from_raw_parts_mut(mmu::phys_to_virt(dtb_pa) as *mut u8, dtb_size as usize) };
     // Any loader may pass a tree with NOP tokens; the probe needs them gone.
     let Ok(dtb_size) = dtb_edit::remove_nops(dtb) else { stop::stop(2) };

@@ -3,9 +3,13 @@
 //!
 //! It owns the machine from reset to the kernel's first instruction: park secondary cores,
 //! leave EL2 for EL1 with EL2 configured (`entry.s`), find the console and RAM in the device
-//! tree, copy the embedded kernel ELF to its physical addresses, place a copy of the DTB after
-//! it (with the loader's own image reserved), build translation tables, turn on the MMU and
-//! caches and enter the kernel with seL4's handoff registers (see docs/architecture.md).
+//! tree, and then do what seL4's elfloader does, in the same places and the same state
+//! ([`hmk_platform::handoff`], docs/abi.md "Boot handoff"): the kernel ELF at its physical
+//! address, the device tree copied unchanged after it, the root task after that with its
+//! program headers in the next page, translation tables that map only the kernel's 1 GiB
+//! region (TTBR1) and the loader (TTBR0), the MMU and caches on, and the jump with seL4's six
+//! handoff registers. Everything else the kernel could find is made useless first
+//! (`enter_kernel`), so a kernel that relied on more than the elfloader gives fails here too.
 #![no_std]
 #![no_main]
 
@@ -17,8 +21,9 @@ use elf::abi::PT_LOAD;
 use elf::endian::LittleEndian;
 use hmk_platform::board;
 use hmk_platform::dtb_edit;
+use hmk_platform::handoff::{self, ElfPlacement, LoadSegment};
 use hmk_platform::pl011::Pl011Registers;
-use hmk_platform::region::{Region, align_up_saturating};
+use hmk_platform::region::Region;
 
 core::arch::global_asm!(include_str!("entry.s"));
 
@@ -75,51 +80,52 @@ fn loader_image() -> Region {
     Region::new(core::ptr::addr_of!(__loader_start) as u64, core::ptr::addr_of!(__loader_end) as u64)
 }
 
-/// Where an ELF's loadable segments go: the page-aligned span of their addresses (physical
-/// `p_paddr` for the kernel, virtual `p_vaddr` for the root task) and the entry point.
-struct ElfPlan {
-    span: Region,
-    entry: u64,
+fn loads<'a>(file: &'a ElfBytes<'a, LittleEndian>) -> impl Iterator<Item = elf::segment::ProgramHeader> + 'a {
+    file.segments().into_iter().flatten().filter(|ph| ph.p_type == PT_LOAD)
 }
 
-/// Which program-header address places a segment.
-#[derive(Clone, Copy)]
-enum Placement {
-    Physical,
-    Virtual,
+/// The bytes of a segment in its file.
+fn file_bytes<'a>(bytes: &'a [u8], ph: &elf::segment::ProgramHeader) -> &'a [u8] {
+    let range =
+        usize::try_from(ph.p_offset).ok().and_then(|start| Some(start..start.checked_add(ph.p_filesz as usize)?));
+    range.and_then(|r| bytes.get(r)).unwrap_or_else(|| fail("an ELF segment lies outside its file"))
 }
 
-fn segment_address(ph: &elf::segment::ProgramHeader, placement: Placement) -> u64 {
-    match placement {
-        Placement::Physical => ph.p_paddr,
-        Placement::Virtual => ph.p_vaddr,
-    }
-}
-
-fn plan_elf(file: &ElfBytes<LittleEndian>, placement: Placement) -> Option<ElfPlan> {
-    let mut span = Region::new(u64::MAX, 0);
-    for ph in file.segments()?.iter().filter(|ph| ph.p_type == PT_LOAD) {
-        let address = segment_address(&ph, placement);
-        span.start = span.start.min(address);
-        span.end = span.end.max(address.checked_add(ph.p_memsz)?);
-    }
-    (!span.is_empty()).then(|| ElfPlan { span: span.align_outward(4096), entry: file.ehdr.e_entry })
-}
-
-/// Copies every loadable segment of `file` (whose bytes are `bytes`) into the physical range
-/// `target` (the plan's span, shifted) and zero-fills the rest.
-fn load_elf(file: &ElfBytes<LittleEndian>, bytes: &[u8], plan: &ElfPlan, placement: Placement, target: Region) {
+/// Zeroes `target` and copies each loadable segment of `file` to `target.start` plus its
+/// virtual offset from `virt_start` (how the elfloader lays out both the kernel and the root
+/// task).
+fn load_by_virtual_offset(file: &ElfBytes<LittleEndian>, bytes: &[u8], virt_start: u64, target: Region) {
     // SAFETY: `target` is RAM that the caller checked overlaps nothing in use; the MMU is off,
     // so physical addresses are the addresses we write through.
     let memory = unsafe { core::slice::from_raw_parts_mut(target.start as *mut u8, target.size() as usize) };
     memory.fill(0);
-    for ph in file.segments().into_iter().flatten().filter(|ph| ph.p_type == PT_LOAD) {
-        let offset = (segment_address(&ph, placement) - plan.span.start) as usize;
-        let Some(source) = bytes.get(ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize) else {
-            fail("an ELF segment lies outside its file");
+    for ph in loads(file) {
+        let source = file_bytes(bytes, &ph);
+        let offset = (ph.p_vaddr - virt_start) as usize;
+        let Some(destination) = memory.get_mut(offset..offset + source.len()) else {
+            fail("an ELF segment lies outside its image");
         };
-        memory[offset..offset + source.len()].copy_from_slice(source);
+        destination.copy_from_slice(source);
     }
+}
+
+/// The page after the root task: its program-header count and entry size (u32 each), then the
+/// program headers, as the elfloader leaves them.
+fn write_program_headers(file: &ElfBytes<LittleEndian>, bytes: &[u8], page: u64) {
+    let (count, size) = (u32::from(file.ehdr.e_phnum), u32::from(file.ehdr.e_phentsize));
+    let table = (file.ehdr.e_phoff as usize).checked_add(count as usize * size as usize);
+    let Some(headers) = table.and_then(|end| bytes.get(file.ehdr.e_phoff as usize..end)) else {
+        fail("the root task's program headers lie outside its file");
+    };
+    if 8 + headers.len() > handoff::PAGE as usize {
+        fail("the root task's program headers do not fit in a page");
+    }
+    // SAFETY: `page` is the 4 KiB after the root task, checked free RAM like the image.
+    let memory = unsafe { core::slice::from_raw_parts_mut(page as *mut u8, handoff::PAGE as usize) };
+    memory.fill(0);
+    memory[..4].copy_from_slice(&count.to_le_bytes());
+    memory[4..8].copy_from_slice(&size.to_le_bytes());
+    memory[8..8 + headers.len()].copy_from_slice(headers);
 }
 
 #[unsafe(no_mangle)]
@@ -132,15 +138,35 @@ extern "C" fn loader_main(dtb_address: u64) -> ! {
             aarch64_cpu::asm::wfe();
         }
     };
+    let dtb_region = Region::with_size(dtb_address, dtb_size as u64);
+    let loader = loader_image();
+
+    // The kernel's place comes from its ELF alone, the device tree's copy from that: the
+    // elfloader copies the tree before anything else, unchanged.
+    let kernel = ElfBytes::<LittleEndian>::minimal_parse(KERNEL_ELF).unwrap_or_else(|_| fail("no kernel ELF"));
+    let segments = loads(&kernel).map(|ph| LoadSegment { vaddr: ph.p_vaddr, paddr: ph.p_paddr, memsz: ph.p_memsz });
+    let Some(placement) = ElfPlacement::new(segments, kernel.ehdr.e_entry) else {
+        fail("the kernel ELF has no loadable segments");
+    };
+    let dtb_copy = Region::with_size(handoff::dtb_address(placement.phys.end), dtb_size as u64);
+    if dtb_copy.overlaps(&loader) || dtb_copy.overlaps(&dtb_region) {
+        loop {
+            aarch64_cpu::asm::wfe();
+        }
+    }
+    // SAFETY: the firmware's device tree is `dtb_size` bytes at `dtb_address`; the copy's place
+    // overlaps neither it nor the loader. MMU off: physical addresses are used directly.
+    unsafe { core::ptr::copy_nonoverlapping(dtb_address as *const u8, dtb_copy.start as *mut u8, dtb_size) };
+
     // SAFETY: the header's totalsize bounds the device tree the firmware placed in RAM, which
-    // the firmware hands over to us to use and change.
+    // the firmware hands over to us to use and change (the kernel gets the copy).
     let dtb = unsafe { core::slice::from_raw_parts_mut(dtb_address as *mut u8, dtb_size) };
-    let Ok(dtb_size) = dtb_edit::remove_nops(dtb) else {
+    let Ok(probed_size) = dtb_edit::remove_nops(dtb) else {
         loop {
             aarch64_cpu::asm::wfe();
         }
     };
-    let dtb = &dtb[..dtb_size];
+    let dtb = &dtb[..probed_size];
     let board = board::probe(dtb).unwrap_or_else(|_| fail("the device tree cannot be read"));
     if let Some(uart) = board.uart {
         // SAFETY: the device tree names this PL011's register frame; the MMU is off, so the
@@ -149,7 +175,6 @@ extern "C" fn loader_main(dtb_address: u64) -> ! {
         // SAFETY: single core, interrupts masked; the only writer of CONSOLE.
         unsafe { *core::ptr::addr_of_mut!(CONSOLE) = Console(Some(registers)) };
     }
-    let loader = loader_image();
     say!(
         "hmk-loader: {} ({} CPUs), loader at [{:#x}, {:#x}), DTB at {:#x} ({} bytes)",
         board.model,
@@ -163,27 +188,33 @@ extern "C" fn loader_main(dtb_address: u64) -> ! {
         fail("the device tree describes no RAM");
     }
 
-    let kernel = ElfBytes::<LittleEndian>::minimal_parse(KERNEL_ELF)
-        .unwrap_or_else(|_| fail("the embedded kernel is not an ELF file"));
-    let plan =
-        plan_elf(&kernel, Placement::Physical).unwrap_or_else(|| fail("the kernel ELF has no loadable segments"));
-    let dtb_region = Region::with_size(dtb_address, dtb_size as u64);
-    let new_dtb_size = dtb_edit::max_size_with_reservation(dtb).unwrap_or(dtb_size + 24) as u64;
-    let new_dtb = Region::with_size(align_up_saturating(plan.span.end, 4096), new_dtb_size);
-
-    // The root task follows the DTB copy, as in seL4's layout: kernel, DTB, user image.
+    // The root task follows the device tree's copy, laid out by virtual address, its program
+    // headers in the page after it.
     let root = (!ROOT_ELF.is_empty()).then(|| {
         let file = ElfBytes::<LittleEndian>::minimal_parse(ROOT_ELF)
             .unwrap_or_else(|_| fail("the embedded root task is not an ELF file"));
-        let root_plan =
-            plan_elf(&file, Placement::Virtual).unwrap_or_else(|| fail("the root task has no loadable segments"));
-        let physical = Region::with_size(align_up_saturating(new_dtb.end, 4096), root_plan.span.size());
-        (file, root_plan, physical)
+        let segments = loads(&file).map(|ph| LoadSegment { vaddr: ph.p_vaddr, paddr: ph.p_vaddr, memsz: ph.p_memsz });
+        let Some(layout) = ElfPlacement::new(segments, file.ehdr.e_entry) else {
+            fail("the root task has no loadable segments");
+        };
+        if !layout.virt.start.is_multiple_of(handoff::PAGE) {
+            fail("the root task's first segment is not page aligned");
+        }
+        let physical =
+            Region::with_size(handoff::user_image_address(dtb_copy.start, dtb_copy.size()), layout.virt.size());
+        (file, layout, physical)
     });
 
+    let kernel_loaded = placement.loaded();
+    if kernel_loaded.overlaps(&dtb_copy) {
+        // The elfloader would write the kernel over the tree: its segments' p_vaddr - p_paddr differ.
+        fail("the kernel's segments are not linked at one physical offset");
+    }
     let in_ram = |r: &Region| board.memory.as_slice().iter().any(|m| m.start <= r.start && r.end <= m.end);
-    let root_region = root.as_ref().map_or(Region::default(), |(_, _, physical)| *physical);
-    for placed in [plan.span, new_dtb, root_region].into_iter().filter(|r| !r.is_empty()) {
+    let root_region = root
+        .as_ref()
+        .map_or(Region::default(), |(_, _, physical)| Region::new(physical.start, physical.end + handoff::PAGE));
+    for placed in [kernel_loaded, dtb_copy, root_region].into_iter().filter(|r| !r.is_empty()) {
         if !in_ram(&placed) || placed.overlaps(&loader) || placed.overlaps(&dtb_region) {
             fail("the kernel, DTB copy or root task would overlap the loader or the DTB, or leave RAM");
         }
@@ -191,43 +222,56 @@ extern "C" fn loader_main(dtb_address: u64) -> ! {
             fail("the kernel, DTB copy or root task would overlap reserved memory");
         }
     }
-    load_elf(&kernel, KERNEL_ELF, &plan, Placement::Physical, plan.span);
-    // SAFETY: `new_dtb` is RAM checked above to overlap neither the loader, the original DTB,
-    // reserved memory nor the kernel (it starts after the kernel's end).
-    let dtb_copy = unsafe { core::slice::from_raw_parts_mut(new_dtb.start as *mut u8, new_dtb_size as usize) };
-    let dtb_copy_size =
-        dtb_edit::copy_with_reservation(dtb, dtb_copy, loader).unwrap_or_else(|_| fail("the DTB could not be copied"));
+    let kernel_map = handoff::kernel_map(placement.virt, placement.phys.start)
+        .unwrap_or_else(|_| fail("the kernel crosses a 1 GiB boundary or is not 2 MiB aligned"));
+    let loader_map = handoff::identity_map(loader).unwrap_or_else(|_| fail("the loader crosses a 1 GiB boundary"));
+    load_by_virtual_offset(&kernel, KERNEL_ELF, placement.virt.start, kernel_loaded);
     say!(
         "hmk-loader: kernel at [{:#x}, {:#x}), entry {:#x}, DTB copy at {:#x}",
-        plan.span.start,
-        plan.span.end,
-        plan.entry,
-        new_dtb.start
+        kernel_loaded.start,
+        kernel_loaded.end,
+        placement.entry,
+        dtb_copy.start
     );
     // seL4's handoff: x0/x1 user image physical start/end, x2 physical minus virtual, x3 entry.
     let mut user = [0u64; 4];
-    if let Some((file, root_plan, physical)) = &root {
-        load_elf(file, ROOT_ELF, root_plan, Placement::Virtual, *physical);
-        user = [physical.start, physical.end, physical.start.wrapping_sub(root_plan.span.start), root_plan.entry];
+    if let Some((file, layout, physical)) = &root {
+        load_by_virtual_offset(file, ROOT_ELF, layout.virt.start, *physical);
+        write_program_headers(file, ROOT_ELF, physical.end);
+        user = [physical.start, physical.end, physical.start.wrapping_sub(layout.virt.start), layout.entry];
         say!(
             "hmk-loader: root task at [{:#x}, {:#x}) for virtual {:#x}, entry {:#x}",
             physical.start,
             physical.end,
-            root_plan.span.start,
-            root_plan.entry
+            layout.virt.start,
+            layout.entry
         );
     }
 
-    let devices = board.kernel_device_regions();
-    let tables = mmu::build(&board, &devices)
-        .unwrap_or_else(|| fail("translation tables do not fit in the loader's table arena"));
+    let tables = mmu::build(&kernel_map, &loader_map);
+    let (mapped, identity) = (kernel_map.virtual_range(), loader_map.virtual_range());
+    say!(
+        "hmk-loader: handoff x0 {:#x} x1 {:#x} x2 {:#x} x3 {:#x} x4 {:#x} x5 {:#x}; TTBR1 [{:#x}, {:#x}) -> {:#x}; \
+         TTBR0 [{:#x}, {:#x}) identity",
+        user[0],
+        user[1],
+        user[2],
+        user[3],
+        dtb_copy.start,
+        dtb_copy.size(),
+        mapped.start,
+        mapped.end,
+        kernel_map.pa,
+        identity.start,
+        identity.end
+    );
     say!("hmk-loader: entering the kernel at EL1 with the MMU on");
     if let Some(uart) = board.uart {
         // SAFETY: as above; the UART is still reachable with the MMU off.
         unsafe { (*(uart.base as *const Pl011Registers)).flush() };
     }
     mmu::enable(tables);
-    // SAFETY: the kernel is loaded at its physical addresses and mapped at PPTR_BASE + physical
-    // in TTBR1; the loader's own code stays identity-mapped in TTBR0 until the jump.
-    unsafe { enter_kernel(user[0], user[1], user[2], user[3], new_dtb.start, dtb_copy_size as u64, plan.entry) }
+    // SAFETY: the kernel is loaded at its physical addresses and mapped at its link addresses
+    // in TTBR1; the loader's own code and stack stay identity-mapped in TTBR0 until the jump.
+    unsafe { enter_kernel(user[0], user[1], user[2], user[3], dtb_copy.start, dtb_copy.size(), placement.entry) }
 }

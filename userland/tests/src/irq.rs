@@ -374,6 +374,9 @@ fn irq_unknown_labels_are_illegal(env: &mut Env) -> Outcome {
     for bad in [0, label::IRQ_ACK_IRQ, label::IRQ_SET_IRQ_HANDLER, label::IRQ_CLEAR_IRQ_HANDLER, 1000] {
         expect_error(invoke(IRQ_CONTROL.0, bad, &[SPI_A, dest, DEPTH], &[ROOT.0]), Error::IllegalOperation)?;
     }
+    // seL4's label 56, ARMIRQIssueSGISignal (irq, target, index, depth; root), is not
+    // implemented: IllegalOperation, and no capability appears.
+    expect_error(invoke(IRQ_CONTROL.0, 56, &[1, 0, dest, DEPTH], &[ROOT.0]), Error::IllegalOperation)?;
     identify(dest, cap_type::NULL)
 }
 

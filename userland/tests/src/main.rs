@@ -17,6 +17,7 @@ mod conformance;
 mod env;
 mod faults;
 mod fuzz;
+mod handoff;
 mod integrity;
 mod ipc;
 mod irq;
@@ -48,6 +49,7 @@ fn main(bootinfo: &'static BootInfo) {
     let mut setup = env::Setup::new(bootinfo);
     let (mut passed, mut failed) = (0, 0);
     for (name, case) in [
+        handoff::CASES,
         integrity::CASES,
         conformance::CASES,
         cases::ALL,

@@ -1075,6 +1075,9 @@ pub fn vspace_cache_errors(env: &mut Env) -> Result {
         expect_error(own.cache(op, USER_TOP, USER_TOP + PAGE), Error::IllegalOperation).map_err(with)?;
         expect_error(invoke(OWN, op.vspace_label(), &[AREA], &[]), Error::TruncatedMessage).map_err(with)?;
     }
+    // Label 43 is seL4's ARMSMCCall, for SMC capabilities (hmk has none, as seL4 without
+    // CONFIG_ALLOW_SMC_CALLS); on a VSpace it is an unknown label.
+    expect_error(invoke(OWN, 43, &[AREA, AREA + 64], &[]), Error::IllegalOperation)?;
     // An unassigned VSpace has no address space to maintain.
     let unassigned = env.make(ObjectType::VSpace, 0)?;
     expect_error(VSpace(unassigned).cache(CacheOp::CleanData, AREA, AREA + 64), Error::FailedLookup)

@@ -1,8 +1,11 @@
 // Kernel entry and exception vectors.
 //
 // `_start` is entered at EL1h with the MMU on, as seL4's elfloader contract says: x0..x5 carry
-// the handoff (user image start/end, pv offset, user entry, DTB address and size). It moves to
-// the kernel's own stack and calls `kernel_main` with those six values.
+// the handoff (user image start/end, pv offset, user entry, DTB address and size). Like seL4's
+// own entry it takes nothing else from the loader: it masks interrupts, sets the whole of
+// SCTLR_EL1 itself (the elfloader passes on firmware's bits with only M, C and I set), clears
+// TPIDRRO_EL0 (user threads read it as 0, as they would from seL4), moves to the kernel's own
+// stack and calls `kernel_main` with the six values.
 //
 // Every exception saves a TrapFrame (x0..x30, ELR, SPSR, SP_EL0: 34 words). kind =
 // 4 * group + type (group 0 current EL with SP0, 1 current EL with SPx, 2 lower EL AArch64,
@@ -16,11 +19,20 @@
 // run next, and `restore_user_context` enters it.
 
 .equ KERNEL_STACK_SIZE, 0x4000
+// SCTLR_EL1: the ARMv8.0 RES1 bits (11, 20, 22, 23, 28, 29), MMU (M), data and instruction
+// caches (C, I) on; alignment checks, WXN, EL0 cache maintenance, DC ZVA, WFI/WFE and CTR_EL0
+// at EL0 off (they trap), little-endian at both levels.
+.equ KERNEL_SCTLR, 0x30d01805
 .equ FRAME_SIZE, 272
 
 .section .text.boot, "ax"
 .global _start
 _start:
+    msr     daifset, #0xf
+    ldr     x9, =KERNEL_SCTLR
+    msr     sctlr_el1, x9
+    isb
+    msr     tpidrro_el0, xzr
     adrp    x9, KERNEL_STACK
     add     x9, x9, :lo12:KERNEL_STACK
     add     x9, x9, #KERNEL_STACK_SIZE
@@ -28,6 +40,7 @@ _start:
     bl      kernel_main
 1:  wfe
     b       1b
+    .ltorg
 
 .macro VECTOR kind
 .balign 0x80

@@ -33,8 +33,10 @@ pub unsafe fn device<T>(pa: u64) -> Mmio<T> {
     unsafe { Mmio::new(&*(phys_to_virt(pa) as *const T)) }
 }
 
-/// Builds the window over `ram` and `devices`, then switches TTBR1 to it. Returns the number of
-/// tables used. Call once, at boot, before touching any device.
+/// Builds the window over `ram` and `devices`, then switches TTBR1 to it and TTBR0 to the empty
+/// user address space, so nothing of the loader's tables stays in use (the memory they are in
+/// is free RAM and becomes untyped, as with seL4's elfloader). Returns the number of tables
+/// used. Call once, at boot, before touching any device.
 pub fn build_window(ram: &[Region], devices: &[Region]) -> Result<usize, MapError> {
     // SAFETY: called once on the boot core before anything else uses the table array.
     let tables = unsafe { &mut *core::ptr::addr_of_mut!(WINDOW_TABLES) };
@@ -44,9 +46,10 @@ pub fn build_window(ram: &[Region], devices: &[Region]) -> Result<usize, MapErro
     let used = arena.tables_used();
     barrier::dsb(barrier::ISHST);
     TTBR1_EL1.set(arena.root_pa());
-    barrier::isb(barrier::SY);
-    // SAFETY: drops every stale EL1 translation; the new tables map the running kernel at the
-    // same addresses, so execution continues unaffected.
+    switch_to_empty_user_vspace();
+    // SAFETY: drops every stale EL1 translation, the loader's global identity map included;
+    // the new tables map the running kernel at the same addresses, so execution continues
+    // unaffected.
     unsafe { core::arch::asm!("tlbi vmalle1", options(nostack)) };
     barrier::dsb(barrier::ISH);
     barrier::isb(barrier::SY);
