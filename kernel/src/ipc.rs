@@ -393,13 +393,16 @@ fn fault_reply(replier: u64, caller: u64) -> bool {
     let from = tcb(replier);
     let info = from.tcb.context.x[1];
     let (label, length) = (info >> 12, ((info & 0x7f) as usize).min(120));
-    let buffer = ipc_buffer(from);
     let c = tcb(caller);
     let kind = c.tcb.fault[0];
     c.tcb.fault = [0; 4];
     c.tcb.blocked_flags = 0;
-    for (i, &code) in fault_reply_registers(kind).iter().enumerate().take(length) {
-        crate::tcb_invoke::set_register(tcb(caller), code, message_word(tcb(replier), buffer, i));
+    let registers = fault_reply_registers(kind);
+    if !registers.is_empty() && length > 0 {
+        let buffer = ipc_buffer(from);
+        for (i, &code) in registers.iter().enumerate().take(length) {
+            crate::tcb_invoke::set_register(tcb(caller), code, message_word(tcb(replier), buffer, i));
+        }
     }
     label == 0
 }
@@ -677,7 +680,8 @@ pub fn reply_with(replier: u64, cap: Cap) {
 /// point is the `svc` of the call (seL4's FaultIP), after a fault reply the PC the reply left.
 fn run_replied(caller: u64, fault: Option<bool>) {
     let sc = tcb(caller).tcb.sched_context;
-    if sc != 0 && fault != Some(true) && !thread::has_budget(sc) && has_timeout_handler(caller) {
+    // The cheap tests first: most callers have no timeout handler.
+    if sc != 0 && fault != Some(true) && has_timeout_handler(caller) && !thread::has_budget(sc) {
         let t = tcb(caller);
         t.tcb.state = ThreadState::Running;
         t.tcb.blocked_on = 0;
