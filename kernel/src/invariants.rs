@@ -581,15 +581,31 @@ pub fn check_all() {
                 }
                 if r.donated != 0 {
                     w.live(r.donated, Kind::SchedContext, "a reply's donated context");
-                    // SAFETY: a live scheduling context found by the walk.
-                    let sc = unsafe { &*(r.donated as *const SchedContext) };
+                    // The reply is on its context's call stack: reached from the head through
+                    // the older links (a stack is at most as deep as there are replies).
+                    let mut at = sched_context_at(r.donated).reply;
+                    let mut steps = 0;
+                    while at != 0 && at != o.base && steps < MAX_OBJECTS {
+                        at = ipc::reply(at).older;
+                        steps += 1;
+                    }
                     check!(
-                        sc.reply == o.base,
+                        at == o.base,
                         "donation links are symmetric",
-                        "reply {:#x} lends {:#x}, which names reply {:#x}",
+                        "reply {:#x} lends {:#x}, whose call stack does not hold it",
+                        o.base,
+                        r.donated
+                    );
+                }
+                if r.older != 0 {
+                    w.live(r.older, Kind::Reply, "a reply's older call");
+                    check!(
+                        r.donated != 0 && ipc::reply(r.older).donated == r.donated,
+                        "donation links are symmetric",
+                        "reply {:#x} (context {:#x}) has an older call {:#x} of another context",
                         o.base,
                         r.donated,
-                        sc.reply
+                        r.older
                     );
                 }
             }

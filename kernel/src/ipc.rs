@@ -51,12 +51,19 @@ pub(crate) struct Notification {
 
 /// A reply object (32 bytes): the caller waiting for it, the receiver that holds it, and the
 /// scheduling context the caller lent the receiver for this call (MCS donation), if any.
+///
+/// A context lent on down a chain of passive servers (a server that calls another) is lent
+/// through one reply per call: they form its *call stack*. The context's `reply` is the newest
+/// (the head), each reply's `older` the one lent through before it; every reply on the stack
+/// names the context in `donated`. A reply on the head gives the context back one step; a call
+/// cut out of the middle (its caller cancelled, its reply deleted) cuts the older calls off, as
+/// seL4 does: they no longer give the context back.
 #[repr(C)]
 pub(crate) struct Reply {
     pub(crate) caller: u64,
     pub(crate) receiver: u64,
     pub(crate) donated: u64,
-    reserved: u64,
+    pub(crate) older: u64,
 }
 
 const _: () = {
@@ -438,11 +445,41 @@ fn wait_for_reply(caller: u64, reply_ptr: u64, receiver: u64) {
     c.tcb.reply = reply_ptr;
     block(caller, ThreadState::BlockedOnReply, reply_ptr);
     let sc = c.tcb.sched_context;
-    if sc != 0 && tcb(receiver).tcb.sched_context == 0 && sched_context(sc).reply == 0 {
+    if sc != 0 && tcb(receiver).tcb.sched_context == 0 {
+        // Lent on: the reply goes on top of the context's call stack.
         move_sched_context(sc, caller, receiver);
-        reply(reply_ptr).donated = sc;
+        let r = reply(reply_ptr);
+        r.donated = sc;
+        r.older = sched_context(sc).reply;
         sched_context(sc).reply = reply_ptr;
         thread::make_ready(receiver as *mut TcbObject);
+    }
+}
+
+/// Reply `reply_ptr` and every older one leave their context's call stack (they no longer give
+/// it back); the newer reply above them, or the context if `reply_ptr` was the head, forgets
+/// them.
+fn cut_call_stack(reply_ptr: u64) {
+    let sc = reply(reply_ptr).donated;
+    if sc == 0 {
+        return;
+    }
+    if sched_context(sc).reply == reply_ptr {
+        sched_context(sc).reply = 0;
+    } else {
+        let mut newer = sched_context(sc).reply;
+        while newer != 0 && reply(newer).older != reply_ptr {
+            newer = reply(newer).older;
+        }
+        if newer != 0 {
+            reply(newer).older = 0;
+        }
+    }
+    let mut r = reply_ptr;
+    while r != 0 {
+        let older = core::mem::take(&mut reply(r).older);
+        reply(r).donated = 0;
+        r = older;
     }
 }
 
@@ -454,30 +491,34 @@ fn move_sched_context(sc: u64, from: u64, to: u64) {
     thread::dequeue(from as *mut TcbObject);
 }
 
-/// Cuts the donation link of reply `reply_ptr`, if it has one; the scheduling context stays
-/// with whoever holds it. Returns the context.
-fn unlink_donation(reply_ptr: u64) -> u64 {
-    let sc = core::mem::take(&mut reply(reply_ptr).donated);
-    if sc != 0 {
-        sched_context(sc).reply = 0;
-    }
-    sc
-}
-
-/// Scheduling context `sc` is no longer lent through a reply (SchedContext Unbind): the reply
-/// forgets it and will not give it back.
+/// Scheduling context `sc` is no longer lent (SchedContext Unbind, or its deletion): every
+/// reply on its call stack forgets it and will not give it back.
 pub fn forget_lending(sc: u64) {
-    let r = core::mem::take(&mut sched_context(sc).reply);
-    if r != 0 && reply(r).donated == sc {
-        reply(r).donated = 0;
+    let head = core::mem::take(&mut sched_context(sc).reply);
+    if head != 0 {
+        // The head names `sc`, so the cut walks the whole stack.
+        sched_context(sc).reply = head;
+        cut_call_stack(head);
     }
 }
 
 /// Gives a donated scheduling context back to `caller` from whoever holds it (or from nobody,
-/// if its holder died), unless the caller has one of its own again.
+/// if its holder died), unless the caller has one of its own again. Only the head of the call
+/// stack gives it back (popped, the next older call becomes the head); a reply from the middle
+/// cuts the stack there and gives nothing back (seL4 `reply_remove`).
 fn return_donation(reply_ptr: u64, caller: u64) {
-    let sc = unlink_donation(reply_ptr);
-    if sc == 0 || tcb(caller).tcb.sched_context != 0 {
+    let sc = reply(reply_ptr).donated;
+    if sc == 0 {
+        return;
+    }
+    if sched_context(sc).reply != reply_ptr {
+        cut_call_stack(reply_ptr);
+        return;
+    }
+    let r = reply(reply_ptr);
+    sched_context(sc).reply = core::mem::take(&mut r.older);
+    r.donated = 0;
+    if tcb(caller).tcb.sched_context != 0 {
         return;
     }
     let holder = sched_context(sc).tcb;
@@ -789,7 +830,7 @@ pub fn cancel(thread: u64) {
             let r = t.tcb.reply;
             if r != 0 {
                 reply(r).caller = 0;
-                unlink_donation(r);
+                cut_call_stack(r);
             }
             tcb(thread).tcb.reply = 0;
         }

@@ -29,6 +29,7 @@ pub const CASES: &[(&str, crate::cases::Case)] = &[
     ("sel4_7_unknown_syscall_restarts_at_the_svc", unknown_syscall_restarts_at_the_svc),
     ("sel4_8_reply_returning_an_exhausted_context_is_a_timeout", reply_returning_an_exhausted_context_is_a_timeout),
     ("sel4_8_passive_fault_handler_runs_on_the_faulters_context", passive_fault_handler_runs_on_the_faulters_context),
+    ("sel4_8_a_context_is_lent_down_a_chain_of_passive_servers", context_lent_down_a_chain_of_passive_servers),
     ("sel4_10_vspace_copy_deleted_after_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, false)),
     ("sel4_10_vspace_copy_deleted_before_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, true)),
     ("sel4_10_vspace_copy_in_a_deleted_cnode_leaves_no_child", vspace_copy_in_a_deleted_cnode_leaves_no_child),
@@ -657,5 +658,64 @@ fn unbind_of_a_lent_context_cuts_the_reply(env: &mut Env) -> Result {
     ok(SchedContext(client.sc).bind(client.tcb), "bind it to the client again")?;
     settle();
     ensure!(log_contents() == [0x5e, 0x77], "the client did not run on its context: {:?}", log_contents());
+    ok(Tcb(server.tcb).suspend(), "stop the server")
+}
+
+static CHAIN: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+
+/// A passive server at the end of the chain: records each number it is called with and answers
+/// with the number plus one.
+extern "C" fn chain_server(_: u64) -> ! {
+    let (ep, reply) = (CHAIN[2].load(Ordering::SeqCst), CHAIN[3].load(Ordering::SeqCst));
+    let mut got = syscall::recv(ep, reply);
+    loop {
+        record(got.mrs[0]);
+        let answer = Registers { cap_or_badge: 0, info: MessageInfo::new(0, 0, 0, 1), mrs: [got.mrs[0] + 1, 0, 0, 0] };
+        got = syscall::reply_recv(ep, answer, reply);
+    }
+}
+
+/// A passive proxy: passes each call on to the server and the answer back.
+extern "C" fn chain_proxy(_: u64) -> ! {
+    let (ep, reply, onward) =
+        (CHAIN[0].load(Ordering::SeqCst), CHAIN[1].load(Ordering::SeqCst), CHAIN[2].load(Ordering::SeqCst));
+    let mut got = syscall::recv(ep, reply);
+    loop {
+        let answer = syscall::call(Registers { cap_or_badge: onward, ..got });
+        got = syscall::reply_recv(ep, Registers { cap_or_badge: 0, ..answer }, reply);
+    }
+}
+
+/// Calls the proxy with 10, 20, 30, recording each answer, then stops.
+extern "C" fn chain_client(index: u64) -> ! {
+    let ep = CHAIN[0].load(Ordering::SeqCst);
+    for n in [10, 20, 30] {
+        let answer =
+            syscall::call(Registers { cap_or_badge: ep, info: MessageInfo::new(0, 0, 0, 1), mrs: [n, 0, 0, 0] });
+        record(answer.mrs[0]);
+    }
+    stop_self(index)
+}
+
+/// 8. A client's context is lent on down a chain: the client calls a passive proxy, which calls
+///    a passive server; each reply gives the context back one step (the call stack of seL4's
+///    reply objects), so the client gets every answer and runs on (sel4test IPC0011..0015).
+fn context_lent_down_a_chain_of_passive_servers(env: &mut Env) -> Result {
+    use hmk_sys::invocation::SchedContext;
+    reset_records();
+    for (i, kind) in
+        [ObjectType::Endpoint, ObjectType::Reply, ObjectType::Endpoint, ObjectType::Reply].into_iter().enumerate()
+    {
+        CHAIN[i].store(env.make(kind, 0)?, Ordering::SeqCst);
+    }
+    let server = spawn(env, 0, chain_server, 252, true)?;
+    let proxy = spawn(env, 1, chain_proxy, 251, true)?;
+    settle();
+    ok(SchedContext(server.sc).unbind(), "make the server passive")?;
+    ok(SchedContext(proxy.sc).unbind(), "make the proxy passive")?;
+    spawn(env, 2, chain_client, 250, true)?;
+    settle();
+    ensure!(log_contents() == [10, 11, 20, 21, 30, 31], "the chain ran as {:?}", log_contents());
+    ok(Tcb(proxy.tcb).suspend(), "stop the proxy")?;
     ok(Tcb(server.tcb).suspend(), "stop the server")
 }
