@@ -79,10 +79,14 @@ pub struct Kind {
 }
 
 /// Builds [`CASES`]: per kind, rows `"name": deleted object index => exercise`.
+/// Each row gives two cases: `lifetime_<name>`, and `lifetime_<name>_preempted`, which
+/// repeats it with the virtual timer's interrupt arriving at points spread over A's deletion
+/// (the kernel's preemption points in delete and revoke).
 macro_rules! table {
     ($($kind:ident { $($name:literal : $doomed:literal => $after:ident),+ $(,)? })+) => {
         pub const CASES: &[(&str, Case)] = &[
             $($((concat!("lifetime_", $name), |e| drive(e, &$kind, $doomed, $after)),)+)+
+            $($((concat!("lifetime_", $name, "_preempted"), |e| sweep(e, &$kind, $doomed, $after)),)+)+
         ];
     };
 }
@@ -196,16 +200,96 @@ fn drive(env: &mut Env, kind: &Kind, doomed: usize, after: After) -> Outcome {
     reset_records();
     vtimer_off();
     let mut lab = Lab::new(env, kind.objects)?;
-    let outcome = run(&mut lab, kind, doomed, after);
+    let outcome = run(&mut lab, kind, doomed, after, None);
     vtimer_off();
     lab.stop_threads();
+    outcome.map(|_| ())
+}
+
+/// Rounds of [`sweep`]: one to time the deletion, the others interrupted at spread points.
+const SWEEP_ROUNDS: u64 = 8;
+/// The virtual timer's handler while a sweep runs (the IRQ row binds its notification to it).
+static SWEEP_IRQ: AtomicU64 = AtomicU64::new(0);
+
+/// Runs the row [`SWEEP_ROUNDS`] times. The first round times A's deletion; each later one
+/// arms the virtual timer to fire a little further into it, so the interrupt becomes pending
+/// at a different preemption point and the deletion restarts from there. Between rounds,
+/// everything the round made goes.
+fn sweep(env: &mut Env, kind: &Kind, doomed: usize, after: After) -> Outcome {
+    vtimer_off();
+    let irq = env.slot();
+    ok(IrqControl(slot::IRQ_CONTROL).get(VTIMER_IRQ, ROOT, irq, DEPTH), "IRQControl Get")?;
+    SWEEP_IRQ.store(irq, Ordering::SeqCst);
+    let outcome = sweep_rounds(env, kind, doomed, after, irq);
+    SWEEP_IRQ.store(0, Ordering::SeqCst);
+    vtimer_off();
     outcome
 }
 
-fn run(lab: &mut Lab, kind: &Kind, doomed: usize, after: After) -> Outcome {
+fn sweep_rounds(env: &mut Env, kind: &Kind, doomed: usize, after: After, irq: CPtr) -> Outcome {
+    let mark = env.mark();
+    let mut span = 0;
+    for round in 0..SWEEP_ROUNDS {
+        reset_records();
+        let delay = (round > 0).then(|| span * (round - 1) / (SWEEP_ROUNDS - 2));
+        let mut lab = Lab::new(env, kind.objects)?;
+        let outcome = run(&mut lab, kind, doomed, after, delay);
+        vtimer_off();
+        lab.stop_threads();
+        drop(lab);
+        let _ = IrqHandler(irq).ack();
+        match outcome {
+            Ok(ticks) if round == 0 => span = ticks,
+            Ok(_) => {}
+            Err(why) => {
+                return Err(match delay {
+                    None => format!("(not preempted) {why}"),
+                    Some(d) => format!("interrupt {d} of {span} ticks into the deletion: {why}"),
+                });
+            }
+        }
+        ok(ROOT.revoke(env.untyped.0, DEPTH), "revoke the round's objects")?;
+        env.rewind(mark);
+    }
+    Ok(())
+}
+
+/// The counter, in ticks.
+fn ticks_now() -> u64 {
+    let count: u64;
+    // SAFETY: EL0 may read CNTVCT_EL0 (CNTKCTL_EL1.EL0VCTEN); no side effects.
+    unsafe { core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) count, options(nomem, nostack)) };
+    count
+}
+
+/// Arms the virtual timer to fire at counter value `deadline`.
+fn vtimer_at(deadline: u64) {
+    // SAFETY: EL0 may program the virtual timer (CNTKCTL_EL1.EL0VTEN); ENABLE=1, IMASK=0.
+    unsafe {
+        core::arch::asm!(
+            "msr cntv_cval_el0, {deadline}",
+            "msr cntv_ctl_el0, {enable}",
+            "isb",
+            deadline = in(reg) deadline,
+            enable = in(reg) 1u64,
+            options(nomem, nostack),
+        );
+    }
+}
+
+/// One run of a row; `arm`: fire the virtual timer this many ticks after the deletion starts.
+/// Returns how long the deletion took, in ticks.
+fn run(lab: &mut Lab, kind: &Kind, doomed: usize, after: After, arm: Option<u64>) -> Made<u64> {
     let scene = (kind.setup)(lab)?;
     let untyped = lab.untyped[doomed];
-    ok(ROOT.revoke(untyped, DEPTH), "revoke A's untyped (delete A)")?;
+    let start = ticks_now();
+    if let Some(delay) = arm {
+        vtimer_at(start + delay);
+    }
+    let revoked = ROOT.revoke(untyped, DEPTH);
+    let ticks = ticks_now() - start;
+    vtimer_off();
+    ok(revoked, "revoke A's untyped (delete A)")?;
     lab.cover(untyped)?;
     // A failed pattern check names the step after which the kernel wrote; a failure of some
     // other kind comes with the pattern's state.
@@ -222,7 +306,8 @@ fn run(lab: &mut Lab, kind: &Kind, doomed: usize, after: After) -> Outcome {
             ok(ROOT.revoke(other, DEPTH), "revoke B's untyped (delete B)")?;
         }
     }
-    lab.intact("when B was deleted")
+    lab.intact("when B was deleted")?;
+    Ok(ticks)
 }
 
 /// A thread the lab made.
@@ -1035,8 +1120,14 @@ fn notification_after_its_thread(lab: &mut Lab, scene: &Scene) -> Outcome {
 const IRQ_BADGE: u64 = 0x4;
 
 fn irq_notification(lab: &mut Lab) -> Made<Scene> {
-    let irq = lab.slot();
-    ok(IrqControl(slot::IRQ_CONTROL).get(VTIMER_IRQ, ROOT, irq, DEPTH), "IRQControl Get")?;
+    let irq = match get(&SWEEP_IRQ) {
+        0 => {
+            let irq = lab.slot();
+            ok(IrqControl(slot::IRQ_CONTROL).get(VTIMER_IRQ, ROOT, irq, DEPTH), "IRQControl Get")?;
+            irq
+        }
+        sweeping => sweeping,
+    };
     let ntfn = lab.make(From::Object(0), ObjectType::Notification, 0)?;
     ok(IrqHandler(irq).set_notification(lab.mint(ntfn, IRQ_BADGE)?), "SetNotification")?;
     vtimer_in(1_000);
