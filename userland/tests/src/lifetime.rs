@@ -102,6 +102,11 @@ table! {
         "endpoint_in_blocked_receiver": 0 => thread_after_its_object,
         "blocked_receiver_in_endpoint": 1 => endpoint_after_its_thread,
     }
+    // 0: an endpoint; 1: a thread blocked in Call on it (nobody received yet).
+    BLOCKED_CALLER {
+        "endpoint_in_blocked_caller": 0 => thread_after_its_object,
+        "blocked_caller_in_endpoint": 1 => endpoint_after_its_thread,
+    }
     // 0: a notification; 1: a thread blocked waiting on it.
     WAITER {
         "notification_in_waiter": 0 => thread_after_its_object,
@@ -135,6 +140,11 @@ table! {
         "sc_in_thread": 0 => thread_after_its_sc,
         "thread_in_sc": 1 => sc_after_its_thread,
     }
+    // 0: a scheduling context bound to a notification (1) a passive thread waits on.
+    NOTIFICATION_SC {
+        "sc_in_notification": 0 => notification_after_its_sc,
+        "notification_in_sc": 1 => sc_after_its_notification,
+    }
     // 0: a notification; 1: the thread bound to it, blocked in Recv on an endpoint.
     BOUND_NOTIFICATION {
         "notification_in_bound_thread": 0 => thread_after_its_notification,
@@ -157,6 +167,12 @@ table! {
     TIMEOUT_HANDLER {
         "timeout_endpoint_in_thread": 0 => thread_after_its_timeout_endpoint,
     }
+    // 0: a thread's timeout endpoint; 1: the thread, out of budget and blocked sending its
+    // timeout fault there.
+    TIMED_OUT {
+        "timeout_endpoint_in_timed_out_thread": 0 => thread_after_its_timeout_endpoint,
+        "timed_out_thread_in_timeout_endpoint": 1 => endpoint_after_its_thread,
+    }
     // 0: a thread's IPC buffer frame; the thread is blocked in a long Call.
     IPC_BUFFER {
         "ipc_buffer_in_thread": 0 => thread_after_its_ipc_buffer,
@@ -164,6 +180,7 @@ table! {
     // 0: the VSpace a counting thread runs in (a mirror of the suite's image).
     OWN_VSPACE {
         "vspace_in_thread": 0 => thread_after_its_vspace,
+        "thread_in_vspace": 1 => vspace_after_its_thread,
     }
     // 0: the last-level page table a thread's stores go through.
     OWN_PAGE_TABLE {
@@ -172,26 +189,30 @@ table! {
     // 0: the CSpace root of a thread that sends through a capability in it.
     OWN_CNODE {
         "cnode_in_thread": 0 => thread_after_its_cnode,
+        "thread_in_cnode": 1 => cnode_after_its_thread,
     }
 }
 
 const BLOCKED_SENDER: Kind = Kind { objects: 2, setup: blocked_sender };
 const BLOCKED_RECEIVER: Kind = Kind { objects: 2, setup: blocked_receiver };
+const BLOCKED_CALLER: Kind = Kind { objects: 2, setup: blocked_caller };
 const WAITER: Kind = Kind { objects: 2, setup: waiting_thread };
 const REPLY_RECEIVER: Kind = Kind { objects: 2, setup: receiver_with_reply };
 const REPLY_NB_RECEIVER: Kind = Kind { objects: 2, setup: reply_nb_receiver };
 const REPLY_CALLER: Kind = Kind { objects: 2, setup: reply_caller };
 const DONATION: Kind = Kind { objects: 4, setup: donation };
 const BOUND_SC: Kind = Kind { objects: 2, setup: bound_sc };
+const NOTIFICATION_SC: Kind = Kind { objects: 2, setup: notification_sc };
 const BOUND_NOTIFICATION: Kind = Kind { objects: 2, setup: bound_notification };
 const IRQ_NOTIFICATION: Kind = Kind { objects: 1, setup: irq_notification };
 const FAULT_HANDLER: Kind = Kind { objects: 2, setup: |lab| fault_handler(lab, false) };
 const FAULTED: Kind = Kind { objects: 2, setup: |lab| fault_handler(lab, true) };
-const TIMEOUT_HANDLER: Kind = Kind { objects: 1, setup: timeout_handler };
+const TIMEOUT_HANDLER: Kind = Kind { objects: 1, setup: |lab| timeout_handler(lab, false) };
+const TIMED_OUT: Kind = Kind { objects: 2, setup: |lab| timeout_handler(lab, true) };
 const IPC_BUFFER: Kind = Kind { objects: 1, setup: ipc_buffer };
-const OWN_VSPACE: Kind = Kind { objects: 1, setup: own_vspace };
+const OWN_VSPACE: Kind = Kind { objects: 2, setup: own_vspace };
 const OWN_PAGE_TABLE: Kind = Kind { objects: 1, setup: own_page_table };
-const OWN_CNODE: Kind = Kind { objects: 1, setup: own_cnode };
+const OWN_CNODE: Kind = Kind { objects: 2, setup: own_cnode };
 
 // ---------------------------------------------------------------------------------------------
 // The driver.
@@ -328,6 +349,8 @@ struct Scene {
     ntfn: CPtr,
     sc: CPtr,
     irq: CPtr,
+    /// A VSpace or CNode.
+    space: CPtr,
     /// The thread that refers to A, or that A refers to.
     a: Thread,
     /// A second thread (the passive server's client, say).
@@ -796,6 +819,13 @@ fn blocked_receiver(lab: &mut Lab) -> Made<Scene> {
     Ok(Scene { ep, a, ..Scene::default() })
 }
 
+fn blocked_caller(lab: &mut Lab) -> Made<Scene> {
+    let ep = lab.make(From::Object(0), ObjectType::Endpoint, 0)?;
+    EP.store(ep, Ordering::SeqCst);
+    let a = lab.thread(From::Object(1), Some(From::Rest), caller, 0x53, true)?;
+    Ok(Scene { ep, a, ..Scene::default() })
+}
+
 fn waiting_thread(lab: &mut Lab) -> Made<Scene> {
     let ntfn = lab.make(From::Object(0), ObjectType::Notification, 0)?;
     NTFN.store(ntfn, Ordering::SeqCst);
@@ -1063,6 +1093,51 @@ fn sc_after_its_thread(lab: &mut Lab, scene: &Scene) -> Outcome {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A scheduling context bound to a notification.
+
+/// The context (object 0) is bound to the notification (object 1); a thread waits on the
+/// notification without a context of its own (signals lend it the notification's).
+fn notification_sc(lab: &mut Lab) -> Made<Scene> {
+    let sc = lab.sched_context(From::Object(0))?;
+    let ntfn = lab.make(From::Object(1), ObjectType::Notification, 0)?;
+    ok(SchedContext(sc).bind(ntfn), "bind the context to the notification")?;
+    NTFN.store(ntfn, Ordering::SeqCst);
+    let a = lab.thread(From::Rest, Some(From::Rest), waiter, 0, true)?;
+    ok(SchedContext(a.sc).unbind(), "make the waiter passive")?;
+    Ok(Scene { ntfn, sc, a, ..Scene::default() })
+}
+
+/// A: the notification's context. Signals lend nothing; the notification takes a new one.
+fn notification_after_its_sc(lab: &mut Lab, scene: &Scene) -> Outcome {
+    syscall::signal(lab.mint(scene.ntfn, 0x1)?);
+    settle();
+    lab.intact("after a signal to the passive waiter")?;
+    let own = lab.sched_context(From::Rest)?;
+    ok(SchedContext(own).bind(scene.a.tcb), "give the waiter a context")?;
+    ensure!(waited(WOKE | 0x1), "the waiter did not wake with a context: {:x?}", log_contents());
+    let fresh = lab.sched_context(From::Rest)?;
+    ok(SchedContext(fresh).bind(scene.ntfn), "bind a new context to the notification (still bound?)")?;
+    ok(SchedContext(fresh).unbind(), "unbind it")
+}
+
+/// A: the notification. The context is unbound and serves a thread.
+fn sc_after_its_notification(lab: &mut Lab, scene: &Scene) -> Outcome {
+    let sc = SchedContext(scene.sc);
+    ok(sc.consumed(), "consumed")?;
+    ok(sc.unbind(), "unbind")?;
+    lab.intact("after Unbind")?;
+    let ntfn = lab.make(From::Rest, ObjectType::Notification, 0)?;
+    ok(sc.bind(ntfn), "bind to a new notification (still bound to the deleted one?)")?;
+    ok(sc.unbind_object(ntfn), "unbind the new notification")?;
+    COUNT.store(0, Ordering::SeqCst);
+    let thread = lab.thread(From::Rest, None, counter, 0, false)?;
+    ok(sc.bind(thread.tcb), "bind to a new thread")?;
+    ok(Tcb(thread.tcb).resume(), "resume the new thread")?;
+    ensure!(runs(), "a new thread did not run on the context");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
 // A notification bound to a thread.
 
 fn bound_notification(lab: &mut Lab) -> Made<Scene> {
@@ -1190,13 +1265,23 @@ fn thread_after_its_fault_endpoint(lab: &mut Lab, scene: &Scene) -> Outcome {
     thread_still_works(&scene.a, 0x600d)
 }
 
-fn timeout_handler(lab: &mut Lab) -> Made<Scene> {
+/// A spinner on a small budget whose timeout endpoint is object 0; `timed_out`: it is started
+/// and (object 1) blocks sending its first timeout fault, which nobody receives.
+fn timeout_handler(lab: &mut Lab, timed_out: bool) -> Made<Scene> {
     let ep = lab.make(From::Object(0), ObjectType::Endpoint, 0)?;
     COUNT.store(0, Ordering::SeqCst);
-    let a = lab.thread(From::Rest, Some(From::Rest), spinner, 0, false)?;
+    let home = if timed_out { From::Object(1) } else { From::Rest };
+    let a = lab.thread(home, Some(From::Rest), spinner, 0, false)?;
     let control = SchedControl(lab.env.bootinfo.sched_control.start);
     ok(control.configure_flags(SchedContext(a.sc), 1_000, 10_000, 0, 0x77, 0), "a small budget")?;
     ok(Tcb(a.tcb).set_timeout_endpoint(ep), "set the timeout endpoint")?;
+    if timed_out {
+        ok(Tcb(a.tcb).resume(), "start the spinner")?;
+        ensure!(runs(), "the spinner did not run");
+        // Its budget ends within 10 ms; then the count stays still.
+        wait_until(30_000, || false);
+        ensure!(!counting(), "the spinner kept running after its timeout fault");
+    }
     Ok(Scene { ep, a, ..Scene::default() })
 }
 
@@ -1315,12 +1400,28 @@ fn own_vspace(lab: &mut Lab) -> Made<Scene> {
         lab.map(vspace, copy, IMAGE_BASE + i as u64 * PAGE, CapRights::ALL)?;
     }
     COUNT.store(0, Ordering::SeqCst);
-    let a = lab.thread(From::Rest, Some(From::Rest), counter, 0, false)?;
+    let a = counter_in(lab, From::Object(1), vspace)?;
+    Ok(Scene { a, space: vspace, ..Scene::default() })
+}
+
+/// A counting thread in `vspace`.
+fn counter_in(lab: &mut Lab, home: From, vspace: CPtr) -> Made<Thread> {
+    let a = lab.thread(home, Some(From::Rest), counter, 0, false)?;
     let handler = lab.mint(lab.faults, a.badge)?;
     ok(Tcb(a.tcb).set_space(handler, slot::INIT_THREAD_CNODE, 0, vspace, 0), "run the thread in the VSpace")?;
     ok(Tcb(a.tcb).resume(), "start the thread")?;
     ensure!(runs(), "the thread did not run in its VSpace");
-    Ok(Scene { a, ..Scene::default() })
+    Ok(a)
+}
+
+/// A: the thread. The VSpace still maps, and a new thread runs in it.
+fn vspace_after_its_thread(lab: &mut Lab, scene: &Scene) -> Outcome {
+    let frame = lab.make(From::Rest, ObjectType::SmallPage, 0)?;
+    lab.map(scene.space, frame, TABLE_AT, CapRights::READ_WRITE)?;
+    ok(Frame(frame).unmap(), "unmap")?;
+    lab.intact("after a map and an unmap in the VSpace")?;
+    counter_in(lab, From::Rest, scene.space)?;
+    Ok(())
 }
 
 /// A: the VSpace. The thread must not run on through stale translations; it faults, and in
@@ -1392,13 +1493,30 @@ fn own_cnode(lab: &mut Lab) -> Made<Scene> {
     let cnode = lab.make(From::Object(0), ObjectType::CNode, 4)?;
     let ep = lab.make(From::Rest, ObjectType::Endpoint, 0)?;
     ok(CNode(cnode).copy(1, 4, ROOT, ep, DEPTH, CapRights::ALL), "an endpoint in the CNode")?;
-    let a = lab.thread(From::Rest, Some(From::Rest), own_cspace_sender, 0xc1, false)?;
+    let a = sender_in(lab, From::Object(1), cnode, ep, 0xc1)?;
+    Ok(Scene { ep, a, space: cnode, ..Scene::default() })
+}
+
+/// A thread whose CSpace root is `cnode`, sending `tag` through its slot 1 (`ep`).
+fn sender_in(lab: &mut Lab, home: From, cnode: CPtr, ep: CPtr, tag: u64) -> Made<Thread> {
+    let a = lab.thread(home, Some(From::Rest), own_cspace_sender, tag, false)?;
     let handler = lab.mint(lab.faults, a.badge)?;
     ok(Tcb(a.tcb).set_space(handler, cnode, cnode_cap_data(0, 60), OWN, 0), "the CNode as CSpace root")?;
     ok(Tcb(a.tcb).resume(), "start the thread")?;
-    expect_on(ep, 0xc1, "the thread sending through its CSpace")?;
+    expect_on(ep, tag, "the thread sending through its CSpace")?;
     settle();
-    Ok(Scene { ep, a, ..Scene::default() })
+    Ok(a)
+}
+
+/// A: the thread. The CNode still holds and takes capabilities, and serves a new thread.
+fn cnode_after_its_thread(lab: &mut Lab, scene: &Scene) -> Outcome {
+    let cnode = CNode(scene.space);
+    ok(cnode.copy(2, 4, ROOT, scene.ep, DEPTH, CapRights::ALL), "copy into the CNode")?;
+    ok(cnode.delete(2, 4), "delete from the CNode")?;
+    ok(cnode.revoke(1, 4), "revoke in the CNode")?;
+    lab.intact("after CNode operations")?;
+    sender_in(lab, From::Rest, scene.space, scene.ep, 0xc2)?;
+    Ok(())
 }
 
 /// A: the CSpace root. The thread's message already queued arrives; its next send is a
