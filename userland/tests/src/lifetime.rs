@@ -22,7 +22,7 @@
 use crate::cases::Case;
 use crate::check::{Outcome, ensure, ok};
 use crate::env::{DEPTH, Env, ROOT};
-use crate::irq::{ARRIVAL_US, QUIET_US, VTIMER_IRQ, poll_for, vtimer_in, vtimer_off};
+use crate::irq::{self, ARRIVAL_US, QUIET_US, VTIMER_IRQ, poll_for, vtimer_at, vtimer_in, vtimer_off};
 use crate::threads::{log_contents, record, reset_records, yield_until};
 use alloc::format;
 use alloc::string::String;
@@ -274,40 +274,17 @@ fn sweep_rounds(env: &mut Env, kind: &Kind, doomed: usize, after: After, irq: CP
     Ok(())
 }
 
-/// The counter, in ticks.
-fn ticks_now() -> u64 {
-    let count: u64;
-    // SAFETY: EL0 may read CNTVCT_EL0 (CNTKCTL_EL1.EL0VCTEN); no side effects.
-    unsafe { core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) count, options(nomem, nostack)) };
-    count
-}
-
-/// Arms the virtual timer to fire at counter value `deadline`.
-fn vtimer_at(deadline: u64) {
-    // SAFETY: EL0 may program the virtual timer (CNTKCTL_EL1.EL0VTEN); ENABLE=1, IMASK=0.
-    unsafe {
-        core::arch::asm!(
-            "msr cntv_cval_el0, {deadline}",
-            "msr cntv_ctl_el0, {enable}",
-            "isb",
-            deadline = in(reg) deadline,
-            enable = in(reg) 1u64,
-            options(nomem, nostack),
-        );
-    }
-}
-
 /// One run of a row; `arm`: fire the virtual timer this many ticks after the deletion starts.
 /// Returns how long the deletion took, in ticks.
 fn run(lab: &mut Lab, kind: &Kind, doomed: usize, after: After, arm: Option<u64>) -> Made<u64> {
     let scene = (kind.setup)(lab)?;
     let untyped = lab.untyped[doomed];
-    let start = ticks_now();
+    let start = irq::now();
     if let Some(delay) = arm {
         vtimer_at(start + delay);
     }
     let revoked = ROOT.revoke(untyped, DEPTH);
-    let ticks = ticks_now() - start;
+    let ticks = irq::now() - start;
     vtimer_off();
     ok(revoked, "revoke A's untyped (delete A)")?;
     lab.cover(untyped)?;
