@@ -60,6 +60,14 @@ const IMAGE_BASE: u64 = 0x40_0000;
 const ROUNDS: usize = 300;
 /// How long a case waits, on the clock, for what must happen (a loaded host delays QEMU).
 const MUST_US: u64 = 500_000;
+/// The timeout rows' spinner: a 1 ms budget every 2 ms. When a loaded host delays QEMU's timer
+/// interrupt, the spinner overruns its budget (by up to 100 ms seen on raspi4b), and (seL4's
+/// rule) a run of `t` moves its next refill `t * period / budget` past the run's start, so
+/// `t * (period / budget - 1)` past its end: the period is kept short so that this stays small.
+const SPIN_BUDGET_US: u64 = 1_000;
+const SPIN_PERIOD_US: u64 = 2_000;
+/// How long a case waits for the spinner's next refill (a stall of QEMU delays it as long again).
+const REFILL_US: u64 = 2_000_000;
 
 /// Word `i` of the pattern. Bit 0 is clear, so read as translation tables every entry is
 /// invalid; the top half marks the word as the pattern's.
@@ -1258,7 +1266,7 @@ fn timeout_handler(lab: &mut Lab, timed_out: bool) -> Made<Scene> {
     let home = if timed_out { From::Object(1) } else { From::Rest };
     let a = lab.thread(home, Some(From::Rest), spinner, 0, false)?;
     let control = SchedControl(lab.env.bootinfo.sched_control.start);
-    ok(control.configure_flags(SchedContext(a.sc), 1_000, 10_000, 0, 0x77, 0), "a small budget")?;
+    ok(control.configure_flags(SchedContext(a.sc), SPIN_BUDGET_US, SPIN_PERIOD_US, 0, 0x77, 0), "a small budget")?;
     if !timed_out {
         ok(Tcb(a.tcb).set_timeout_endpoint(ep), "set the timeout endpoint")?;
         return Ok(Scene { ep, a, ..Scene::default() });
@@ -1267,13 +1275,13 @@ fn timeout_handler(lab: &mut Lab, timed_out: bool) -> Made<Scene> {
     // a loaded host that may be a budget QEMU was stalled through (the counter runs on while no
     // instruction does): it would block before counting once. Without it, refills follow.
     ok(Tcb(a.tcb).resume(), "start the spinner")?;
-    ensure!(wait_until(MUST_US, || COUNT.load(Ordering::Relaxed) > 0), "the spinner did not run");
+    ensure!(wait_until(REFILL_US, || COUNT.load(Ordering::Relaxed) > 0), "the spinner did not run");
     ok(Tcb(a.tcb).set_timeout_endpoint(ep), "set the timeout endpoint")?;
     // Once its context is charged again, it has overrun with the endpoint set (see above).
     let sc = SchedContext(a.sc);
     ok(sc.consumed(), "consumed (read, so it restarts from 0)")?;
     ensure!(
-        wait_until(MUST_US, || sc.consumed().is_ok_and(|us| us > 0)),
+        wait_until(REFILL_US, || sc.consumed().is_ok_and(|us| us > 0)),
         "the spinner was not scheduled again after its timeout endpoint was set"
     );
     ensure!(!counting(), "the spinner kept running after its timeout fault");
@@ -1287,18 +1295,18 @@ fn thread_after_its_timeout_endpoint(lab: &mut Lab, scene: &Scene) -> Outcome {
     let before = COUNT.load(Ordering::Relaxed);
     ok(tcb.resume(), "start the spinner")?;
     // Seen to have run, the spinner has used up its budget (see `timeout_handler`).
-    ensure!(wait_until(MUST_US, || COUNT.load(Ordering::Relaxed) > before), "the spinner never ran");
+    ensure!(wait_until(REFILL_US, || COUNT.load(Ordering::Relaxed) > before), "the spinner never ran");
     lab.intact("after the budget ran out")?;
     let first = COUNT.load(Ordering::Relaxed);
     ensure!(
-        wait_until(MUST_US, || COUNT.load(Ordering::Relaxed) > first),
+        wait_until(REFILL_US, || COUNT.load(Ordering::Relaxed) > first),
         "the spinner stopped after its budget ran out with its timeout endpoint deleted"
     );
     lab.intact("after the budget ran out again")?;
     let fresh = lab.make(From::Rest, ObjectType::Endpoint, 0)?;
     let reply = lab.make(From::Rest, ObjectType::Reply, 0)?;
     ok(tcb.set_timeout_endpoint(fresh), "a new timeout endpoint")?;
-    let end = now_us() + MUST_US;
+    let end = now_us() + REFILL_US;
     while now_us() < end {
         let got = syscall::nb_recv(fresh, reply);
         if got.info.label() == 5 {
