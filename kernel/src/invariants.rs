@@ -310,7 +310,9 @@ fn check_tcb_slots(ptr: u64) {
         let cap = t.slots[index].cap();
         check!(cap.is_null() || allowed(&cap), "TCB slots", "TCB {ptr:#x} slot {index} holds {cap:?}");
     };
-    ok(tcb::slot::CSPACE_ROOT, |c| matches!(c, Cap::CNode { .. }));
+    // A CNode whose last capability is a thread's CSpace root turns into a zombie there when it
+    // is deleted (seL4 `finaliseSlot`), and a preempted deletion leaves it there for a while.
+    ok(tcb::slot::CSPACE_ROOT, |c| matches!(c, Cap::CNode { .. } | Cap::Zombie { kind: ZombieKind::CNode { .. }, .. }));
     ok(tcb::slot::VSPACE_ROOT, |c| matches!(c, Cap::VSpace { .. }));
     ok(tcb::slot::IPC_BUFFER, |c| matches!(c, Cap::Frame { .. }));
     ok(tcb::slot::FAULT_HANDLER, |c| matches!(c, Cap::Endpoint { .. }));

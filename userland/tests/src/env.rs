@@ -42,6 +42,19 @@ impl Env {
         first
     }
 
+    /// The next free slot: a point [`Env::rewind`] can return to.
+    pub fn mark(&self) -> CPtr {
+        self.next
+    }
+
+    /// Deletes what the slots from `mark` on hold and makes them free again.
+    pub fn rewind(&mut self, mark: CPtr) {
+        for cptr in mark..self.next {
+            let _ = ROOT.delete(cptr, DEPTH);
+        }
+        self.next = mark;
+    }
+
     /// An allocator for building child programs (`hm-parent`): the case's untyped and the next
     /// `count` slots.
     pub fn allocator(&mut self, count: u64) -> hm_parent::Allocator {

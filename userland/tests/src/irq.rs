@@ -81,7 +81,7 @@ pub(crate) const QUIET_US: u64 = 20_000;
 // The virtual timer and waiting.
 
 /// The virtual counter.
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     let count: u64;
     // SAFETY: EL0 may read CNTVCT_EL0 (CNTKCTL_EL1.EL0VCTEN); no side effects.
     unsafe { core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) count, options(nomem, nostack)) };
@@ -99,6 +99,12 @@ fn ticks(us: u64) -> u64 {
 /// Arms the virtual timer to fire `us` microseconds from now; returns the compare value.
 pub(crate) fn vtimer_in(us: u64) -> u64 {
     let deadline = now() + ticks(us).max(1);
+    vtimer_at(deadline);
+    deadline
+}
+
+/// Arms the virtual timer to fire at counter value `deadline`.
+pub(crate) fn vtimer_at(deadline: u64) {
     // SAFETY: EL0 may program the virtual timer (CNTKCTL_EL1.EL0VTEN); ENABLE=1, IMASK=0.
     unsafe {
         core::arch::asm!(
@@ -110,12 +116,11 @@ pub(crate) fn vtimer_in(us: u64) -> u64 {
             options(nomem, nostack),
         );
     }
-    deadline
 }
 
 /// Turns the virtual timer off: its interrupt is no longer asserted.
 pub(crate) fn vtimer_off() {
-    // SAFETY: as in `vtimer_in`; CNTV_CTL_EL0 = 0 disables the timer.
+    // SAFETY: as in `vtimer_at`; CNTV_CTL_EL0 = 0 disables the timer.
     unsafe { core::arch::asm!("msr cntv_ctl_el0, xzr", "isb", options(nomem, nostack)) };
 }
 
