@@ -150,6 +150,12 @@ table! {
         "sc_in_thread": 0 => thread_after_its_sc,
         "thread_in_sc": 1 => sc_after_its_thread,
     }
+    // 0: a scheduling context bound to a notification; 1: the notification (a passive thread
+    // waits on it).
+    NOTIFICATION_SC {
+        "sc_in_notification": 0 => notification_after_its_sc,
+        "notification_in_sc": 1 => sc_after_its_notification,
+    }
     // 0: a notification; 1: the thread bound to it, blocked in Recv on an endpoint.
     BOUND_NOTIFICATION {
         "notification_in_bound_thread": 0 => thread_after_its_notification,
@@ -207,10 +213,7 @@ const REPLY_NB_RECEIVER: Kind = Kind { objects: 2, setup: reply_nb_receiver };
 const REPLY_CALLER: Kind = Kind { objects: 2, setup: reply_caller };
 const DONATION: Kind = Kind { objects: 4, setup: donation };
 const BOUND_SC: Kind = Kind { objects: 2, setup: bound_sc };
-/// A scheduling context bound to a notification: its row (`sc_in_notification`,
-/// `notification_in_sc`) returns when SchedContext Bind takes notifications (issue 10, item 6;
-/// hmk answers InvalidCapability today).
-#[allow(dead_code)]
+/// A scheduling context bound to a notification (SchedContext Bind, issue 10 item 6).
 const NOTIFICATION_SC: Kind = Kind { objects: 2, setup: notification_sc };
 const BOUND_NOTIFICATION: Kind = Kind { objects: 2, setup: bound_notification };
 const IRQ_NOTIFICATION: Kind = Kind { objects: 1, setup: irq_notification };
@@ -1083,7 +1086,6 @@ fn sc_after_its_thread(lab: &mut Lab, scene: &Scene) -> Outcome {
 
 /// The context (object 0) is bound to the notification (object 1); a thread waits on the
 /// notification without a context of its own (signals lend it the notification's).
-#[allow(dead_code)]
 fn notification_sc(lab: &mut Lab) -> Made<Scene> {
     let sc = lab.sched_context(From::Object(0))?;
     let ntfn = lab.make(From::Object(1), ObjectType::Notification, 0)?;
@@ -1095,7 +1097,6 @@ fn notification_sc(lab: &mut Lab) -> Made<Scene> {
 }
 
 /// A: the notification's context. Signals lend nothing; the notification takes a new one.
-#[allow(dead_code)]
 fn notification_after_its_sc(lab: &mut Lab, scene: &Scene) -> Outcome {
     syscall::signal(lab.mint(scene.ntfn, 0x1)?);
     settle();
@@ -1109,7 +1110,6 @@ fn notification_after_its_sc(lab: &mut Lab, scene: &Scene) -> Outcome {
 }
 
 /// A: the notification. The context is unbound and serves a thread.
-#[allow(dead_code)]
 fn sc_after_its_notification(lab: &mut Lab, scene: &Scene) -> Outcome {
     let sc = SchedContext(scene.sc);
     ok(sc.consumed(), "consumed")?;
