@@ -394,8 +394,8 @@ fn fault_reply_registers(kind: u64) -> &'static [u8] {
 }
 
 /// The reply to a fault: its words set the faulted thread's registers as seL4's reply layout
-/// for the fault says; label 0 then restarts the thread at its (possibly new) PC, anything else
-/// leaves it stopped.
+/// for the fault says. After a capability or VM fault the thread always restarts (seL4 ignores
+/// the label there); after the others only with label 0, anything else leaves it stopped.
 fn fault_reply(replier: u64, caller: u64) -> bool {
     let from = tcb(replier);
     let info = from.tcb.context.x[1];
@@ -411,7 +411,7 @@ fn fault_reply(replier: u64, caller: u64) -> bool {
             crate::tcb_invoke::set_register(tcb(caller), code, message_word(tcb(replier), buffer, i));
         }
     }
-    label == 0
+    matches!(kind, fault::CAP | fault::VM) || label == 0
 }
 
 fn wake(thread: u64) {
