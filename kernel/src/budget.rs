@@ -131,6 +131,12 @@ pub fn exhaust(sc: u64, consumed: u64, now: u64) -> Charge {
     })
 }
 
+/// Whether `sc` is a configured sporadic context (budget below its period): one whose Yield
+/// gives up the rest of its refill.
+pub fn is_sporadic(sc: u64) -> bool {
+    configured(sc) && !is_round_robin(sc)
+}
+
 /// Counts `used` ticks in the context's statistics (what SchedContext Consumed reports).
 pub fn count_usage(sc: u64, used: u64) {
     if sc != 0 {

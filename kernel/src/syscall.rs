@@ -55,7 +55,7 @@ pub fn handle(context: &mut UserContext) {
             send_without_blocking(context.x[6]);
             receive_on(context.x[0], 0, true, context);
         }
-        number::YIELD => thread::rotate_current(),
+        number::YIELD => thread::yield_current(),
         #[cfg(feature = "debug-syscalls")]
         _ if debug::handle(syscall, context) => {}
         _ => {

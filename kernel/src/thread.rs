@@ -371,6 +371,29 @@ pub fn rotate_current() {
     state().rotate = true;
 }
 
+/// Yield (seL4 MCS `handleYield`): the running thread gives up the rest of its head refill. On
+/// a round-robin context that starts a fresh slice behind its equals; a sporadic context is
+/// charged the whole refill and its thread waits for the next one unless it is due already.
+/// No timeout fault comes of it.
+pub fn yield_current() {
+    let st = state();
+    let (current, sc) = (st.current, st.current_sc);
+    if current.is_null() || !budget::is_sporadic(sc) {
+        rotate_current();
+        return;
+    }
+    let consumed = core::mem::take(&mut st.consumed);
+    let object = tcb_ref(current as u64);
+    if budget::exhaust(sc, consumed, timer::now()) == budget::Charge::Exhausted
+        && object.tcb.state.is_runnable()
+        && object.tcb.sched_context == sc
+    {
+        release_insert(current as u64);
+    } else {
+        rotate_current();
+    }
+}
+
 /// Makes `tcb` the running thread and switches to its address space. Used for the first
 /// thread; later switches go through [`leave_kernel`].
 pub fn start(tcb: *mut TcbObject) {

@@ -30,6 +30,7 @@ pub const CASES: &[(&str, crate::cases::Case)] = &[
     ("sel4_8_reply_returning_an_exhausted_context_is_a_timeout", reply_returning_an_exhausted_context_is_a_timeout),
     ("sel4_8_passive_fault_handler_runs_on_the_faulters_context", passive_fault_handler_runs_on_the_faulters_context),
     ("sel4_8_a_context_is_lent_down_a_chain_of_passive_servers", context_lent_down_a_chain_of_passive_servers),
+    ("sel4_9_yield_gives_up_a_sporadic_budget_resume_gives_none", yield_gives_up_a_sporadic_budget),
     ("sel4_10_vspace_copy_deleted_after_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, false)),
     ("sel4_10_vspace_copy_deleted_before_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, true)),
     ("sel4_10_vspace_copy_in_a_deleted_cnode_leaves_no_child", vspace_copy_in_a_deleted_cnode_leaves_no_child),
@@ -718,4 +719,35 @@ fn context_lent_down_a_chain_of_passive_servers(env: &mut Env) -> Result {
     ensure!(log_contents() == [10, 11, 20, 21, 30, 31], "the chain ran as {:?}", log_contents());
     ok(Tcb(proxy.tcb).suspend(), "stop the proxy")?;
     ok(Tcb(server.tcb).suspend(), "stop the server")
+}
+
+static YIELDS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts, then yields, forever.
+extern "C" fn count_and_yield(_: u64) -> ! {
+    loop {
+        YIELDS.fetch_add(1, Ordering::SeqCst);
+        syscall::yield_now();
+    }
+}
+
+/// 9. On a sporadic context (1 s every 10 minutes) Yield gives up the rest of the refill (seL4
+///    MCS): the thread waits for its next refill, and Suspend then Resume does not give it a new
+///    one (sel4test SCHED0016).
+fn yield_gives_up_a_sporadic_budget(env: &mut Env) -> Result {
+    use hmk_sys::invocation::{SchedContext, SchedControl};
+    YIELDS.store(0, Ordering::SeqCst);
+    let worker = spawn(env, 0, count_and_yield, 255, false)?;
+    let control = SchedControl(env.bootinfo.sched_control.start);
+    ok(control.configure_flags(SchedContext(worker.sc), 1_000_000, 600_000_000, 0, 0, 0), "1 s every 10 minutes")?;
+    ok(Tcb(worker.tcb).resume(), "start")?;
+    syscall::yield_now();
+    ensure!(YIELDS.load(Ordering::SeqCst) == 1, "after one yield the worker counted {}", YIELDS.load(Ordering::SeqCst));
+    for _ in 0..10 {
+        ok(Tcb(worker.tcb).suspend(), "suspend")?;
+        ok(Tcb(worker.tcb).resume(), "resume")?;
+        syscall::yield_now();
+        ensure!(YIELDS.load(Ordering::SeqCst) == 1, "the worker ran again: {}", YIELDS.load(Ordering::SeqCst));
+    }
+    ok(Tcb(worker.tcb).suspend(), "stop")
 }
