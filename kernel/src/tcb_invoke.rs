@@ -64,6 +64,14 @@ fn register(context: &hmk_kernel::context::UserContext, code: u8) -> u64 {
     }
 }
 
+/// The PC a thread shows to ReadRegisters and CopyRegisters (seL4's FaultIP): for a thread
+/// blocked inside a system call the `svc`, where it restarts and where it would return were
+/// the PC written back; otherwise its PC.
+fn restart_pc(thread: u64) -> u64 {
+    let pc = tcb(thread).tcb.context.pc;
+    if crate::ipc::blocked_in_system_call(thread) { pc.wrapping_sub(4) } else { pc }
+}
+
 /// Register codes beyond x0..x30 in [`USER_CONTEXT_ORDER`] and fault replies.
 pub mod register_code {
     pub const PC: u8 = 100;
@@ -189,13 +197,10 @@ pub unsafe fn invoke_tcb(
             if arg(args, 0) & 1 != 0 {
                 suspend(target as *mut TcbObject);
             }
-            // A thread blocked inside a system call shows the `svc` as its PC (seL4's FaultIP):
-            // where it restarts, and where it would return were the PC written back.
-            let in_call = crate::ipc::blocked_in_system_call(target);
             for (i, &code) in USER_CONTEXT_ORDER.iter().take(count as usize).enumerate() {
                 reply[i] = match code {
                     register_code::TPIDR_EL0 => object.tcb.tls_base,
-                    register_code::PC if in_call => object.tcb.context.pc.wrapping_sub(4),
+                    register_code::PC => restart_pc(target),
                     _ => register(&object.tcb.context, code),
                 };
             }
@@ -235,10 +240,7 @@ pub unsafe fn invoke_tcb(
             }
             let from = tcb(source);
             let (mut context, tls) = (from.tcb.context, from.tcb.tls_base);
-            if crate::ipc::blocked_in_system_call(source) {
-                // Its restart PC, as ReadRegisters shows it.
-                context.pc = context.pc.wrapping_sub(4);
-            }
+            context.pc = restart_pc(source);
             let to = tcb(target);
             if flags & 4 != 0 {
                 to.tcb.context.pc = context.pc;

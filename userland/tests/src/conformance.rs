@@ -94,6 +94,11 @@ fn raw_call(number: i64, mut x: [u64; 6]) -> [u64; 6] {
     x
 }
 
+/// x0 = `x0`, x1..x5 = markers `MAGIC | 1` .. `MAGIC | 5`.
+fn with_markers(x0: u64) -> [u64; 6] {
+    core::array::from_fn(|i| if i == 0 { x0 } else { MAGIC | i as u64 })
+}
+
 fn read_tls() -> u64 {
     let value: u64;
     // SAFETY: reads this thread's TLS register, which EL0 owns.
@@ -166,7 +171,7 @@ fn ipc_writes_only_the_message_length(env: &mut Env) -> Result {
 /// Waits on the notification with x1..x5 holding markers; records x0..x5 afterwards.
 extern "C" fn wait_with_markers(index: u64) -> ! {
     let ntfn = NOTIFICATION.load(Ordering::SeqCst);
-    let x = raw_call(number::WAIT, [ntfn, MAGIC | 1, MAGIC | 2, MAGIC | 3, MAGIC | 4, MAGIC | 5]);
+    let x = raw_call(number::WAIT, with_markers(ntfn));
     for (i, &value) in x.iter().enumerate() {
         SEEN[i].store(value, Ordering::SeqCst);
     }
@@ -185,13 +190,13 @@ fn signal_and_empty_receive_leave_x1(env: &mut Env) -> Result {
     let badged = badged_copy(env, ntfn, 0x42)?;
     syscall::signal(badged);
     ensure!(yield_until(20, || SEEN[0].load(Ordering::SeqCst) == 0x42), "the waiter saw badge {:#x}", seen()[0]);
-    let markers = [MAGIC | 1, MAGIC | 2, MAGIC | 3, MAGIC | 4, MAGIC | 5];
-    ensure!(seen()[1..] == markers, "a signal changed the waiter's x1..x5: {:#x?}", &seen()[1..]);
+    let markers = with_markers(0);
+    ensure!(seen()[1..] == markers[1..], "a signal changed the waiter's x1..x5: {:#x?}", &seen()[1..]);
     let ep = env.make(ObjectType::Endpoint, 0)?;
-    let empty_ep = raw_call(number::NB_RECV, [ep, MAGIC | 1, MAGIC | 2, MAGIC | 3, MAGIC | 4, MAGIC | 5]);
-    ensure!(empty_ep[0] == 0 && empty_ep[1..] == markers, "an empty NBRecv left {:#x?}", empty_ep);
-    let empty_ntfn = raw_call(number::NB_WAIT, [ntfn, MAGIC | 1, MAGIC | 2, MAGIC | 3, MAGIC | 4, MAGIC | 5]);
-    ensure!(empty_ntfn[0] == 0 && empty_ntfn[1..] == markers, "an empty poll left {:#x?}", empty_ntfn);
+    let empty_ep = raw_call(number::NB_RECV, with_markers(ep));
+    ensure!(empty_ep[0] == 0 && empty_ep[1..] == markers[1..], "an empty NBRecv left {:#x?}", empty_ep);
+    let empty_ntfn = raw_call(number::NB_WAIT, with_markers(ntfn));
+    ensure!(empty_ntfn[0] == 0 && empty_ntfn[1..] == markers[1..], "an empty poll left {:#x?}", empty_ntfn);
     Ok(())
 }
 
