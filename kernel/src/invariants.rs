@@ -19,7 +19,8 @@
 //! - **links are symmetric**: thread ↔ scheduling context, thread ↔ bound notification,
 //!   reply ↔ caller, reply ↔ waiting receiver, reply ↔ donated context;
 //! - **queues are well formed**: endpoint, notification, ready and release queues are doubly
-//!   linked lists whose members are in the state the queue implies, priorities match their
+//!   linked lists whose members are in the state the queue implies, endpoint and notification
+//!   queues are in priority order, priorities match their
 //!   ready queue, the release queue is sorted by refill time, and each thread is in at most one
 //!   queue, and in one if it is blocked on an endpoint or notification or runnable and waiting;
 //! - **scheduling contexts** have sane refill queues (count within capacity, amounts summing to
@@ -348,6 +349,13 @@ fn check_ipc_queue(w: &mut Walk, owner: u64, head: u64, tail: u64, state: u64, w
             t.tcb.blocked_on
         );
         check!(t.tcb.queue_prev == prev, "queues are well formed", "thread {at:#x} in {what} {owner:#x}: back link");
+        check!(
+            prev == 0 || tcb_at(prev).tcb.priority >= t.tcb.priority,
+            "queues are well formed",
+            "thread {at:#x} of priority {} in {what} {owner:#x} behind one of priority {}",
+            t.tcb.priority,
+            tcb_at(prev).tcb.priority
+        );
         w.objects[index].ipc_queues += 1;
         prev = at;
         at = t.tcb.queue_next;

@@ -1,6 +1,7 @@
 //! Synchronous IPC through endpoints, MCS reply objects, and notifications.
 //!
-//! An endpoint holds one FIFO queue of threads, all sending or all receiving. A message moves
+//! An endpoint holds one queue of threads, all sending or all receiving, in priority order
+//! (first in, first out among equals, as seL4 MCS orders them). A message moves
 //! straight from sender to receiver: the message info, message registers 0..3 (x2..x5) and the
 //! rest of the words through the two IPC buffers; the receiver gets the badge of the sender's
 //! capability in x0. A Call leaves the caller blocked on the receiver's reply object until
@@ -93,7 +94,8 @@ pub(crate) fn reply(ptr: u64) -> &'static mut Reply {
     unsafe { &mut *(ptr as *mut Reply) }
 }
 
-/// A FIFO queue of threads stored as head and tail-plus-state words.
+/// A queue of threads stored as head and tail-plus-state words, highest priority first and in
+/// arrival order among equal priorities (seL4 MCS `tcbAppend`).
 struct Queue<'a> {
     head: &'a mut u64,
     tail_and_state: &'a mut u64,
@@ -113,17 +115,31 @@ impl Queue<'_> {
         *self.tail_and_state = tail | if head == 0 { QUEUE_IDLE } else { state };
     }
 
+    /// Queues `thread` behind every thread of its priority or higher.
     fn push(&mut self, thread: u64, state: u64) {
-        let t = tcb(thread);
-        t.tcb.queue_next = 0;
-        t.tcb.queue_prev = self.tail();
-        if *self.head == 0 {
-            self.set(thread, thread, state);
-        } else {
-            tcb(self.tail()).tcb.queue_next = thread;
-            let head = *self.head;
-            self.set(head, thread, state);
+        let priority = tcb(thread).tcb.priority;
+        // The last thread that stays ahead: scanning from the tail, as most arrivals go last.
+        let mut before = self.tail();
+        while before != 0 && tcb(before).tcb.priority < priority {
+            before = tcb(before).tcb.queue_prev;
         }
+        let after = if before == 0 { *self.head } else { tcb(before).tcb.queue_next };
+        let t = tcb(thread);
+        t.tcb.queue_prev = before;
+        t.tcb.queue_next = after;
+        let head = if before == 0 {
+            thread
+        } else {
+            tcb(before).tcb.queue_next = thread;
+            *self.head
+        };
+        let tail = if after == 0 {
+            thread
+        } else {
+            tcb(after).tcb.queue_prev = thread;
+            self.tail()
+        };
+        self.set(head, tail, state);
     }
 
     fn remove(&mut self, thread: u64) {
@@ -339,7 +355,7 @@ pub fn raise_fault(thread: u64, fault: [u64; 4]) {
     match handler {
         Cap::Endpoint { can_send: true, can_grant, can_grant_reply, .. } if can_grant || can_grant_reply => {
             t.tcb.blocked_flags = FLAG_FAULT;
-            send_flagged(thread, handler, true, true, FLAG_FAULT);
+            send_flagged(thread, handler, true, true, FLAG_FAULT, false);
         }
         _ => {
             log::warn!("thread fault {:?} without a fault handler; thread stopped", fault);
@@ -364,7 +380,7 @@ pub fn raise_timeout(thread: u64, badge: u64, consumed: u64) {
     t.tcb.fault = [fault::TIMEOUT, badge, consumed, 0];
     t.tcb.blocked_flags = FLAG_FAULT;
     let handler = t.slots[tcb::slot::TIMEOUT_HANDLER].cap();
-    send_flagged(thread, handler, true, true, FLAG_FAULT);
+    send_flagged(thread, handler, true, true, FLAG_FAULT, false);
 }
 
 /// Message word `i` of `thread`'s own message: x2..x5, then its IPC buffer (0 without one).
@@ -437,15 +453,17 @@ fn sched_context(ptr: u64) -> &'static mut SchedContext {
 /// passive `receiver` (one without a scheduling context) runs the call on the caller's: the
 /// scheduling context moves to the receiver until the reply (MCS donation), and the reply and
 /// the context name each other until then.
+/// A timeout fault's sender lends nothing: its context has no budget left to lend (seL4).
 fn wait_for_reply(caller: u64, reply_ptr: u64, receiver: u64) {
     let r = reply(reply_ptr);
     r.caller = caller;
     r.donated = 0;
     let c = tcb(caller);
     c.tcb.reply = reply_ptr;
+    let timeout_fault = c.tcb.blocked_flags & FLAG_FAULT != 0 && c.tcb.fault[0] == fault::TIMEOUT;
     block(caller, ThreadState::BlockedOnReply, reply_ptr);
-    let sc = c.tcb.sched_context;
-    if sc != 0 && tcb(receiver).tcb.sched_context == 0 {
+    let sc = tcb(caller).tcb.sched_context;
+    if sc != 0 && !timeout_fault && tcb(receiver).tcb.sched_context == 0 {
         // Lent on: the reply goes on top of the context's call stack.
         move_sched_context(sc, caller, receiver);
         let r = reply(reply_ptr);
@@ -580,10 +598,18 @@ fn maybe_return_notification_context(ntfn: u64, thread: u64) {
 /// Send (and Call) on the endpoint `cap` from thread `sender`.
 pub fn send(sender: u64, cap: Cap, blocking: bool, call: bool) {
     tcb(sender).tcb.blocked_flags = 0;
-    send_flagged(sender, cap, blocking, call, 0);
+    send_flagged(sender, cap, blocking, call, 0, false);
 }
 
-fn send_flagged(sender: u64, cap: Cap, blocking: bool, call: bool, extra_flags: u64) {
+/// The send phase of NBSendRecv and NBSendWait: a non-blocking send that, delivered to a
+/// passive receiver, moves the sender's scheduling context to it for good (seL4 MCS donation
+/// on a send that can donate); the sender goes on to receive without one.
+pub fn send_donating(sender: u64, cap: Cap) {
+    tcb(sender).tcb.blocked_flags = 0;
+    send_flagged(sender, cap, false, false, 0, true);
+}
+
+fn send_flagged(sender: u64, cap: Cap, blocking: bool, call: bool, extra_flags: u64, can_donate: bool) {
     let Cap::Endpoint { ptr, badge, can_send, can_grant, can_grant_reply, .. } = cap else { return };
     if !can_send {
         return;
@@ -607,6 +633,12 @@ fn send_flagged(sender: u64, cap: Cap, blocking: bool, call: bool, extra_flags: 
                 // inactive).
                 tcb(sender).tcb.state = ThreadState::Inactive;
                 thread::dequeue(sender as *mut TcbObject);
+            }
+        } else if can_donate {
+            let sc = tcb(sender).tcb.sched_context;
+            if sc != 0 && tcb(receiver).tcb.sched_context == 0 {
+                move_sched_context(sc, sender, receiver);
+                thread::make_ready(receiver as *mut TcbObject);
             }
         }
         return;
@@ -808,6 +840,21 @@ pub fn blocked_in_system_call(thread: u64) -> bool {
             | ThreadState::BlockedOnNotification
             | ThreadState::BlockedOnReply
     ) && t.tcb.blocked_flags & FLAG_FAULT == 0
+}
+
+/// `thread`'s priority changed: if it waits in an endpoint or notification queue, it moves to
+/// its new place there (seL4 MCS `reorderEP` / `reorderNTFN`).
+pub fn reorder(thread: u64) {
+    let t = tcb(thread);
+    let on = t.tcb.blocked_on;
+    let mut queue = match t.tcb.state {
+        ThreadState::BlockedOnSend | ThreadState::BlockedOnReceive => endpoint_queue(endpoint(on)),
+        ThreadState::BlockedOnNotification => notification_queue(notification(on)),
+        _ => return,
+    };
+    let state = queue.state();
+    queue.remove(thread);
+    queue.push(thread, state);
 }
 
 /// Takes a blocked thread out of whatever it waits in (before suspending or deleting it, or

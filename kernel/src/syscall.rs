@@ -111,7 +111,7 @@ fn receive_on(cptr: u64, reply_cptr: u64, blocking: bool, context: &mut UserCont
 fn send_without_blocking(cptr: u64) {
     let me = thread::current() as u64;
     match lookup_cap(cptr) {
-        Some(cap @ Cap::Endpoint { .. }) => ipc::send(me, cap, false, false),
+        Some(cap @ Cap::Endpoint { .. }) => ipc::send_donating(me, cap),
         Some(cap @ Cap::Notification { .. }) => ipc::signal(cap),
         Some(cap @ Cap::Reply { .. }) => ipc::reply_with(me, cap),
         _ => {}

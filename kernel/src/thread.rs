@@ -354,7 +354,8 @@ pub fn move_to_head(tcb: *mut TcbObject) {
 }
 
 /// Changes a thread's priority, moving it between ready queues. A thread waiting in the
-/// release queue stays there (that queue is ordered by refill time, not priority).
+/// release queue stays there (that queue is ordered by refill time, not priority); one waiting
+/// in an endpoint or notification queue moves to its new place there.
 pub fn set_priority(tcb: *mut TcbObject, priority: u64) {
     let ready = tcb_ref(tcb as u64).tcb.in_ready_queue == IN_READY_QUEUE;
     if ready {
@@ -364,6 +365,7 @@ pub fn set_priority(tcb: *mut TcbObject, priority: u64) {
     if ready {
         enqueue(tcb, false);
     }
+    crate::ipc::reorder(tcb as u64);
 }
 
 /// The current thread gives up the rest of its time slice.

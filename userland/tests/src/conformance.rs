@@ -30,6 +30,8 @@ pub const CASES: &[(&str, crate::cases::Case)] = &[
     ("sel4_8_reply_returning_an_exhausted_context_is_a_timeout", reply_returning_an_exhausted_context_is_a_timeout),
     ("sel4_8_passive_fault_handler_runs_on_the_faulters_context", passive_fault_handler_runs_on_the_faulters_context),
     ("sel4_8_a_context_is_lent_down_a_chain_of_passive_servers", context_lent_down_a_chain_of_passive_servers),
+    ("sel4_8_ipc_queues_are_in_priority_order", ipc_queues_are_in_priority_order),
+    ("sel4_8_nb_send_wait_gives_a_passive_receiver_the_context", nb_send_wait_gives_a_passive_receiver_the_context),
     ("sel4_9_yield_gives_up_a_sporadic_budget_resume_gives_none", yield_gives_up_a_sporadic_budget),
     ("sel4_10_vspace_copy_deleted_after_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, false)),
     ("sel4_10_vspace_copy_deleted_before_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, true)),
@@ -755,4 +757,130 @@ fn yield_gives_up_a_sporadic_budget(env: &mut Env) -> Result {
         ensure!(YIELDS.load(Ordering::SeqCst) == 1, "the worker ran again: {}", YIELDS.load(Ordering::SeqCst));
     }
     ok(Tcb(worker.tcb).suspend(), "stop")
+}
+
+/// Receives once on the endpoint, records 0x10 + the word it got and its own index, then stops.
+extern "C" fn receive_and_record(index: u64) -> ! {
+    let got = syscall::recv(ENDPOINT.load(Ordering::SeqCst), 0);
+    record(got.mrs[0] << 8 | index);
+    stop_self(index)
+}
+
+/// Waits once on the notification, records its index, then stops.
+extern "C" fn wait_and_record(index: u64) -> ! {
+    syscall::wait(NOTIFICATION.load(Ordering::SeqCst));
+    record(index);
+    stop_self(index)
+}
+
+/// The words of `count` messages received on `ep`, in order; the senders then finish (they
+/// must stop before their stack and index are reused).
+fn receive_words(ep: u64, count: usize) -> alloc::vec::Vec<u64> {
+    let words = (0..count).map(|_| syscall::recv(ep, 0).mrs[0]).collect();
+    settle();
+    words
+}
+
+/// 8. Endpoint and notification queues are in priority order, first come first served among
+///    equals, and a queued thread whose priority changes moves to its new place (seL4 MCS
+///    `tcbAppend`, `reorderEP`): sel4test SCHED_CONTEXT_0008 and IPC0022 count on a higher
+///    priority receiver being served before a passive one queued earlier.
+fn ipc_queues_are_in_priority_order(env: &mut Env) -> Result {
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    let ntfn = env.make(ObjectType::Notification, 0)?;
+    NOTIFICATION.store(ntfn, Ordering::SeqCst);
+    // Senders arrive at priorities 10, 30, 20, 30: served 30 (first), 30, 20, 10.
+    for (index, priority) in [(0, 10), (1, 30), (2, 20), (3, 30)] {
+        spawn(env, index, send_index, priority, true)?;
+        settle();
+    }
+    let order = receive_words(ep, 4);
+    ensure!(order == [1, 3, 2, 0], "senders were served in the order {:?}", order);
+    // Two equal senders; the later one is raised while it waits and goes first.
+    spawn(env, 0, send_index, 20, true)?;
+    settle();
+    let later = spawn(env, 1, send_index, 20, true)?;
+    settle();
+    ok(Tcb(later.tcb).set_priority(Tcb(hmk_sys::bootinfo::slot::INIT_THREAD_TCB), 40), "raise a queued sender")?;
+    let order = receive_words(ep, 2);
+    ensure!(order == [1, 0], "after the raise senders were served in the order {:?}", order);
+    // Receivers at 10, then 30: the first message goes to the one at 30.
+    reset_records();
+    spawn(env, 0, receive_and_record, 10, true)?;
+    settle();
+    spawn(env, 1, receive_and_record, 30, true)?;
+    settle();
+    for word in [0xa, 0xb] {
+        syscall::send(Registers { cap_or_badge: ep, info: MessageInfo::new(0, 0, 0, 1), mrs: [word, 0, 0, 0] });
+        settle();
+    }
+    ensure!(log_contents() == [0xa01, 0xb00], "receivers were served as {:x?}", log_contents());
+    // Notification waiters at 10, 30, and one at 5 raised to 50 while it waits.
+    reset_records();
+    for (index, priority) in [(0, 10), (1, 30), (2, 5)] {
+        let w = spawn(env, index, wait_and_record, priority, true)?;
+        settle();
+        if index == 2 {
+            ok(Tcb(w.tcb).set_priority(Tcb(hmk_sys::bootinfo::slot::INIT_THREAD_TCB), 50), "raise a waiter")?;
+        }
+    }
+    for _ in 0..3 {
+        syscall::signal(ntfn);
+        settle();
+    }
+    ensure!(log_contents() == [2, 1, 0], "waiters were woken as {:?}", log_contents());
+    Ok(())
+}
+
+static SECOND_NOTIFICATION: AtomicU64 = AtomicU64::new(0);
+
+/// A passive receiver: takes one message on the endpoint, records 0x5e, and then waits on the
+/// notification (holding whatever context it was given) for good.
+extern "C" fn receive_and_hold(_: u64) -> ! {
+    syscall::recv(ENDPOINT.load(Ordering::SeqCst), 0);
+    record(0x5e);
+    loop {
+        syscall::wait(NOTIFICATION.load(Ordering::SeqCst));
+    }
+}
+
+/// NBSendWait to the endpoint, waiting on the second notification; records 0xc1 once it runs
+/// on, then stops.
+extern "C" fn send_wait_and_record(index: u64) -> ! {
+    let ep = ENDPOINT.load(Ordering::SeqCst);
+    let regs = Registers { cap_or_badge: ep, info: MessageInfo::new(0, 0, 0, 1), mrs: [1, 0, 0, 0] };
+    syscall::nb_send_wait(ep, regs, SECOND_NOTIFICATION.load(Ordering::SeqCst));
+    record(0xc1);
+    stop_self(index)
+}
+
+/// 8. NBSendWait (and NBSendRecv) to a passive receiver gives it the sender's scheduling
+///    context for good (seL4 MCS donation on a send that may donate): the receiver runs on it,
+///    the sender then waits without one and does not run when woken, the context cannot be
+///    bound elsewhere while the receiver holds it, and deleting the receiver frees it to be
+///    bound to the sender again (sel4test IPC0022, SCHED_CONTEXT_0008).
+fn nb_send_wait_gives_a_passive_receiver_the_context(env: &mut Env) -> Result {
+    use hmk_sys::invocation::SchedContext;
+    reset_records();
+    let ep = env.make(ObjectType::Endpoint, 0)?;
+    ENDPOINT.store(ep, Ordering::SeqCst);
+    NOTIFICATION.store(env.make(ObjectType::Notification, 0)?, Ordering::SeqCst);
+    let woken = env.make(ObjectType::Notification, 0)?;
+    SECOND_NOTIFICATION.store(woken, Ordering::SeqCst);
+    let receiver = spawn(env, 0, receive_and_hold, 250, true)?;
+    settle();
+    ok(SchedContext(receiver.sc).unbind(), "make the receiver passive")?;
+    let sender = spawn(env, 1, send_wait_and_record, 249, true)?;
+    settle();
+    ensure!(log_contents() == [0x5e], "the passive receiver did not run: {:?}", log_contents());
+    crate::check::expect_error(SchedContext(sender.sc).bind(sender.tcb), hmk_sys::error::Error::IllegalOperation)?;
+    syscall::signal(woken);
+    settle();
+    ensure!(log_contents() == [0x5e], "the sender ran without a context: {:?}", log_contents());
+    ok(crate::env::ROOT.delete(receiver.tcb, crate::env::DEPTH), "delete the receiver")?;
+    ok(SchedContext(sender.sc).bind(sender.tcb), "bind the freed context to the sender")?;
+    settle();
+    ensure!(log_contents() == [0x5e, 0xc1], "the sender did not run on its context again: {:?}", log_contents());
+    Ok(())
 }
