@@ -21,8 +21,8 @@ const BOOT_LIMIT: Duration = Duration::from_secs(60);
 const SUITE_LIMIT: Duration = Duration::from_secs(400);
 
 /// Crates whose unit tests run on the host.
-const HOST_CRATES: [&str; 7] =
-    ["hmk-platform", "hmk-kernel", "hmk-sys", "hm-bus", "hm-system", "hmk-boot-checks", "xtask"];
+const HOST_CRATES: [&str; 8] =
+    ["hmk-platform", "hmk-kernel", "hmk-sys", "hm-bus", "hm-parent", "hm-system", "hmk-boot-checks", "xtask"];
 
 #[derive(Default)]
 struct Tally {

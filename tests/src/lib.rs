@@ -288,7 +288,7 @@ pub const ECHO_INPUT: &str = "hello hmk\r";
 pub const ECHO_LINE: &str = "echo: hello hmk";
 /// The last lines the boot system's logger prints: a run is complete once they appear.
 pub const SYSTEM_LAST_BEAT: &str = ": beat 3";
-pub const SYSTEM_CRASHER_BACK: &str = ": crasher back after 1 restart";
+pub const SYSTEM_CRASHER_BACK: &str = ": crasher back after 1 restart: fresh data, interrupt again";
 
 /// The ready line the root task prints for the console UART it found in the device tree.
 fn expected_ready(machine: Machine) -> &'static str {
@@ -386,7 +386,7 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
         check(&name("crasher-back"), back_ok, || {
             let member = id_text(wanted_crasher);
             format!(
-                "want \"{from}{member}: crasher back after 1 restart\" from another member than the beats; \
+                "want \"{from}{member}{SYSTEM_CRASHER_BACK}\" from another member than the beats; \
                  found member {back:?}"
             )
         }),
@@ -545,7 +545,7 @@ mod tests {
         logger: class 17 from bus 2 member 2: beat 2\n\
         supervisor: crasher failed (VM fault at 0x0), restarted (1 of 3)\n\
         logger: class 17 from bus 2 member 2: beat 3\n\
-        logger: class 17 from bus 2 member 3: crasher back after 1 restart\n";
+        logger: class 17 from bus 2 member 3: crasher back after 1 restart: fresh data, interrupt again\n";
 
     fn system_failures(log: &str, members: Option<(u16, u16)>) -> Vec<String> {
         let results = check_system_members(&SUITES[0], log, members);

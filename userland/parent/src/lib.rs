@@ -15,13 +15,14 @@
 
 pub mod bus;
 pub mod child;
+pub mod device;
 pub mod info;
 pub mod plan;
 
 use core::ops::Range;
-use hmk_rt::BootInfo;
+use device::{DeviceMemory, Region, Splitter};
 use hmk_sys::Error;
-use hmk_sys::bootinfo::slot;
+use hmk_sys::bootinfo::{BootInfo, slot};
 use hmk_sys::invocation::{
     AsidPool, CNode, CPtr, Frame, PageTable, SchedContext, SchedControl, Tcb, Untyped, UserContext,
 };
@@ -56,26 +57,60 @@ impl<T> Step<T> for hmk_sys::Result<T> {
     }
 }
 
-/// Hands out free slots of the root CNode and objects retyped from one RAM untyped.
+/// Hands out free slots of the root CNode, objects retyped from one RAM untyped, and device
+/// frames carved from the device untyped it was given ([`device`]).
 pub struct Allocator {
     bootinfo: &'static BootInfo,
     untyped: Untyped,
     next_slot: CPtr,
     end_slot: CPtr,
+    devices: DeviceMemory,
+}
+
+/// Splits a device untyped into two fresh slots of the root CNode.
+struct SlotSplitter<'a> {
+    next_slot: &'a mut CPtr,
+    end_slot: CPtr,
+}
+
+impl Splitter for SlotSplitter<'_> {
+    fn split(&mut self, untyped: CPtr, half_bits: u8) -> Result<(CPtr, CPtr)> {
+        if *self.next_slot + 2 > self.end_slot {
+            return Err(SetupError { step: "out of root CNode slots", error: None });
+        }
+        let halves = *self.next_slot;
+        Untyped(untyped)
+            .retype(ObjectType::Untyped, u64::from(half_bits), ROOT, 0, 0, halves, 2)
+            .step("splitting a device untyped")?;
+        *self.next_slot += 2;
+        Ok((halves, halves + 1))
+    }
 }
 
 impl Allocator {
-    /// Objects come from the largest RAM untyped, slots from BootInfo's empty region (for the
-    /// root task).
+    /// Objects come from the largest RAM untyped, slots from BootInfo's empty region, device
+    /// frames from every device untyped BootInfo lists (for the root task).
     pub fn new(bootinfo: &'static BootInfo) -> Result<Allocator> {
         let (untyped, _) =
             bootinfo.largest_ram_untyped().ok_or(SetupError { step: "finding RAM untyped", error: None })?;
-        Ok(Allocator::with(bootinfo, Untyped(untyped), bootinfo.empty.start..bootinfo.empty.end))
+        let mut alloc = Allocator::with(bootinfo, Untyped(untyped), bootinfo.empty.start..bootinfo.empty.end);
+        for (index, desc) in bootinfo.untyped_list().iter().enumerate().filter(|(_, u)| u.is_device != 0) {
+            let untyped = bootinfo.untyped.start + index as u64;
+            alloc.devices.add(Region { untyped, paddr: desc.paddr, size_bits: desc.size_bits })?;
+        }
+        Ok(alloc)
     }
 
-    /// Objects from `untyped`, slots from the root-CNode range `slots`.
+    /// Objects from `untyped`, slots from the root-CNode range `slots`; no device memory until
+    /// [`Allocator::add_device_memory`] gives some.
     pub fn with(bootinfo: &'static BootInfo, untyped: Untyped, slots: Range<CPtr>) -> Allocator {
-        Allocator { bootinfo, untyped, next_slot: slots.start, end_slot: slots.end }
+        Allocator { bootinfo, untyped, next_slot: slots.start, end_slot: slots.end, devices: DeviceMemory::new() }
+    }
+
+    /// Gives the allocator an unclaimed device untyped (a capability in the root CNode) to carve
+    /// device frames from.
+    pub fn add_device_memory(&mut self, region: Region) -> Result<()> {
+        self.devices.add(region)
     }
 
     /// A free slot of the root CNode.
@@ -85,6 +120,22 @@ impl Allocator {
         }
         self.next_slot += 1;
         Ok(self.next_slot - 1)
+    }
+
+    /// `count` consecutive free slots of the root CNode.
+    pub fn slots(&mut self, count: u64) -> Result<Range<CPtr>> {
+        if self.end_slot - self.next_slot < count {
+            return Err(SetupError { step: "out of root CNode slots", error: None });
+        }
+        self.next_slot += count;
+        Ok(self.next_slot - count..self.next_slot)
+    }
+
+    /// A new object of a fixed-size `object_type` in slot `dest` of the root CNode (one
+    /// [`Allocator::slots`] gave).
+    pub fn make_at(&mut self, object_type: ObjectType, dest: CPtr) -> Result<CPtr> {
+        self.untyped.retype(object_type, 0, ROOT, 0, 0, dest, 1).step("retyping RAM")?;
+        Ok(dest)
     }
 
     /// A new object of `object_type` (`size_bits` for variable-sized ones) in a fresh slot.
@@ -100,31 +151,13 @@ impl Allocator {
         self.untyped.retype(object_type, 0, CNode(cnode), 0, 0, index, count).step("retyping RAM into a CNode")
     }
 
-    /// The 4 KiB device frame at physical address `paddr`: the device untyped covering it is
-    /// split in halves, keeping the half that holds `paddr`, down to 4 KiB, then retyped into
-    /// a frame. The other halves stay unused in the root CNode.
+    /// The 4 KiB device frame holding physical address `paddr`, carved out of the unclaimed
+    /// device memory ([`device::DeviceMemory::take_page`]): each page can be claimed once.
     pub fn device_frame(&mut self, paddr: u64) -> Result<CPtr> {
-        let bootinfo = self.bootinfo;
-        let (index, desc) = bootinfo
-            .untyped_list()
-            .iter()
-            .enumerate()
-            .find(|(_, u)| u.is_device != 0 && paddr >= u.paddr && paddr - u.paddr < 1 << u.size_bits)
-            .ok_or(SetupError { step: "finding the device untyped", error: None })?;
-        let (mut untyped, mut base, mut bits) = (bootinfo.untyped.start + index as u64, desc.paddr, desc.size_bits);
-        while u64::from(bits) > PAGE_BITS {
-            bits -= 1;
-            let halves = self.slot()?;
-            self.slot()?;
-            Untyped(untyped)
-                .retype(ObjectType::Untyped, u64::from(bits), ROOT, 0, 0, halves, 2)
-                .step("splitting a device untyped")?;
-            let upper = paddr - base >= 1 << bits;
-            untyped = halves + u64::from(upper);
-            base += u64::from(upper) << bits;
-        }
         let frame = self.slot()?;
-        Untyped(untyped).retype(ObjectType::SmallPage, 0, ROOT, 0, 0, frame, 1).step("retyping the device frame")?;
+        let mut splitter = SlotSplitter { next_slot: &mut self.next_slot, end_slot: self.end_slot };
+        let page = self.devices.take_page(paddr, &mut splitter)?;
+        Untyped(page).retype(ObjectType::SmallPage, 0, ROOT, 0, 0, frame, 1).step("retyping the device frame")?;
         Ok(frame)
     }
 
@@ -167,6 +200,10 @@ pub struct Process {
     pub period_us: u64,
     /// The ELF entry of a program made by [`Process::from_elf`] (0 for a mirror of the parent).
     pub entry: u64,
+    /// For a program made by [`Process::from_elf`]: the root-CNode slots of its writable
+    /// frames, in the order of their pages, and a free slot to copy one of them into.
+    pub writable: Range<CPtr>,
+    pub reload_slot: CPtr,
 }
 
 impl Process {
@@ -191,7 +228,22 @@ impl Process {
         // The guard makes the CNode's slot addresses 64-bit ones, as for the root task.
         let guard = cnode_cap_data(0, 64 - cnode_bits);
         Tcb(tcb).configure(cnode, guard, vspace, 0, bootinfo.ipc_buffer, ipc_buffer).step("configuring the TCB")?;
-        Ok(Process { tcb, vspace, cnode, cnode_bits, fault_handler: 0, budget_us: 10_000, period_us: 10_000, entry: 0 })
+        Ok(Process::empty(tcb, vspace, cnode, cnode_bits))
+    }
+
+    fn empty(tcb: CPtr, vspace: CPtr, cnode: CPtr, cnode_bits: u64) -> Process {
+        Process {
+            tcb,
+            vspace,
+            cnode,
+            cnode_bits,
+            fault_handler: 0,
+            budget_us: 10_000,
+            period_us: 10_000,
+            entry: 0,
+            writable: 0..0,
+            reload_slot: 0,
+        }
     }
 
     /// A new program loaded from the ELF `image`: a fresh VSpace holding each loadable segment
@@ -199,53 +251,39 @@ impl Process {
     /// address of the parent's VSpace; readable always, writable or executable as the segment's
     /// flags say; the rest of each page zero), an IPC buffer at [`info::MODULE_IPC_BUFFER`], an
     /// empty CNode of 2^`cnode_bits` slots and a TCB configured with them (not yet running).
-    /// [`Process::start_image`] starts it at the ELF's entry.
+    /// [`Process::start_image`] starts it at the ELF's entry. The frames of its writable
+    /// segments sit in consecutive slots, so [`Process::reload_image`] can fill them afresh.
     pub fn from_elf(alloc: &mut Allocator, image: &[u8], cnode_bits: u64, scratch: u64) -> Result<Process> {
-        use elf::abi::{PF_W, PF_X, PT_LOAD};
-        let refused = |step| SetupError { step, error: None };
-        let file =
-            elf::ElfBytes::<elf::endian::LittleEndian>::minimal_parse(image).map_err(|_| refused("parsing the ELF"))?;
-        let segments = file.segments().ok_or(refused("the ELF has no program headers"))?;
+        let file = parse_elf(image)?;
+        let mut writable_pages = 0;
+        for_each_page(&file, image, |page| {
+            writable_pages += u64::from(page.writable);
+            Ok(())
+        })?;
+        let writable = alloc.slots(writable_pages)?;
+        let reload_slot = alloc.slot()?;
         let vspace = alloc.make(ObjectType::VSpace, 0)?;
         AsidPool(slot::INIT_THREAD_ASID_POOL).assign(vspace).step("assigning an ASID")?;
-        for segment in segments.iter().filter(|s| s.p_type == PT_LOAD && s.p_memsz > 0) {
-            let (start, file_end, end) =
-                (segment.p_vaddr, segment.p_vaddr + segment.p_filesz, segment.p_vaddr + segment.p_memsz);
-            let bytes = image
-                .get(segment.p_offset as usize..(segment.p_offset + segment.p_filesz) as usize)
-                .ok_or(refused("an ELF segment beyond the file"))?;
-            let writable = segment.p_flags & PF_W != 0;
-            let rights = if writable { CapRights::READ_WRITE } else { CapRights::READ };
+        let mut next_writable = writable.start;
+        for_each_page(&file, image, |page| {
+            let frame = if page.writable {
+                next_writable += 1;
+                alloc.make_at(ObjectType::SmallPage, next_writable - 1)?
+            } else {
+                alloc.make(ObjectType::SmallPage, 0)?
+            };
+            if !page.bytes.is_empty() {
+                alloc.map(slot::INIT_THREAD_VSPACE, frame, scratch, CapRights::READ_WRITE, vm_attributes::DEFAULT)?;
+                fill_scratch(scratch, page.offset, page.bytes, false);
+                Frame(frame).unmap().step("unmapping the scratch page")?;
+            }
+            let rights = if page.writable { CapRights::READ_WRITE } else { CapRights::READ };
             let mut attributes = vm_attributes::DEFAULT;
-            if segment.p_flags & PF_X == 0 {
+            if !page.executable {
                 attributes |= vm_attributes::EXECUTE_NEVER;
             }
-            let mut page = start & !(PAGE - 1);
-            while page < end {
-                let frame = alloc.make(ObjectType::SmallPage, 0)?;
-                // The part of this page the file provides: copy it in through the scratch page.
-                let (from, to) = (page.max(start), (page + PAGE).min(file_end));
-                if from < to {
-                    alloc.map(
-                        slot::INIT_THREAD_VSPACE,
-                        frame,
-                        scratch,
-                        CapRights::READ_WRITE,
-                        vm_attributes::DEFAULT,
-                    )?;
-                    let source = &bytes[(from - start) as usize..(to - start) as usize];
-                    // SAFETY: `scratch` now maps the fresh 4 KiB frame read-write in this address
-                    // space, and `from - page + source.len() <= 4096`.
-                    unsafe {
-                        let destination = (scratch + (from - page)) as *mut u8;
-                        core::ptr::copy_nonoverlapping(source.as_ptr(), destination, source.len());
-                    }
-                    Frame(frame).unmap().step("unmapping the scratch page")?;
-                }
-                alloc.map(vspace, frame, page, rights, attributes)?;
-                page += PAGE;
-            }
-        }
+            alloc.map(vspace, frame, page.vaddr, rights, attributes)
+        })?;
         let ipc_buffer = alloc.make(ObjectType::SmallPage, 0)?;
         let no_exec = vm_attributes::DEFAULT | vm_attributes::EXECUTE_NEVER;
         alloc.map(vspace, ipc_buffer, info::MODULE_IPC_BUFFER, CapRights::READ_WRITE, no_exec)?;
@@ -254,7 +292,41 @@ impl Process {
         let guard = cnode_cap_data(0, 64 - cnode_bits);
         Tcb(tcb).configure(cnode, guard, vspace, 0, info::MODULE_IPC_BUFFER, ipc_buffer).step("configuring the TCB")?;
         let entry = file.ehdr.e_entry;
-        Ok(Process { tcb, vspace, cnode, cnode_bits, fault_handler: 0, budget_us: 10_000, period_us: 10_000, entry })
+        let mut process = Process::empty(tcb, vspace, cnode, cnode_bits);
+        process.entry = entry;
+        process.writable = writable;
+        process.reload_slot = reload_slot;
+        Ok(process)
+    }
+
+    /// Fills the writable pages of a program made by [`Process::from_elf`] from `image` (the
+    /// same ELF) again, through the parent's window at `scratch`: its data as the file has it,
+    /// its bss and the rest zero, whatever the last run left there. The thread must be stopped.
+    pub fn reload_image(&self, alloc: &mut Allocator, image: &[u8], scratch: u64) -> Result<()> {
+        let file = parse_elf(image)?;
+        let mut frame = self.writable.start;
+        for_each_page(&file, image, |page| {
+            if !page.writable {
+                return Ok(());
+            }
+            if frame >= self.writable.end {
+                return Err(SetupError { step: "the image is not the one the program was loaded from", error: None });
+            }
+            // The frame is mapped in the child: the parent's window needs a capability of its own.
+            ROOT.copy(self.reload_slot, DEPTH, ROOT, frame, DEPTH, CapRights::READ_WRITE)
+                .step("copying a data frame")?;
+            let attributes = vm_attributes::DEFAULT | vm_attributes::EXECUTE_NEVER;
+            let mapped =
+                alloc.map(slot::INIT_THREAD_VSPACE, self.reload_slot, scratch, CapRights::READ_WRITE, attributes);
+            let filled = mapped.and_then(|()| {
+                fill_scratch(scratch, page.offset, page.bytes, true);
+                Frame(self.reload_slot).unmap().step("unmapping the scratch page")
+            });
+            let deleted = ROOT.delete(self.reload_slot, DEPTH).step("deleting the data frame's copy");
+            filled.and(deleted)?;
+            frame += 1;
+            Ok(())
+        })
     }
 
     /// Starts a program made by [`Process::from_elf`] at its ELF entry, as the runtime's
@@ -264,7 +336,8 @@ impl Process {
     }
 
     /// Restarts a program made by [`Process::from_elf`] at its ELF entry (as
-    /// [`Process::restart`]; its memory is reused as it is).
+    /// [`Process::restart`]; its memory is reused as it is: [`Process::reload_image`] first for
+    /// a fresh start).
     pub fn restart_image(&self, argument: u64) -> Result<()> {
         Tcb(self.tcb).suspend().step("stopping the thread")?;
         Tcb(self.tcb).write_registers(true, 5, &self.registers(self.entry, argument, 0)).step("restarting the thread")
@@ -337,5 +410,69 @@ impl Process {
             .step("setting scheduling parameters")?;
         let regs = self.registers(pc, argument, stack_top);
         Tcb(self.tcb).write_registers(true, 5, &regs).step("starting the thread")
+    }
+}
+
+type ElfFile<'a> = elf::ElfBytes<'a, elf::endian::LittleEndian>;
+
+fn parse_elf(image: &[u8]) -> Result<ElfFile<'_>> {
+    ElfFile::minimal_parse(image).map_err(|_| SetupError { step: "parsing the ELF", error: None })
+}
+
+/// One page of a loadable segment: where it goes, what of the file it holds (`bytes` at
+/// `offset` in the page; the rest is zero), and how it is mapped.
+struct ImagePage<'a> {
+    vaddr: u64,
+    offset: usize,
+    bytes: &'a [u8],
+    writable: bool,
+    executable: bool,
+}
+
+/// Calls `visit` for every page of every loadable segment, in file order.
+fn for_each_page<'a>(
+    file: &ElfFile<'a>,
+    image: &'a [u8],
+    mut visit: impl FnMut(ImagePage<'a>) -> Result<()>,
+) -> Result<()> {
+    use elf::abi::{PF_W, PF_X, PT_LOAD};
+    let refused = |step| SetupError { step, error: None };
+    let segments = file.segments().ok_or(refused("the ELF has no program headers"))?;
+    for segment in segments.iter().filter(|s| s.p_type == PT_LOAD && s.p_memsz > 0) {
+        let start = segment.p_vaddr;
+        let file_end = start.checked_add(segment.p_filesz).ok_or(refused("an ELF segment past the address space"))?;
+        let end = start.checked_add(segment.p_memsz).ok_or(refused("an ELF segment past the address space"))?;
+        let bytes = usize::try_from(segment.p_offset)
+            .ok()
+            .zip(usize::try_from(segment.p_offset.saturating_add(segment.p_filesz)).ok())
+            .and_then(|(from, to)| image.get(from..to))
+            .ok_or(refused("an ELF segment beyond the file"))?;
+        let mut page = start & !(PAGE - 1);
+        while page < end {
+            let (from, to) = (page.max(start), (page + PAGE).min(file_end));
+            let in_file = if from < to { &bytes[(from - start) as usize..(to - start) as usize] } else { &[] };
+            visit(ImagePage {
+                vaddr: page,
+                offset: (from - page) as usize,
+                bytes: in_file,
+                writable: segment.p_flags & PF_W != 0,
+                executable: segment.p_flags & PF_X != 0,
+            })?;
+            page += PAGE;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` at `offset` into the page mapped at `scratch`, zeroing the rest first when
+/// `clear` (a fresh frame is zero already).
+fn fill_scratch(scratch: u64, offset: usize, bytes: &[u8], clear: bool) {
+    // SAFETY: the caller mapped a 4 KiB frame read-write at `scratch` in this address space, and
+    // `offset + bytes.len() <= 4096` (an ImagePage's bytes lie inside its page).
+    unsafe {
+        if clear {
+            core::ptr::write_bytes(scratch as *mut u8, 0, PAGE as usize);
+        }
+        core::ptr::copy_nonoverlapping(bytes.as_ptr(), (scratch as *mut u8).add(offset), bytes.len());
     }
 }

@@ -119,21 +119,22 @@ fn main(bootinfo: &'static BootInfo) {
         }
     };
     let uart = start_uart(bootinfo, &mut alloc);
-    let system = match system::build(&PLAN, &mut alloc) {
+    // The echo client starts first: the system takes the allocator for its supervisor.
+    let echo = uart.map(|(driver, base, intid)| (start_echo(&mut alloc, driver), driver, base, intid));
+    let system = match system::build(&PLAN, alloc) {
         Ok(system) => Some(system),
         Err(e) => {
             log::warn!("system: building {} failed: {} ({:?})", PLAN.name, e.step, e.error);
             None
         }
     };
-    if let Some((driver, base, intid)) = uart {
-        match start_echo(&mut alloc, driver) {
-            Ok(()) => {
-                let ready = alloc::format!("uart: driver ready on INTID {intid} at {base:#x}, type to echo\r\n");
-                driver.write(ready.as_bytes());
-            }
-            Err(e) => log::warn!("echo: starting the client failed: {} ({:?})", e.step, e.error),
+    match echo {
+        Some((Ok(()), driver, base, intid)) => {
+            let ready = alloc::format!("uart: driver ready on INTID {intid} at {base:#x}, type to echo\r\n");
+            driver.write(ready.as_bytes());
         }
+        Some((Err(e), ..)) => log::warn!("echo: starting the client failed: {} ({:?})", e.step, e.error),
+        None => {}
     }
     match system {
         Some(system) => system::supervise(system),

@@ -16,7 +16,7 @@ use hm_parent::info::{
 use hm_parent::plan::{ModulePlan, RestartPlan, SystemPlan};
 use hm_parent::{Allocator, DEPTH, Process, ROOT, Result, SetupError, Step};
 use hmk_sys::bootinfo::slot;
-use hmk_sys::invocation::{CNode, CPtr, IrqControl, IrqHandler};
+use hmk_sys::invocation::{CNode, CPtr, IrqControl, IrqHandler, Tcb};
 use hmk_sys::message::CapRights;
 use hmk_sys::object::{ObjectType, vm_attributes};
 use hmk_sys::syscall;
@@ -32,7 +32,12 @@ const LOAD_SCRATCH: u64 = 0x61_0000_0000;
 /// A module the root task supervises.
 struct Supervised {
     plan: &'static ModulePlan,
+    /// Its index in the plan (its faults' badge is `index + 1`).
+    index: usize,
     process: Process,
+    image: &'static [u8],
+    /// The root task's copies of its IRQ handlers, acknowledged when it restarts.
+    irq_handlers: [CPtr; MAX_IRQS],
     /// The root task's writable view of the module's info page.
     info: *mut ModuleInfo,
     /// Restarts in the current window, and when the window began (counter ticks).
@@ -40,9 +45,11 @@ struct Supervised {
     window_start: u64,
 }
 
-/// A built system: its modules and the endpoint their faults come to.
+/// A built system: its modules, the allocator that built them, and the endpoint their faults
+/// come to.
 pub struct System {
     modules: Vec<Supervised>,
+    alloc: Allocator,
     faults: CPtr,
     fault_reply: CPtr,
 }
@@ -51,8 +58,43 @@ fn refused(step: &'static str) -> SetupError {
     SetupError { step, error: None }
 }
 
-/// Builds every bus, bridge and module of `plan`; each module starts at once.
-pub fn build(plan: &'static SystemPlan, alloc: &mut Allocator) -> Result<System> {
+/// Builds every bus, bridge and module of `plan`; each module starts at once. A module whose
+/// setup fails is reported (its name, the step, the kernel's error) and left out; the rest
+/// start. Whatever the failed setup had made stays allocated.
+pub fn build(plan: &'static SystemPlan, mut alloc: Allocator) -> Result<System> {
+    let buses = build_buses(plan, &mut alloc)?;
+    let (faults, fault_reply) = fault_endpoint(&mut alloc)?;
+    let mut modules = Vec::new();
+    for (index, module) in plan.modules.iter().enumerate() {
+        let Some(image) = programs::image(module.program) else {
+            log::warn!("system: module {}: no program {:?}; not started", module.name, module.program);
+            continue;
+        };
+        match start_module(&mut alloc, &buses, module, index, image, faults) {
+            Ok(supervised) => {
+                log::info!("system: module {} ({}) started", module.name, module.program);
+                modules.push(supervised);
+            }
+            Err(e) => {
+                let cause = cause(e.error);
+                log::warn!("system: module {}: setup failed at {}{cause}; not started", module.name, e.step);
+            }
+        }
+    }
+    Ok(System { modules, alloc, faults, fault_reply })
+}
+
+/// The kernel error of a failed step, as text.
+fn cause(error: Option<hmk_sys::Error>) -> alloc::string::String {
+    error.map_or(alloc::string::String::new(), |e| alloc::format!(" ({e:?})"))
+}
+
+fn fault_endpoint(alloc: &mut Allocator) -> Result<(CPtr, CPtr)> {
+    Ok((alloc.make(ObjectType::Endpoint, 0)?, alloc.make(ObjectType::Reply, 0)?))
+}
+
+/// Every bus of `plan` as a bus module, and a bridge for each child bus.
+fn build_buses(plan: &'static SystemPlan, alloc: &mut Allocator) -> Result<Vec<Bus>> {
     log::info!("system: {}: {} buses, {} modules", plan.name, plan.buses.len(), plan.modules.len());
     let mut buses: Vec<Bus> = Vec::new();
     if programs::image("bus-server").is_none() || programs::image("bridge").is_none() {
@@ -69,19 +111,7 @@ pub fn build(plan: &'static SystemPlan, alloc: &mut Allocator) -> Result<System>
         let down = Crossing { id: bus.down_link, filter: ClassSet::from_words(bus.down) };
         hm_parent::bus::bridge(alloc, (child, parent), up, down, BRIDGE_PRIORITY, programs::image("bridge"))?;
     }
-    let faults = alloc.make(ObjectType::Endpoint, 0)?;
-    let fault_reply = alloc.make(ObjectType::Reply, 0)?;
-    let mut modules = Vec::new();
-    for (index, module) in plan.modules.iter().enumerate() {
-        let Some(image) = programs::image(module.program) else {
-            log::warn!("system: module {}: no program {:?}; not started", module.name, module.program);
-            continue;
-        };
-        let supervised = start_module(alloc, &buses, module, index, image, faults)?;
-        log::info!("system: module {} ({}) started", module.name, module.program);
-        modules.push(supervised);
-    }
-    Ok(System { modules, faults, fault_reply })
+    Ok(buses)
 }
 
 fn start_module(
@@ -89,7 +119,7 @@ fn start_module(
     buses: &[Bus],
     module: &'static ModulePlan,
     index: usize,
-    image: &[u8],
+    image: &'static [u8],
     faults: CPtr,
 ) -> Result<Supervised> {
     if module.memberships.len() > MAX_SEATS || module.devices.len() > MAX_DEVICE_FRAMES || module.irqs.len() > MAX_IRQS
@@ -142,6 +172,7 @@ fn start_module(
         info.devices[k] = at;
     }
     info.device_count = module.devices.len() as u64;
+    let mut irq_handlers = [0; MAX_IRQS];
     for (k, &intid) in module.irqs.iter().enumerate() {
         let handler = alloc.slot()?;
         IrqControl(slot::IRQ_CONTROL).get(u64::from(intid), ROOT, handler, DEPTH).step("the module's IRQ handler")?;
@@ -150,7 +181,8 @@ fn start_module(
         ROOT.mint(badged, DEPTH, ROOT, notification, DEPTH, send_only, irq_badge(k)).step("the IRQ's notification")?;
         IrqHandler(handler).set_notification(badged).step("binding the IRQ")?;
         let at = MODULE_IRQS + k as u64;
-        cnode.move_(at, MODULE_CNODE_BITS, ROOT, handler, DEPTH).step("the module's IRQ handler")?;
+        cnode.copy(at, MODULE_CNODE_BITS, ROOT, handler, DEPTH, CapRights::ALL).step("the module's IRQ handler")?;
+        irq_handlers[k] = handler;
         info.irqs[k] = (u64::from(intid), at);
     }
     info.irq_count = module.irqs.len() as u64;
@@ -164,7 +196,16 @@ fn start_module(
     ROOT.mint(handler, DEPTH, ROOT, faults, DEPTH, CapRights::ALL, index as u64 + 1).step("the fault handler")?;
     process.set_fault_handler(handler)?;
     process.start_image(alloc, MODULE_INFO, u64::from(module.priority))?;
-    Ok(Supervised { plan: module, process, info: info_page, restarts: 0, window_start: now() })
+    Ok(Supervised {
+        plan: module,
+        index,
+        process,
+        image,
+        irq_handlers,
+        info: info_page,
+        restarts: 0,
+        window_start: now(),
+    })
 }
 
 /// The virtual counter (EL0 may read it) and its frequency.
@@ -204,8 +245,8 @@ impl core::fmt::Display for Fault {
 pub fn supervise(mut system: System) -> ! {
     loop {
         let message = syscall::recv(system.faults, system.fault_reply);
-        let Some(module) = (message.cap_or_badge as usize).checked_sub(1).and_then(|i| system.modules.get_mut(i))
-        else {
+        let index = (message.cap_or_badge as usize).wrapping_sub(1);
+        let Some(module) = system.modules.iter_mut().find(|m| m.index == index) else {
             continue;
         };
         let fault = Fault { label: message.info.label(), address: message.mrs[1] };
@@ -227,16 +268,26 @@ pub fn supervise(mut system: System) -> ! {
             continue;
         }
         module.restarts += 1;
-        // SAFETY: the info page stays mapped read-write in this address space; the module only
-        // reads it, and it is stopped while the count changes.
-        let restarted = unsafe {
-            let _ = hmk_sys::invocation::Tcb(module.process.tcb).suspend();
-            (*module.info).restarts += 1;
-            module.process.restart_image(MODULE_INFO)
-        };
+        let restarted = restart(module, &mut system.alloc);
         match restarted {
             Ok(()) => log::info!("supervisor: {name} failed ({fault}), restarted ({} of {max})", module.restarts),
             Err(e) => log::warn!("supervisor: restarting {name} failed: {} ({:?})", e.step, e.error),
         }
     }
+}
+
+/// Restarts a failed module from scratch: stopped, its data and bss loaded afresh from its
+/// program's image, its interrupt lines acknowledged (it may have died between a delivery and
+/// its ack, which would leave the line masked for good), its restart count raised, and started
+/// at its entry.
+fn restart(module: &mut Supervised, alloc: &mut Allocator) -> Result<()> {
+    Tcb(module.process.tcb).suspend().step("stopping the thread")?;
+    module.process.reload_image(alloc, module.image, LOAD_SCRATCH)?;
+    for &handler in &module.irq_handlers[..module.plan.irqs.len()] {
+        IrqHandler(handler).ack().step("acknowledging the module's interrupt")?;
+    }
+    // SAFETY: the info page stays mapped read-write in this address space; the module only
+    // reads it, and it is stopped while the count changes.
+    unsafe { (*module.info).restarts += 1 };
+    module.process.restart_image(MODULE_INFO)
 }
