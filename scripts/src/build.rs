@@ -1,7 +1,7 @@
 //! Building a bootable image for a board: the kernel (with the variant's features), its
 //! stripped copy embedded in the loader, and the loader as a raw arm64 image. The `run` image's
 //! root task carries the boot system (`system/boot.toml`), checked for the board and compiled in
-//! as its plan ([`system_plan`]), and the module programs ([`MODULE_CRATES`], each its own ELF)
+//! as its plan ([`system_plan`]), and the module programs it names ([`module_programs`], each its own ELF)
 //! embedded ([`build_modules`]).
 
 use crate::{repo_root, setup};
@@ -122,8 +122,8 @@ pub fn build_image_with(
         .current_dir(&root);
     if let Some(program) = variant.root_task() {
         let elf = if program == "hmk-root-task" {
-            let plan = system_plan(board)?;
-            let modules = build_modules()?;
+            let (plan, programs) = system_plan(board)?;
+            let modules = build_modules(&programs)?;
             build_user_program_with(
                 program,
                 &[(SYSTEM_PLAN_VAR, plan.as_os_str()), (MODULES_VAR, modules.as_os_str())],
@@ -144,8 +144,30 @@ pub fn build_image_with(
 /// Target of user programs: AArch64 with FP/SIMD (the kernel switches FP state lazily).
 pub const USER_TARGET: &str = "aarch64-unknown-none";
 
-/// The system description the root task builds at boot, relative to the repository root.
-pub const BOOT_SYSTEM: &str = "system/boot.toml";
+/// The system description the root task builds at boot on `board`, relative to the repository
+/// root: `system/<board>.toml` (each includes the parts the boards share).
+pub fn boot_system(board: &str) -> String {
+    format!("system/{board}.toml")
+}
+
+/// A description given with `--system FILE`, built instead of the board's own.
+static CHOSEN_SYSTEM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Makes every image this run builds carry the system described in `file`.
+pub fn choose_system(file: PathBuf) {
+    let _ = CHOSEN_SYSTEM.set(file);
+}
+
+/// The description chosen with `--system`, if any.
+pub fn chosen_system() -> Option<&'static Path> {
+    CHOSEN_SYSTEM.get().map(PathBuf::as_path)
+}
+
+/// The description the root task of `board` builds: the chosen one, or the board's own.
+pub fn system_file(board: &str) -> PathBuf {
+    CHOSEN_SYSTEM.get().cloned().unwrap_or_else(|| repo_root().join(boot_system(board)))
+}
+
 /// The variable that hands the root task's build script its plan's source.
 pub const SYSTEM_PLAN_VAR: &str = "HMK_SYSTEM_PLAN";
 
@@ -155,17 +177,51 @@ pub const FUZZ_VARS: [&str; 4] = ["HMK_FUZZ_SEED", "HMK_FUZZ_CALLS", "HMK_FUZZ_T
 
 /// The variable that hands the root task's build script its module programs' ELFs.
 pub const MODULES_VAR: &str = "HMK_MODULES";
-/// The module programs the root task carries: crates `hm-<program>`, each a separate ELF.
-pub const MODULE_CRATES: [&str; 5] = ["hm-logger", "hm-heartbeat", "hm-crasher", "hm-bus-server", "hm-bridge"];
+/// Where module programs live: each directory with a `Cargo.toml` is one crate, named
+/// `hm-<program>` (a workspace member through the `userland/modules/*` glob).
+pub const MODULES_DIR: &str = "userland/modules";
+/// The programs every system needs besides its modules: the bus server and the bridge.
+pub const INFRASTRUCTURE: [&str; 2] = ["bus-server", "bridge"];
 
-/// Builds each of [`MODULE_CRATES`]; returns [`MODULES_VAR`]'s value:
-/// `logger=/abs/hm-logger.elf;heartbeat=...`, the program name being the crate's without `hm-`.
-pub fn build_modules() -> Result<std::ffi::OsString, String> {
+/// Every module program under [`MODULES_DIR`]: `(program, package)`, by program name.
+pub fn module_programs() -> Vec<(String, String)> {
+    let mut programs: Vec<(String, String)> = std::fs::read_dir(repo_root().join(MODULES_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let manifest = std::fs::read_to_string(entry.path().join("Cargo.toml")).ok()?;
+            let package = manifest.lines().find_map(|l| {
+                let value = l.trim().strip_prefix("name")?.trim_start().strip_prefix('=')?.trim();
+                Some(value.trim_matches('"').to_string())
+            })?;
+            Some((package.strip_prefix("hm-")?.to_string(), package))
+        })
+        .collect();
+    programs.sort();
+    programs
+}
+
+/// Builds the module programs `programs` names and the [`INFRASTRUCTURE`] ones; returns
+/// [`MODULES_VAR`]'s value: `logger=/abs/hm-logger.elf;heartbeat=...`.
+pub fn build_modules(programs: &[String]) -> Result<std::ffi::OsString, String> {
+    let known = module_programs();
     let mut modules = std::ffi::OsString::new();
-    for package in MODULE_CRATES {
+    let wanted = INFRASTRUCTURE.iter().map(|p| p.to_string()).chain(programs.iter().cloned());
+    let mut built: Vec<String> = Vec::new();
+    for program in wanted {
+        if built.contains(&program) {
+            continue;
+        }
+        let Some((name, package)) = known.iter().find(|(p, _)| *p == program) else {
+            return Err(format!(
+                "no module program {program:?} in {MODULES_DIR}: make it with `cargo xtask new module {program}`"
+            ));
+        };
+        built.push(program.clone());
+        let package = package.as_str();
         let elf = build_user_program(package)?;
         let elf = std::path::absolute(&elf).map_err(|e| format!("{}: {e}", elf.display()))?;
-        let name = package.strip_prefix("hm-").unwrap_or(package);
         if elf.to_string_lossy().contains([';', '=']) {
             return Err(format!("{}: a module's path must not hold ';' or '='", elf.display()));
         }
@@ -178,23 +234,20 @@ pub fn build_modules() -> Result<std::ffi::OsString, String> {
     Ok(modules)
 }
 
-/// Checks [`BOOT_SYSTEM`] for `board` and writes its plan as Rust source to
+/// Checks [`system_file`] for `board` and writes its plan as Rust source to
 /// `target/<board>/system_plan.rs` (only when the text changed, so an unchanged plan rebuilds
-/// nothing); returns that file's absolute path. Fails with every problem the checker found.
-pub fn system_plan(board: &str) -> Result<PathBuf, String> {
+/// nothing); returns that file's absolute path and the programs its modules run. Fails with
+/// every problem the checker found, a module running a program [`module_programs`] lacks too.
+pub fn system_plan(board: &str) -> Result<(PathBuf, Vec<String>), String> {
     let root = repo_root();
     let name = hm_system::BoardName::parse(board).ok_or_else(|| format!("{board}: not a board"))?;
-    let path = root.join(BOOT_SYSTEM);
-    let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let plan = hm_system::check_source(&source, Some(name)).map_err(|problems| {
-        let lines: Vec<String> = problems
-            .iter()
-            .map(|p| match p.line {
-                Some(line) => format!("error: {BOOT_SYSTEM}:{line}: {}", p.message),
-                None => format!("error: {BOOT_SYSTEM}: {}", p.message),
-            })
-            .collect();
-        format!("{}\n{BOOT_SYSTEM} on {board}: {} error(s)", lines.join("\n"), problems.len())
+    let path = system_file(board);
+    let shown = path.strip_prefix(&root).unwrap_or(&path).to_path_buf();
+    let prefix = format!("{}/", root.display());
+    let programs: Vec<String> = module_programs().into_iter().map(|(program, _)| program).collect();
+    let plan = hm_system::check_file_with(&path, Some(name), Some(&programs)).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| p.replace(&prefix, "")).collect();
+        format!("{}\n{} on {board}: {} error(s)", lines.join("\n"), shown.display(), problems.len())
     })?;
     let text = hm_system::plan_source(&plan);
     let dir = root.join("target").join(board);
@@ -203,7 +256,7 @@ pub fn system_plan(board: &str) -> Result<PathBuf, String> {
     if std::fs::read_to_string(&out).ok().as_deref() != Some(text.as_str()) {
         std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
     }
-    Ok(out)
+    Ok((out, plan.modules.into_iter().map(|m| m.program).collect()))
 }
 
 /// Builds the user program `package` (board independent); returns its stripped ELF.

@@ -8,23 +8,12 @@ use crate::repo_root;
 use hmk_boot_checks::kernel_elf::{KernelElf, check_layout};
 use std::process::Command;
 
-const HOST_CRATES: [&str; 6] = ["hmk-platform", "hmk-sys", "hm-bus", "hm-system", "hmk-boot-checks", "xtask"];
-/// User-level crates, checked for the user target.
-const USER_CRATES: [&str; 13] = [
-    "hmk-sys",
-    "hmk-rt",
-    "hm-bus",
-    "hm-parent",
-    "hmk-root-task",
-    "hm-logger",
-    "hm-heartbeat",
-    "hm-crasher",
-    "hm-bus-server",
-    "hm-bridge",
-    "hmk-tests",
-    "hmk-bench",
-    "hmk-fuzzer",
-];
+const HOST_CRATES: [&str; 7] =
+    ["hmk-platform", "hmk-sys", "hm-bus", "hm-parent", "hm-system", "hmk-boot-checks", "xtask"];
+/// User-level crates, checked for the user target, besides every module program
+/// ([`build::module_programs`]).
+const USER_CRATES: [&str; 8] =
+    ["hmk-sys", "hmk-rt", "hm-bus", "hm-parent", "hmk-root-task", "hmk-tests", "hmk-bench", "hmk-fuzzer"];
 
 fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -73,8 +62,8 @@ pub fn run_all() -> Vec<(String, Result<(), String>)> {
     // User programs, for their own target.
     let mut user = cargo();
     user.args(["clippy", "--quiet", "--release", "--target", build::USER_TARGET]);
-    for krate in USER_CRATES {
-        user.args(["-p", krate]);
+    for krate in USER_CRATES.iter().map(|k| k.to_string()).chain(build::module_programs().into_iter().map(|(_, p)| p)) {
+        user.args(["-p", &krate]);
     }
     user.arg("--target-dir").arg(repo_root().join("target/user")).args(["--", "-D", "warnings"]);
     let user = outcome(&mut user);

@@ -3,13 +3,14 @@
 //! running the test suites and making the Raspberry Pi 4 SD-card image.
 //!
 //! Commands:
-//!   run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS]
-//!   test  [--suite NAME]
+//!   run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS] [--system FILE]
+//!   test  [--suite NAME] [--system FILE]
 //!   bench [--board virt|rpi4]
 //!   fuzz  [--seed S] [--calls N] [--threads T] [--board virt|rpi4] [--timeout SECS] [--trace]
 //!   lint
-//!   image rpi4 [-o FILE] [--firmware DIR]
+//!   image rpi4 [-o FILE] [--firmware DIR] [--system FILE]
 //!   system check FILE [--board virt|rpi4]
+//!   new module NAME [--driver COMPATIBLE] [--board virt|rpi4]
 
 mod bench;
 mod build;
@@ -17,6 +18,7 @@ mod fuzz;
 mod image;
 mod lint;
 mod qemu;
+mod scaffold;
 mod setup;
 mod system;
 mod test;
@@ -30,21 +32,25 @@ pub fn repo_root() -> PathBuf {
 }
 
 const USAGE: &str = "usage: cargo xtask <command>
-  run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS]
-        build and boot hmk in QEMU (Ctrl-A x quits); --timeout runs unattended
-  test  [--suite NAME]
+  run   [--board virt|rpi4] [--gic 2|3] [--el2] [--smp N] [--mem SIZE] [--timeout SECS] [--system FILE]
+        build and boot hmk in QEMU (Ctrl-A x quits); --timeout runs unattended; the root task
+        builds system/<board>.toml, or the system description FILE
+  test  [--suite NAME] [--system FILE]
         host unit tests, lints, every board configuration booted in QEMU, then a short
         fuzzer run on virt; --suite runs only that board configuration (virt-gic2,
-        virt-gic3, virt-el2, raspi4b) or the fuzzer run (fuzz)
+        virt-gic3, virt-el2, raspi4b) or the fuzzer run (fuzz); --system boots FILE's system
+        in the run image and checks that each of its modules starts
   bench [--board virt|rpi4]
         instructions per kernel operation under QEMU -icount shift=0; a table and JSON
   fuzz  [--seed S] [--calls N] [--threads T] [--board virt|rpi4] [--timeout SECS] [--trace] [--quiet]
         the stateful fuzzer (docs/fuzzing.md) on a kernel checking its invariants
   lint  rustfmt check and clippy (host crates, and kernel and loader for both boards)
-  image rpi4 [-o FILE] [--firmware DIR]
+  image rpi4 [-o FILE] [--firmware DIR] [--system FILE]
         a flashable SD-card image for the Raspberry Pi 4
   system check FILE [--board virt|rpi4]
-        check a system description (docs/system-description.md); print its plan or its errors";
+        check a system description (docs/system-description.md); print its plan or its errors
+  new module NAME [--driver COMPATIBLE] [--board virt|rpi4]
+        a new module program (userland/modules/NAME) and its entry in system/<board>.toml";
 
 /// Command-line words after the command, consumed flag by flag.
 pub struct Args(Vec<String>);
@@ -74,8 +80,21 @@ impl Args {
     }
 }
 
+/// `--system FILE`: the system description the run image's root task builds instead of the
+/// board's own (relative to the current directory, or else to the repository root).
+fn choose_system(args: &mut Args) -> Result<(), String> {
+    let Some(file) = args.value(&["--system"])? else { return Ok(()) };
+    let path = [PathBuf::from(&file), repo_root().join(&file)]
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("--system {file}: no such file"))?;
+    build::choose_system(std::path::absolute(&path).map_err(|e| format!("{file}: {e}"))?);
+    Ok(())
+}
+
 fn test_command(mut args: Args) -> Result<(), String> {
     let only = args.value(&["--suite"])?;
+    choose_system(&mut args)?;
     args.finish()?;
     test::run(only.as_deref())
 }
@@ -92,6 +111,7 @@ fn run_command(mut args: Args) -> Result<(), String> {
         .transpose()?;
     let memory = args.value(&["--mem"])?;
     let el2 = args.flag("--el2");
+    choose_system(&mut args)?;
     args.finish()?;
     let machine = match board.as_str() {
         "virt" if gic == 2 || gic == 3 => qemu::Machine::Virt { gic, el2 },
@@ -118,6 +138,7 @@ fn run_command(mut args: Args) -> Result<(), String> {
 fn image_command(mut args: Args) -> Result<(), String> {
     let output = args.value(&["-o", "--output"])?.unwrap_or_else(|| "hmk-rpi4-sd.img".into());
     let firmware = args.value(&["--firmware"])?.map(PathBuf::from);
+    choose_system(&mut args)?;
     let Some(board) = args.0.first().cloned() else { return Err(format!("image needs a board\n{USAGE}")) };
     args.0.remove(0);
     args.finish()?;
@@ -147,6 +168,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(args.0),
         "fuzz" => fuzz::run(args),
         "system" => system::run(args.0),
+        "new" => scaffold::run(args),
         "lint" => args.finish().and_then(|()| {
             let failures: Vec<String> =
                 lint::run_all().into_iter().filter_map(|(name, r)| r.err().map(|e| format!("{name}: {e}"))).collect();

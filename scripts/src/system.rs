@@ -27,18 +27,14 @@ fn check(file: &str, board: Option<BoardName>) -> Result<(), String> {
         .into_iter()
         .find(|p| p.is_file())
         .ok_or_else(|| format!("{file}: no such file"))?;
-    let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    match hm_system::check_source(&source, board) {
+    match hm_system::check_file(&path, board) {
         Ok(plan) => {
             print!("{plan}");
             Ok(())
         }
         Err(problems) => {
             for problem in &problems {
-                match problem.line {
-                    Some(line) => println!("error: {file}:{line}: {}", problem.message),
-                    None => println!("error: {file}: {}", problem.message),
-                }
+                println!("{problem}");
             }
             Err(format!("{file}: {} error(s)", problems.len()))
         }

@@ -9,7 +9,7 @@ use crate::qemu::{self, Config};
 use crate::{repo_root, setup};
 use hmk_boot_checks::{
     CheckResult, ECHO_INPUT, ECHO_LINE, ECHO_READY, SUITES, SYSTEM_CRASHER_BACK, SYSTEM_LAST_BEAT, check_boot,
-    check_fault, check_suite, check_system_members, check_uart_echo,
+    check_fault, check_planned_system, check_suite, check_system_members, check_uart_echo,
 };
 use std::process::Command;
 use std::time::Duration;
@@ -201,12 +201,23 @@ fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), St
         };
         // Type once the driver is ready and the boot system has said its last word: other
         // writers of the shared console would otherwise cut into the echoed line.
-        let after = [ECHO_READY, SYSTEM_LAST_BEAT, SYSTEM_CRASHER_BACK];
-        let input = qemu::Input { after: &after, send: ECHO_INPUT.as_bytes(), until: &[ECHO_LINE] };
+        // A system chosen with --system says nothing the run waits for.
+        let chosen = build::chosen_system().is_some();
+        let after: &[&str] = if chosen { &[ECHO_READY] } else { &[ECHO_READY, SYSTEM_LAST_BEAT, SYSTEM_CRASHER_BACK] };
+        let input = qemu::Input { after, send: ECHO_INPUT.as_bytes(), until: &[ECHO_LINE] };
         let outcome = qemu::run_with_input(&config, BOOT_LIMIT, false, Some(&input))?;
         let before = tally.failed;
         let mut results = check_uart_echo(suite, &outcome.log);
-        results.extend(check_system_members(suite, &outcome.log, boot_system_members(suite.machine.board())));
+        let board = suite.machine.board();
+        if chosen {
+            let plan = hm_system::check_file(&build::system_file(board), hm_system::BoardName::parse(board))
+                .map_err(|problems| problems.join("\n"))?;
+            let modules: Vec<(&str, &str)> =
+                plan.modules.iter().map(|m| (m.name.as_str(), m.program.as_str())).collect();
+            results.extend(check_planned_system(suite, &outcome.log, &plan.system, plan.buses.len(), &modules));
+        } else {
+            results.extend(check_system_members(suite, &outcome.log, boot_system_members(board)));
+        }
         report(&results, &mut tally);
         if tally.failed > before {
             println!("--- serial log of {} (Run) ---\n{}---", suite.name, outcome.log);
@@ -222,8 +233,7 @@ fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), St
 /// for `board` (what the logger must name as their messages' senders); `None` if the plan does
 /// not resolve (the image build has already reported why) or lacks them.
 fn boot_system_members(board: &str) -> Option<(u16, u16)> {
-    let source = std::fs::read_to_string(repo_root().join(build::BOOT_SYSTEM)).ok()?;
-    let plan = hm_system::check_source(&source, hm_system::BoardName::parse(board)).ok()?;
+    let plan = hm_system::check_file(&build::system_file(board), hm_system::BoardName::parse(board)).ok()?;
     let member = |module: &str| {
         let module = plan.modules.iter().find(|m| m.name == module)?;
         module.memberships.iter().find(|(bus, _)| bus == "services").map(|(_, id)| u16::from(*id))

@@ -48,12 +48,22 @@ impl fmt::Display for Problem {
 /// Parses and checks the description in `source`. The board is `board` when given, else the
 /// file's `system.board`.
 pub fn check_source(source: &str, board: Option<BoardName>) -> Result<Plan, Vec<Problem>> {
+    check_source_with(source, board, None)
+}
+
+/// [`check_source`], with the names of the programs that exist (the build tool's module
+/// crates): a module running any other program is an error.
+pub fn check_source_with(
+    source: &str,
+    board: Option<BoardName>,
+    programs: Option<&[String]>,
+) -> Result<Plan, Vec<Problem>> {
     let lines = LineIndex::new(source);
     let description: Description = toml::from_str(source).map_err(|e| {
         let line = e.span().map(|s| lines.line_of(s.start));
         vec![Problem { line, message: e.message().trim_end().to_string() }]
     })?;
-    let mut checker = Checker { lines, problems: Vec::new(), board: None };
+    let mut checker = Checker { lines, problems: Vec::new(), board: None, programs };
     checker.select_board(&description, board);
     let plan = checker.check(&description);
     let mut problems = checker.problems;
@@ -77,10 +87,12 @@ impl LineIndex {
     }
 }
 
-struct Checker {
+struct Checker<'p> {
     lines: LineIndex,
     problems: Vec<Problem>,
     board: Option<Board>,
+    /// The programs that exist, when the caller knows them.
+    programs: Option<&'p [String]>,
 }
 
 /// What kind of item a name belongs to.
@@ -98,7 +110,7 @@ struct Claim {
     line: usize,
 }
 
-impl Checker {
+impl Checker<'_> {
     fn error(&mut self, span: Range<usize>, message: String) {
         let line = Some(self.lines.line_of(span.start));
         self.problems.push(Problem { line, message });
@@ -349,6 +361,16 @@ impl Checker {
             Some(program) => program.get_ref().as_str(),
             None => name,
         };
+        if let Some(known) = self.programs.filter(|known| !program.is_empty() && !known.iter().any(|k| k == program)) {
+            let span = m.program.as_ref().map_or(m.name.span(), |p| p.span());
+            let list = known.join(", ");
+            self.error(
+                span,
+                format!(
+                    "module {name:?}: no program {program:?} (programs: {list}); make it with `cargo xtask new module {program}`"
+                ),
+            );
+        }
         let priority = *m.priority.get_ref();
         if !(0..=255).contains(&priority) {
             self.error(m.priority.span(), format!("module {name:?}: priority {priority} is outside 0..=255"));

@@ -120,6 +120,12 @@ fn module_source(out: &mut String, plan: &Plan, module: &PlannedModule) {
     let memberships: Vec<String> =
         module.memberships.iter().map(|(bus, id)| format!("({}, {id})", bus_id(plan, bus))).collect();
     let devices: Vec<String> = frames(module).iter().map(|page| format!("({page:#x}, {PAGE_SIZE})")).collect();
+    let registers: Vec<String> = module
+        .devices
+        .iter()
+        .flat_map(|d| &d.regions)
+        .map(|r| format!("({:#x}, {:#x})", r.start, r.end - r.start))
+        .collect();
     let irqs: Vec<String> = module.irqs.iter().map(u32::to_string).collect();
     let restart = match module.restart {
         Restart::Never => format!("{PATH}::RestartPlan::Never"),
@@ -142,6 +148,7 @@ fn module_source(out: &mut String, plan: &Plan, module: &PlannedModule) {
          \x20           memberships: &[{memberships}],\n\
          \x20           subscribe: {subscribe},\n\
          \x20           devices: &[{devices}],\n\
+         \x20           registers: &[{registers}],\n\
          \x20           irqs: &[{irqs}],\n\
          \x20           restart: {restart},\n\
          \x20       }},\n",
@@ -153,6 +160,7 @@ fn module_source(out: &mut String, plan: &Plan, module: &PlannedModule) {
         memberships = memberships.join(", "),
         subscribe = words(module.subscribe),
         devices = devices.join(", "),
+        registers = registers.join(", "),
         irqs = irqs.join(", "),
     );
 }
@@ -233,6 +241,7 @@ pub const PLAN: hm_parent::plan::SystemPlan = hm_parent::plan::SystemPlan {
             memberships: &[(2, 2), (1, 1)],
             subscribe: [0x10000, 0x0, 0x0, 0x0],
             devices: &[(0x9000000, 4096)],
+            registers: &[(0x9000000, 0x1000)],
             irqs: &[33],
             restart: hm_parent::plan::RestartPlan::Always { max: 2, window_ms: 500 },
         },
@@ -246,6 +255,7 @@ pub const PLAN: hm_parent::plan::SystemPlan = hm_parent::plan::SystemPlan {
             memberships: &[(1, 2)],
             subscribe: [0x0, 0x0, 0x0, 0x0],
             devices: &[],
+            registers: &[],
             irqs: &[],
             restart: hm_parent::plan::RestartPlan::OnFault { max: 3, window_ms: 1000 },
         },
@@ -307,11 +317,11 @@ pub const PLAN: hm_parent::plan::SystemPlan = hm_parent::plan::SystemPlan {
         let files = [
             ("virt", manifest.join("examples/virt.toml"), BoardName::Virt),
             ("rpi4", manifest.join("examples/rpi4.toml"), BoardName::Rpi4),
-            ("boot-virt", manifest.join("boot.toml"), BoardName::Virt),
-            ("boot-rpi4", manifest.join("boot.toml"), BoardName::Rpi4),
+            ("boot-virt", manifest.join("virt.toml"), BoardName::Virt),
+            ("boot-rpi4", manifest.join("rpi4.toml"), BoardName::Rpi4),
         ];
         for (name, path, board) in files {
-            let plan = plan(&std::fs::read_to_string(&path).unwrap(), board);
+            let plan = crate::check_file(&path, Some(board)).unwrap_or_else(|e| panic!("{name}: {e:?}"));
             let source = plan_source(&plan);
             for item in plan.buses.iter().map(|b| &b.name).chain(plan.modules.iter().map(|m| &m.name)) {
                 assert!(source.contains(&format!("name: {item:?},")), "{name}: {item} missing");

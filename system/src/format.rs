@@ -26,6 +26,10 @@ pub struct SystemSection {
     pub name: Spanned<String>,
     /// `virt` or `rpi4`; may be left out when the board is given on the command line.
     pub board: Option<Spanned<String>>,
+    /// Files of buses and modules this one shares, relative to it ([`crate::source`] joins
+    /// them before the checker sees the text).
+    #[serde(default)]
+    pub include: Vec<Spanned<String>>,
 }
 
 /// One `[[bus]]`.

@@ -320,10 +320,29 @@ pub fn check_uart_echo(suite: &Suite, log: &str) -> Vec<CheckResult> {
     })]
 }
 
-/// The modules of `system/boot.toml`, in file order, and the bus (by id) the messages the logger
-/// logs come from: `services`, the second bus.
-pub const SYSTEM_MODULES: [&str; 3] = ["logger", "heartbeat", "crasher"];
+/// The modules of the board's boot system (`system/<board>.toml`, then the `common.toml` it
+/// includes), in plan order.
+pub fn system_modules(machine: Machine) -> &'static [&'static str] {
+    match machine {
+        Machine::Virt { .. } => &["rtc", "logger", "heartbeat", "crasher"],
+        Machine::Raspi4b => &["logger", "heartbeat", "crasher"],
+    }
+}
+
+/// The bus (by id) the heartbeat's and crasher's messages the logger logs come from: `services`,
+/// the second bus; the RTC driver publishes on the first, the root bus.
 pub const SYSTEM_SERVICES_BUS: u16 = 2;
+pub const SYSTEM_ROOT_BUS: u16 = 1;
+
+/// Whether `text` is a plausible `YYYY-MM-DD hh:mm:ss UTC` of these years, as the RTC driver
+/// prints the PL031's counter.
+fn is_time_of_day(text: &str) -> bool {
+    let fields: Vec<u32> = text.split(['-', ' ', ':']).take(6).filter_map(|f| f.parse().ok()).collect();
+    let shape_ok = text.len() >= 23 && &text[19..23] == " UTC" && text.as_bytes()[4] == b'-';
+    shape_ok
+        && matches!(fields[..], [y, mo, d, h, mi, se] if (2025..=2100).contains(&y)
+            && (1..=12).contains(&mo) && (1..=31).contains(&d) && h < 24 && mi < 60 && se < 60)
+}
 
 /// The member id in the first line that contains `before`, then digits, then `after` (with no
 /// further digit right after it, so `beat 1` is not `beat 10`).
@@ -339,6 +358,33 @@ fn member_in(log: &str, before: &str, after: &str) -> Option<u16> {
             rest[..digits].parse().ok()
         })
     })
+}
+
+/// Checks the log of a `run` image whose root task built the system `name` of `bus_count` buses
+/// and `modules` (`(name, program)` in plan order): the summary line, and a started line per
+/// module, none refused.
+pub fn check_planned_system(
+    suite: &Suite,
+    log: &str,
+    name: &str,
+    bus_count: usize,
+    modules: &[(&str, &str)],
+) -> Vec<CheckResult> {
+    let contains = |text: &str| log.lines().any(|l| l.contains(text));
+    let summary = format!("system: {name}: {bus_count} buses, {} modules", modules.len());
+    let missing: Vec<String> = modules
+        .iter()
+        .map(|(module, program)| format!("system: module {module} ({program}) started"))
+        .filter(|line| !contains(line))
+        .collect();
+    vec![
+        check(&format!("{}/system-summary", suite.name), contains(&summary), || {
+            format!("no line contains {summary:?}")
+        }),
+        check(&format!("{}/system-started", suite.name), missing.is_empty(), || {
+            format!("no line contains {missing:?}")
+        }),
+    ]
 }
 
 /// Checks the log of the `run` image for the boot system (`system/boot.toml`): the root task's
@@ -358,8 +404,9 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
     let contains = |text: &str| log.lines().any(|l| l.contains(text));
     let from = format!("logger: class 17 from bus {SYSTEM_SERVICES_BUS} member ");
     let id_text = |id: Option<u16>| id.map_or("M".to_string(), |id| id.to_string());
-    let summary = format!("system: boot: 2 buses, {} modules", SYSTEM_MODULES.len());
-    let started: Vec<String> = SYSTEM_MODULES.iter().map(|m| format!("system: module {m} ({m}) started")).collect();
+    let modules = system_modules(suite.machine);
+    let summary = format!("system: {}: 2 buses, {} modules", suite.machine.board(), modules.len());
+    let started: Vec<String> = modules.iter().map(|m| format!("system: module {m} ({m}) started")).collect();
     let not_started: Vec<&String> = started.iter().filter(|l| !contains(l)).collect();
 
     let restart = "supervisor: crasher failed (VM fault at 0x0), restarted (1 of 3)";
@@ -375,7 +422,7 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
     let wanted_crasher = members.map(|(_, c)| c);
     let back_ok = back.is_some() && back != heartbeat && wanted_crasher.is_none_or(|c| back == Some(c));
 
-    vec![
+    let mut results = vec![
         check(&name("summary"), contains(&summary), || format!("no line contains {summary:?}")),
         check(&name("started"), not_started.is_empty(), || format!("no line contains {not_started:?}")),
         check(&name("beats"), beats_ok, || {
@@ -390,7 +437,21 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
                  found member {back:?}"
             )
         }),
-    ]
+    ];
+    if modules.contains(&"rtc") {
+        // The PL031 shares its device untyped with the UART the root task's driver claimed.
+        let rtc = format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member ");
+        let wanted = "(PL031 at 0x9010000)";
+        let time = log.lines().find_map(|line| {
+            let rest = &line[line.find(&rtc)? + rtc.len()..];
+            let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix(": rtc: ")?;
+            rest.ends_with(wanted).then_some(rest)
+        });
+        results.push(check(&name("rtc"), time.is_some_and(is_time_of_day), || {
+            format!("want \"{rtc}M: rtc: YYYY-MM-DD hh:mm:ss UTC {wanted}\" with a time of these years; found {time:?}")
+        }));
+    }
+    results
 }
 
 #[cfg(test)]
@@ -537,7 +598,8 @@ mod tests {
     }
 
     const SYSTEM_LOG: &str = "root task: hello from EL0\n\
-        system: boot: 2 buses, 3 modules\n\
+        system: virt: 2 buses, 4 modules\n\
+        system: module rtc (rtc) started\n\
         system: module logger (logger) started\n\
         system: module heartbeat (heartbeat) started\n\
         system: module crasher (crasher) started\n\
@@ -545,11 +607,12 @@ mod tests {
         logger: class 17 from bus 2 member 2: beat 2\n\
         supervisor: crasher failed (VM fault at 0x0), restarted (1 of 3)\n\
         logger: class 17 from bus 2 member 2: beat 3\n\
-        logger: class 17 from bus 2 member 3: crasher back after 1 restart: fresh data, interrupt again\n";
+        logger: class 17 from bus 2 member 3: crasher back after 1 restart: fresh data, interrupt again\n\
+        logger: class 17 from bus 1 member 1: rtc: 2026-12-03 07:41:05 UTC (PL031 at 0x9010000)\n";
 
     fn system_failures(log: &str, members: Option<(u16, u16)>) -> Vec<String> {
         let results = check_system_members(&SUITES[0], log, members);
-        assert_eq!(results.len(), 5);
+        assert_eq!(results.len(), 6);
         results.into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
     }
 
@@ -564,7 +627,10 @@ mod tests {
     #[test]
     fn each_missing_system_line_fails_its_check() {
         let fails = |from: &str, to: &str| system_failures(&SYSTEM_LOG.replace(from, to), None);
-        assert_eq!(fails("2 buses, 3 modules", "2 buses, 2 modules"), ["virt-gic2/system-summary"]);
+        assert_eq!(fails("2 buses, 4 modules", "2 buses, 3 modules"), ["virt-gic2/system-summary"]);
+        assert_eq!(fails("2026-12-03 07:41:05", "1970-01-01 00:00:00"), ["virt-gic2/system-rtc"]);
+        assert_eq!(fails("07:41:05 UTC", "07:61:05 UTC"), ["virt-gic2/system-rtc"]);
+        assert_eq!(fails("0x9010000)", "0x9000000)"), ["virt-gic2/system-rtc"]);
         assert_eq!(fails("module crasher (crasher) started", "module crasher"), ["virt-gic2/system-started"]);
         assert_eq!(fails(": beat 2", ": beat 22"), ["virt-gic2/system-beats"]);
         assert_eq!(fails("member 2: beat 3", "member 4: beat 3"), ["virt-gic2/system-beats"]);
@@ -578,6 +644,6 @@ mod tests {
             system_failures(SYSTEM_LOG, Some((3, 2))),
             ["virt-gic2/system-beats", "virt-gic2/system-crasher-back"]
         );
-        assert_eq!(system_failures("", None).len(), 5);
+        assert_eq!(system_failures("", None).len(), 6);
     }
 }

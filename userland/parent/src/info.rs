@@ -20,6 +20,7 @@ pub const MODULE_BUS_CAPS: CPtr = 2;
 pub const MODULE_IRQS: CPtr = 16;
 pub const MAX_SEATS: usize = 8;
 pub const MAX_DEVICE_FRAMES: usize = 8;
+pub const MAX_REGISTER_BLOCKS: usize = 8;
 pub const MAX_IRQS: usize = 8;
 /// The badge an interrupt `k` of the module signals its notification with (bus deliveries
 /// signal `1 << member id`, below bit 64 - MAX_IRQS).
@@ -35,6 +36,17 @@ pub struct Seat {
     pub member: u64,
     pub endpoint: CPtr,
     pub inbox: u64,
+}
+
+/// One block of device registers the module may use: mapped at `vaddr` (the register at
+/// offset 0 of the block, whatever its offset inside its page), `size` bytes from physical
+/// address `paddr`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RegisterBlock {
+    pub vaddr: u64,
+    pub paddr: u64,
+    pub size: u64,
 }
 
 /// The module's view of what its parent gave it.
@@ -55,6 +67,9 @@ pub struct ModuleInfo {
     /// Its interrupts: `(INTID, handler capability)`.
     pub irq_count: u64,
     pub irqs: [(u64, CPtr); MAX_IRQS],
+    /// Its devices' register blocks, in the order the system description claims them.
+    pub register_count: u64,
+    pub registers: [RegisterBlock; MAX_REGISTER_BLOCKS],
 }
 
 const _: () = assert!(core::mem::size_of::<ModuleInfo>() <= 4096);
@@ -70,6 +85,8 @@ impl ModuleInfo {
         devices: [0; MAX_DEVICE_FRAMES],
         irq_count: 0,
         irqs: [(0, 0); MAX_IRQS],
+        register_count: 0,
+        registers: [RegisterBlock { vaddr: 0, paddr: 0, size: 0 }; MAX_REGISTER_BLOCKS],
     };
 
     /// The name as text.
@@ -81,6 +98,16 @@ impl ModuleInfo {
     /// The memberships in use.
     pub fn seats(&self) -> &[Seat] {
         &self.seats[..(self.seat_count as usize).min(MAX_SEATS)]
+    }
+
+    /// Its register blocks.
+    pub fn registers(&self) -> &[RegisterBlock] {
+        &self.registers[..(self.register_count as usize).min(MAX_REGISTER_BLOCKS)]
+    }
+
+    /// Its interrupts: `(INTID, IRQ handler capability)`.
+    pub fn irqs(&self) -> &[(u64, CPtr)] {
+        &self.irqs[..(self.irq_count as usize).min(MAX_IRQS)]
     }
 
     /// The info page of the running module.

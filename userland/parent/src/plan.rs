@@ -51,6 +51,9 @@ pub struct ModulePlan {
     pub subscribe: [u64; 4],
     /// Device frames to map: `(physical address, bytes)`, each 4 KiB aligned.
     pub devices: &'static [(u64, u64)],
+    /// The register blocks in those frames, as the device tree gives them: `(physical
+    /// address, bytes)`, each inside frames of `devices` listed in address order.
+    pub registers: &'static [(u64, u64)],
     /// Interrupts (GIC INTIDs) it handles.
     pub irqs: &'static [u32],
     pub restart: RestartPlan,

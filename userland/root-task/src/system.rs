@@ -10,8 +10,8 @@ use alloc::vec::Vec;
 use hm_bus::{ClassSet, Role};
 use hm_parent::bus::{Bus, Crossing};
 use hm_parent::info::{
-    MAX_DEVICE_FRAMES, MAX_IRQS, MAX_SEATS, MODULE_BUS_CAPS, MODULE_CNODE_BITS, MODULE_DEVICES, MODULE_INBOXES,
-    MODULE_INFO, MODULE_IRQS, MODULE_NOTIFICATION, ModuleInfo, Seat, irq_badge,
+    MAX_DEVICE_FRAMES, MAX_IRQS, MAX_REGISTER_BLOCKS, MAX_SEATS, MODULE_BUS_CAPS, MODULE_CNODE_BITS, MODULE_DEVICES,
+    MODULE_INBOXES, MODULE_INFO, MODULE_IRQS, MODULE_NOTIFICATION, ModuleInfo, RegisterBlock, Seat, irq_badge,
 };
 use hm_parent::plan::{ModulePlan, RestartPlan, SystemPlan};
 use hm_parent::{Allocator, DEPTH, Process, ROOT, Result, SetupError, Step};
@@ -172,6 +172,13 @@ fn start_module(
         info.devices[k] = at;
     }
     info.device_count = module.devices.len() as u64;
+    if module.registers.len() > MAX_REGISTER_BLOCKS {
+        return Err(refused("a module with more register blocks than its info page holds"));
+    }
+    for (k, &(paddr, size)) in module.registers.iter().enumerate() {
+        info.registers[k] = RegisterBlock { vaddr: register_address(module, paddr, size)?, paddr, size };
+    }
+    info.register_count = module.registers.len() as u64;
     let mut irq_handlers = [0; MAX_IRQS];
     for (k, &intid) in module.irqs.iter().enumerate() {
         let handler = alloc.slot()?;
@@ -206,6 +213,21 @@ fn start_module(
         restarts: 0,
         window_start: now(),
     })
+}
+
+/// Where a register block is in the module's address space: its frames are mapped in the
+/// order of `module.devices` from [`MODULE_DEVICES`]; the block must lie in consecutive ones.
+fn register_address(module: &ModulePlan, paddr: u64, size: u64) -> Result<u64> {
+    let first = paddr & !0xfff;
+    let last = (paddr + size.max(1) - 1) & !0xfff;
+    let index = module.devices.iter().position(|&(frame, _)| frame == first);
+    let contiguous = index.is_some_and(|i| {
+        (first..=last).step_by(4096).enumerate().all(|(k, page)| module.devices.get(i + k).is_some_and(|d| d.0 == page))
+    });
+    match index {
+        Some(i) if contiguous => Ok(MODULE_DEVICES + i as u64 * 4096 + (paddr & 0xfff)),
+        _ => Err(refused("a register block whose frames are not mapped one after another")),
+    }
 }
 
 /// The virtual counter (EL0 may read it) and its frequency.
