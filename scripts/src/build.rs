@@ -1,6 +1,6 @@
 //! Building a bootable image for a board: the kernel (with the variant's features), its
 //! stripped copy embedded in the loader, and the loader as a raw arm64 image. The `run` image's
-//! root task carries the boot system (`system/boot.toml`), checked for the board and compiled in
+//! root task carries the boot system (`system/<board>.toml`), checked for the board and compiled in
 //! as its plan ([`system_plan`]), and the module programs it names ([`module_programs`], each its own ELF)
 //! embedded ([`build_modules`]).
 

@@ -12,8 +12,8 @@ const HOST_CRATES: [&str; 7] =
     ["hmk-platform", "hmk-sys", "hm-bus", "hm-parent", "hm-system", "hmk-boot-checks", "xtask"];
 /// User-level crates, checked for the user target, besides every module program
 /// ([`build::module_programs`]).
-const USER_CRATES: [&str; 8] =
-    ["hmk-sys", "hmk-rt", "hm-bus", "hm-parent", "hmk-root-task", "hmk-tests", "hmk-bench", "hmk-fuzzer"];
+const USER_CRATES: [&str; 9] =
+    ["hmk-sys", "hmk-rt", "hm-bus", "hm-parent", "hm-module", "hmk-root-task", "hmk-tests", "hmk-bench", "hmk-fuzzer"];
 
 fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));

@@ -78,54 +78,73 @@ fn manifest_text(name: &str, driver: Option<&str>) -> String {
          build = \"../build.rs\"\n\
          \n\
          [dependencies]\n\
-         hmk-sys = {{ path = \"../../sys\" }}\n\
+         hm-module = {{ path = \"../../module\" }}\n\
          hmk-rt = {{ path = \"../../rt\" }}\n\
-         hm-bus = {{ path = \"../../../hm-bus\", features = [\"sys\"] }}\n\
-         hm-parent = {{ path = \"../../parent\" }}\n\
          log.workspace = true\n\
          tock-registers.workspace = true\n"
     )
 }
 
+/// The program: a [`hm_module::Module`] whose `init` says what it was given on its first bus.
 fn main_text(name: &str, driver: Option<&str>) -> String {
-    let device = match driver {
-        Some(compatible) => format!(
-            "    // Its device ({compatible:?}): the first register block, mapped uncached for its life.\n\
-             \x20   let Some(block) = info.registers().first() else {{\n\
-             \x20       log::warn!(\"{name}: no register block given\");\n\
-             \x20       child::idle(&mut members)\n\
-             \x20   }};\n\
-             \x20   let line = alloc::format!(\"{name}: device at {{:#x}} ({{}} bytes), {{}} interrupts\", block.paddr, block.size, info.irqs().len());\n"
+    let (about, body) = match driver {
+        Some(compatible) => (
+            format!("the driver of an `{compatible}` device"),
+            format!(
+                "        let Some(block) = cx.registers().first() else {{\n\
+                 \x20           log::warn!(\"{name}: no register block given\");\n\
+                 \x20           return;\n\
+                 \x20       }};\n\
+                 \x20       // Its registers: describe them with tock-registers' register_structs! and\n\
+                 \x20       // read them through `unsafe {{ cx.registers_as::<Layout>(0) }}`.\n\
+                 \x20       let line = alloc::format!(\n\
+                 \x20           \"{name}: device at {{:#x}} ({{}} bytes), {{}} interrupts\",\n\
+                 \x20           block.paddr,\n\
+                 \x20           block.size,\n\
+                 \x20           cx.irqs().len()\n\
+                 \x20       );\n"
+            ),
         ),
-        None => format!("    let line = alloc::format!(\"{name}: started\");\n"),
+        None => ("a module".to_string(), format!("        let line = alloc::format!(\"{name}: started\");\n")),
     };
+    let type_name: String = name
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+        .collect();
     format!(
-        "//! The `{name}` module. Its parent starts it with its info page (devices, interrupts, bus\n\
-         //! seats; docs/writing-a-driver.md); it says it has started on its first bus (class 17,\n\
-         //! scope global), then waits for messages and interrupts.\n\
+        "//! The `{name}` module: {about}.\n\
+         //! Its parent starts it with its devices, interrupts and bus seats (docs/module-api.md);\n\
+         //! it says so on its first bus (class 17, scope global).\n\
          #![no_std]\n\
          #![no_main]\n\
          \n\
          extern crate alloc;\n\
          \n\
-         use hm_bus::Scope;\n\
-         use hm_parent::child;\n\
+         use hm_module::{{Context, Message, Module, Scope}};\n\
          \n\
          /// The class the demonstration programs talk on.\n\
          const STATUS: u8 = 17;\n\
          \n\
-         hmk_rt::module_entry!(main);\n\
+         struct {type_name};\n\
          \n\
-         fn main(info: u64) {{\n\
-         \x20   // SAFETY: x0 is the module's info page, and this is the run's only call.\n\
-         \x20   let (info, mut members) = unsafe {{ child::start(info) }};\n\
-         {device}\
-         \x20   if let Some(bus) = members[0].as_ref() {{\n\
-         \x20       let _ = bus.publish(STATUS, Scope::Global, line.as_bytes());\n\
+         impl Module for {type_name} {{\n\
+         \x20   fn init(&mut self, cx: &mut Context) {{\n\
+         {body}\
+         \x20       let _ = cx.publish(STATUS, Scope::Global, line.as_bytes());\n\
          \x20   }}\n\
-         \x20   let _ = info;\n\
-         \x20   child::idle(&mut members)\n\
-         }}\n"
+         \n\
+         \x20   fn interrupt(&mut self, cx: &mut Context, irq: usize) {{\n\
+         \x20       // Quieten the device here, then let the line raise the next one.\n\
+         \x20       let _ = cx.ack(irq);\n\
+         \x20   }}\n\
+         \n\
+         \x20   fn message(&mut self, _cx: &mut Context, _seat: usize, _message: &Message) {{}}\n\
+         }}\n\
+         \n\
+         hm_module::module!({type_name});\n"
     )
 }
 

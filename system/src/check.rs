@@ -555,6 +555,15 @@ impl Checker<'_> {
             self.error(span, message);
             return None;
         }
+        if device.regions.is_empty() {
+            let message = format!(
+                "module {module:?}: device {} has no registers the CPU can reach on {board_name} (no reg); \
+                 it is reached through another device's driver",
+                device.path
+            );
+            self.error(span, message);
+            return None;
+        }
         Some(PlannedDevice {
             node: device.path.clone(),
             regions: device.regions.clone(),

@@ -6,7 +6,7 @@
 //! address after the boot report and must panic with the exception's syndrome), with the
 //! on-target suite as the root task, and the ordinary `run` image, typed on through the serial
 //! console to check the user-level UART driver echoes ([`check_uart_echo`]) and, on the same
-//! log, that the root task built the boot system (`system/boot.toml`, [`check_system`]). Each
+//! log, that the root task built the boot system (`system/<board>.toml`, [`check_system`]). Each
 //! check is one counted test case.
 
 pub mod kernel_elf;
@@ -325,7 +325,7 @@ pub fn check_uart_echo(suite: &Suite, log: &str) -> Vec<CheckResult> {
 pub fn system_modules(machine: Machine) -> &'static [&'static str] {
     match machine {
         Machine::Virt { .. } => &["rtc", "logger", "heartbeat", "crasher"],
-        Machine::Raspi4b => &["logger", "heartbeat", "crasher"],
+        Machine::Raspi4b => &["gpio", "logger", "heartbeat", "crasher"],
     }
 }
 
@@ -387,7 +387,7 @@ pub fn check_planned_system(
     ]
 }
 
-/// Checks the log of the `run` image for the boot system (`system/boot.toml`): the root task's
+/// Checks the log of the `run` image for the boot system (`system/<board>.toml`): the root task's
 /// summary line and a started line per module, the logger logging the heartbeat's three beats
 /// (all from one member of the services bus), the supervisor restarting the crasher after its
 /// fault, and the logger logging the crasher's line from another member. Member ids match any
@@ -451,8 +451,24 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
             format!("want \"{rtc}M: rtc: YYYY-MM-DD hh:mm:ss UTC {wanted}\" with a time of these years; found {time:?}")
         }));
     }
+    if modules.contains(&"gpio") {
+        // The GPIO block shares its device untyped with the UART the root task's driver claimed.
+        let gpio = format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member M: {SYSTEM_GPIO_READBACK}");
+        let found = log.lines().any(|line| {
+            line.split_once(&format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member "))
+                .map(|(_, rest)| rest.trim_start_matches(|c: char| c.is_ascii_digit()))
+                .and_then(|rest| rest.strip_prefix(": "))
+                .is_some_and(|rest| rest == SYSTEM_GPIO_READBACK)
+        });
+        results.push(check(&name("gpio"), found, || format!("no line is {gpio:?}")));
+    }
     results
 }
+
+/// What the Pi 4's GPIO driver reads back after making the activity LED's pin an output,
+/// setting it and clearing it.
+pub const SYSTEM_GPIO_READBACK: &str =
+    "gpio: pin 42 function 0b001, set reads 1, clear reads 0 (BCM2711 GPIO at 0xfe200000)";
 
 #[cfg(test)]
 mod tests {
@@ -614,6 +630,22 @@ mod tests {
         let results = check_system_members(&SUITES[0], log, members);
         assert_eq!(results.len(), 6);
         results.into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
+    }
+
+    #[test]
+    fn the_pi_system_log_checks_the_gpio_read_back() {
+        let log = SYSTEM_LOG
+            .replace("system: virt: 2 buses, 4 modules", "system: rpi4: 2 buses, 4 modules")
+            .replace("system: module rtc (rtc) started", "system: module gpio (gpio) started")
+            .replace(
+                "rtc: 2026-12-03 07:41:05 UTC (PL031 at 0x9010000)",
+                "gpio: pin 42 function 0b001, set reads 1, clear reads 0 (BCM2711 GPIO at 0xfe200000)",
+            );
+        let failures = |log: &str| -> Vec<String> {
+            check_system(&SUITES[3], log).into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
+        };
+        assert!(failures(&log).is_empty(), "{:?}", failures(&log));
+        assert_eq!(failures(&log.replace("set reads 1", "set reads 0")), ["raspi4b/system-gpio"]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Links the root task with the user-program linker script, and puts the system plan it builds
 //! at boot in `$OUT_DIR/system_plan.rs` (the root task `include!`s it): a copy of the file
-//! `HMK_SYSTEM_PLAN` names (the build tool writes it from `system/boot.toml` with
+//! `HMK_SYSTEM_PLAN` names (the build tool writes it from `system/<board>.toml` with
 //! `hm_system::plan_source`), or the empty plan when the variable is unset (clippy, a plain
 //! `cargo build`).
 //!

@@ -19,7 +19,7 @@ use hmk_sys::invocation::CNode;
 
 hmk_rt::entry!(main);
 
-// The system the build tool planned from `system/boot.toml` (`PLAN`; empty without one).
+// The system the build tool planned from `system/<board>.toml` (`PLAN`; empty without one).
 include!(concat!(env!("OUT_DIR"), "/system_plan.rs"));
 
 /// The echo client runs below the UART driver.

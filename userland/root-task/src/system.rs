@@ -1,4 +1,4 @@
-//! Building the system the build tool planned (`system/boot.toml`, `hm_parent::plan`) and
+//! Building the system the build tool planned (`system/<board>.toml`, `hm_parent::plan`) and
 //! supervising it: every bus as a bus module, a bridge module joining each child bus to its
 //! parent, every module as a program of its own, loaded from its own ELF image (embedded by the
 //! build tool, [`programs::image`]), with its memberships, devices, interrupts and budget; then
@@ -77,7 +77,7 @@ pub fn build(plan: &'static SystemPlan, mut alloc: Allocator) -> Result<System> 
             }
             Err(e) => {
                 let cause = cause(e.error);
-                log::warn!("system: module {}: setup failed at {}{cause}; not started", module.name, e.step);
+                log::warn!("system: module {}: setup failed: {}{cause}; not started", module.name, e.step);
             }
         }
     }

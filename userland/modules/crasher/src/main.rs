@@ -10,11 +10,7 @@
 extern crate alloc;
 
 use core::sync::atomic::{AtomicU64, Ordering};
-use hm_bus::Scope;
-use hm_parent::child;
-use hm_parent::info::{MODULE_NOTIFICATION, irq_badge};
-use hmk_sys::invocation::IrqHandler;
-use hmk_sys::syscall;
+use hm_module::{Context, Module, Scope};
 
 /// The class the demonstration programs talk on.
 const STATUS: u8 = 17;
@@ -23,8 +19,6 @@ const STATUS: u8 = 17;
 static MARK: AtomicU64 = AtomicU64::new(0x5eed);
 /// In .bss: how many runs this copy of the data has seen.
 static RUNS: AtomicU64 = AtomicU64::new(0);
-
-hmk_rt::module_entry!(main);
 
 /// Arms the virtual timer to fire in about a millisecond.
 fn arm_timer() {
@@ -53,34 +47,36 @@ fn disarm_timer() {
     unsafe { core::arch::asm!("msr cntv_ctl_el0, xzr", "isb", options(nomem, nostack)) };
 }
 
-/// Waits until the module's interrupt 0 signals its notification.
-fn wait_for_interrupt() {
-    while syscall::wait(MODULE_NOTIFICATION) & irq_badge(0) == 0 {}
+struct Crasher {
+    /// Whether this run started from the image's data and bss.
+    fresh: bool,
 }
 
-fn main(info: u64) {
-    // SAFETY: x0 is the module's info page, and this is the run's only call.
-    let (info, mut members) = unsafe { child::start(info) };
-    let fresh = MARK.load(Ordering::Relaxed) == 0x5eed && RUNS.fetch_add(1, Ordering::Relaxed) == 0;
-    MARK.store(0, Ordering::Relaxed);
-    let Some(&(_, handler)) = info.irqs.get(..info.irq_count as usize).and_then(|irqs| irqs.first()) else {
-        log::warn!("crasher: no interrupt given; waiting");
-        child::idle(&mut members)
-    };
-    arm_timer();
-    wait_for_interrupt();
-    if info.restarts == 0 {
-        // SAFETY: deliberately not safe: the first run fails here, between its interrupt and
-        // the ack, so that its parent restarts it.
-        unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
+impl Module for Crasher {
+    fn init(&mut self, cx: &mut Context) {
+        self.fresh = MARK.load(Ordering::Relaxed) == 0x5eed && RUNS.fetch_add(1, Ordering::Relaxed) == 0;
+        MARK.store(0, Ordering::Relaxed);
+        if cx.irqs().is_empty() {
+            log::warn!("crasher: no interrupt given");
+            return;
+        }
+        arm_timer();
     }
-    disarm_timer();
-    let _ = IrqHandler(handler).ack();
-    if let Some(bus) = members[0].as_ref() {
-        let plural = if info.restarts == 1 { "" } else { "s" };
-        let data = if fresh { "fresh data" } else { "stale data" };
-        let line = alloc::format!("crasher back after {} restart{plural}: {data}, interrupt again", info.restarts);
-        let _ = bus.publish(STATUS, Scope::Global, line.as_bytes());
+
+    fn interrupt(&mut self, cx: &mut Context, _irq: usize) {
+        if cx.restarts() == 0 {
+            // SAFETY: deliberately not safe: the first run fails here, between its interrupt
+            // and the ack, so that its parent restarts it.
+            unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
+        }
+        disarm_timer();
+        let _ = cx.ack(0);
+        let restarts = cx.restarts();
+        let plural = if restarts == 1 { "" } else { "s" };
+        let data = if self.fresh { "fresh data" } else { "stale data" };
+        let line = alloc::format!("crasher back after {restarts} restart{plural}: {data}, interrupt again");
+        let _ = cx.publish(STATUS, Scope::Global, line.as_bytes());
     }
-    child::idle(&mut members)
 }
+
+hm_module::module!(Crasher { fresh: false });

@@ -5,24 +5,21 @@
 
 extern crate alloc;
 
-use hm_bus::Scope;
-use hm_parent::child;
+use hm_module::{Context, Module, Scope};
 use hmk_sys::syscall;
 
 /// The class the demonstration programs talk on.
 const STATUS: u8 = 17;
 
-hmk_rt::module_entry!(main);
+struct Heartbeat;
 
-fn main(info: u64) {
-    // SAFETY: x0 is the module's info page, and this is the run's only call.
-    let (_, mut members) = unsafe { child::start(info) };
-    if let Some(bus) = members[0].as_ref() {
+impl Module for Heartbeat {
+    fn init(&mut self, cx: &mut Context) {
         for beat in 1..=3 {
-            let line = alloc::format!("beat {beat}");
-            let _ = bus.publish(STATUS, Scope::Global, line.as_bytes());
+            let _ = cx.publish(STATUS, Scope::Global, alloc::format!("beat {beat}").as_bytes());
             syscall::yield_now();
         }
     }
-    child::idle(&mut members)
 }
+
+hm_module::module!(Heartbeat);

@@ -7,8 +7,7 @@
 
 extern crate alloc;
 
-use hm_bus::Scope;
-use hm_parent::child;
+use hm_module::{Context, Module, Scope};
 use tock_registers::interfaces::Readable;
 use tock_registers::register_structs;
 use tock_registers::registers::ReadOnly;
@@ -29,8 +28,6 @@ register_structs! {
     }
 }
 
-hmk_rt::module_entry!(main);
-
 /// The civil date of `days` since 1970-01-01 (proleptic Gregorian): year, month, day.
 fn civil_date(days: i64) -> (i64, u32, u32) {
     // Count from 0000-03-01, so that each 400-year era starts with a March and a leap day
@@ -47,33 +44,34 @@ fn civil_date(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-fn main(info: u64) {
-    // SAFETY: x0 is the module's info page, and this is the run's only call.
-    let (info, mut members) = unsafe { child::start(info) };
-    let Some(block) = info.registers().first() else {
-        log::warn!("rtc: no register block given");
-        child::idle(&mut members)
-    };
-    // SAFETY: the parent mapped this block's frames read-write, uncached, at `block.vaddr` for
-    // the module's life; only this module uses the device.
-    let rtc = unsafe { &*(block.vaddr as *const Pl031) };
-    let id: [u32; 4] = core::array::from_fn(|i| rtc.periph_id[i].get() & 0xff);
-    let line = if id[0] == 0x31 && id[1] == 0x10 && id[2] & 0x0f == 0x04 {
-        let seconds = i64::from(rtc.data.get());
-        let (year, month, day) = civil_date(seconds.div_euclid(86_400));
-        let time = seconds.rem_euclid(86_400);
-        alloc::format!(
-            "rtc: {year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC (PL031 at {:#x})",
-            time / 3600,
-            time / 60 % 60,
-            time % 60,
-            block.paddr
-        )
-    } else {
-        alloc::format!("rtc: no PL031 at {:#x} (peripheral ID {id:x?})", block.paddr)
-    };
-    if let Some(bus) = members[0].as_ref() {
-        let _ = bus.publish(STATUS, Scope::Global, line.as_bytes());
+struct Rtc;
+
+impl Module for Rtc {
+    fn init(&mut self, cx: &mut Context) {
+        let Some(block) = cx.registers().first() else {
+            log::warn!("rtc: no register block given");
+            return;
+        };
+        // SAFETY: the block is a PL031's, as the system description claims it, and only this
+        // reference to it is made.
+        let Some(rtc) = (unsafe { cx.registers_as::<Pl031>(0) }) else { return };
+        let id: [u32; 4] = core::array::from_fn(|i| rtc.periph_id[i].get() & 0xff);
+        let line = if id[0] == 0x31 && id[1] == 0x10 && id[2] & 0x0f == 0x04 {
+            let seconds = i64::from(rtc.data.get());
+            let (year, month, day) = civil_date(seconds.div_euclid(86_400));
+            let time = seconds.rem_euclid(86_400);
+            alloc::format!(
+                "rtc: {year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC (PL031 at {:#x})",
+                time / 3600,
+                time / 60 % 60,
+                time % 60,
+                block.paddr
+            )
+        } else {
+            alloc::format!("rtc: no PL031 at {:#x} (peripheral ID {id:x?})", block.paddr)
+        };
+        let _ = cx.publish(STATUS, Scope::Global, line.as_bytes());
     }
-    child::idle(&mut members)
 }
+
+hm_module::module!(Rtc);
