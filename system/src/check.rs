@@ -87,6 +87,9 @@ impl LineIndex {
     }
 }
 
+/// The most DMA pages a module's info page can describe (`hm_parent::info::MAX_DMA_PAGES`).
+pub const MAX_DMA_PAGES: i64 = 8;
+
 struct Checker<'p> {
     lines: LineIndex,
     problems: Vec<Problem>,
@@ -421,6 +424,15 @@ impl Checker<'_> {
 
         let devices = self.check_devices(m, claims);
         let irqs = self.check_irqs(m, &devices, intids);
+        let dma_pages = match &m.dma_pages {
+            Some(pages) if !(0..=MAX_DMA_PAGES).contains(pages.get_ref()) => {
+                let message = format!("module {name:?}: dma_pages {} is outside 0..={MAX_DMA_PAGES}", pages.get_ref());
+                self.error(pages.span(), message);
+                0
+            }
+            Some(pages) => *pages.get_ref() as u32,
+            None => 0,
+        };
         PlannedModule {
             name: name.to_string(),
             program: program.to_string(),
@@ -433,6 +445,7 @@ impl Checker<'_> {
             devices,
             irqs,
             restart,
+            dma_pages,
         }
     }
 

@@ -74,6 +74,8 @@ pub struct ModuleEntry {
     #[serde(default)]
     pub irqs: Vec<Spanned<IrqEntry>>,
     pub restart: Option<Spanned<RestartEntry>>,
+    /// Pages of uncached RAM for the device to reach (DMA), with their physical addresses.
+    pub dma_pages: Option<Spanned<i64>>,
 }
 
 /// A device claim: exactly one of `compatible` (with an optional `index`), `name`, or

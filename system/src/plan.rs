@@ -62,6 +62,8 @@ pub struct PlannedModule {
     /// INTIDs, from its devices and explicit, in the order written.
     pub irqs: Vec<u32>,
     pub restart: Restart,
+    /// Pages of uncached RAM it gets for DMA.
+    pub dma_pages: u32,
 }
 
 /// A claimed device.

@@ -325,7 +325,7 @@ pub fn check_uart_echo(suite: &Suite, log: &str) -> Vec<CheckResult> {
 pub fn system_modules(machine: Machine) -> &'static [&'static str] {
     match machine {
         Machine::Virt { .. } => &["rtc", "logger", "heartbeat", "crasher"],
-        Machine::Raspi4b => &["gpio", "logger", "heartbeat", "crasher"],
+        Machine::Raspi4b => &["gpio", "mailbox", "logger", "heartbeat", "crasher"],
     }
 }
 
@@ -462,7 +462,35 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
         });
         results.push(check(&name("gpio"), found, || format!("no line is {gpio:?}")));
     }
+    if modules.contains(&"mailbox") {
+        let from = format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member ");
+        let answer = log.lines().find_map(|line| {
+            let rest = &line[line.find(&from)? + from.len()..];
+            rest.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix(": mailbox: ")
+        });
+        results.push(check(&name("mailbox"), answer.is_some_and(is_firmware_answer), || {
+            format!(
+                "want \"{from}M: mailbox: revision 0x.., serial 0x.., ARM memory 0x0..0x.., T C\"; found {answer:?}"
+            )
+        }));
+    }
     results
+}
+
+/// Whether `text` is the mailbox driver's report of a firmware answer: a board revision that
+/// is not 0, a serial, the ARM's memory from 0, and a temperature.
+fn is_firmware_answer(text: &str) -> bool {
+    let hex = |field: &str| u64::from_str_radix(field.trim_start_matches("0x"), 16).ok();
+    let parts: Vec<&str> = text.split(", ").collect();
+    match parts[..] {
+        [revision, serial, memory, temperature] => {
+            revision.strip_prefix("revision ").and_then(hex).is_some_and(|r| r != 0)
+                && serial.strip_prefix("serial ").and_then(hex).is_some()
+                && memory.strip_prefix("ARM memory 0x0..").and_then(hex).is_some_and(|end| end >= 0x0400_0000)
+                && (temperature.ends_with(" C") || temperature == "unknown")
+        }
+        _ => false,
+    }
 }
 
 /// What the Pi 4's GPIO driver reads back after making the activity LED's pin an output,
@@ -644,8 +672,16 @@ mod tests {
         let failures = |log: &str| -> Vec<String> {
             check_system(&SUITES[3], log).into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
         };
+        let log = log.replace("system: rpi4: 2 buses, 4 modules", "system: rpi4: 2 buses, 5 modules").replace(
+            "system: module logger (logger) started",
+            "system: module mailbox (mailbox) started\nsystem: module logger (logger) started\n\
+             logger: class 17 from bus 1 member 2: mailbox: revision 0xb03115, serial 0x0, \
+             ARM memory 0x0..0x3c000000, 25.0 C",
+        );
         assert!(failures(&log).is_empty(), "{:?}", failures(&log));
         assert_eq!(failures(&log.replace("set reads 1", "set reads 0")), ["raspi4b/system-gpio"]);
+        assert_eq!(failures(&log.replace("revision 0xb03115", "revision 0x0")), ["raspi4b/system-mailbox"]);
+        assert_eq!(failures(&log.replace("0x0..0x3c000000", "0x0..0x0")), ["raspi4b/system-mailbox"]);
     }
 
     #[test]

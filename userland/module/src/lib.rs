@@ -84,6 +84,12 @@ impl Context {
         IrqHandler(handler).ack()
     }
 
+    /// Its DMA pages, if its description asks for any: uncached RAM, physically contiguous, as
+    /// `(virtual address, physical address, bytes)`.
+    pub fn dma(&self) -> Option<(u64, u64, u64)> {
+        (self.info.dma_pages > 0).then(|| (self.info.dma_vaddr, self.info.dma_paddr, self.info.dma_pages * 4096))
+    }
+
     /// How many buses it is a member of.
     pub fn seats(&self) -> usize {
         self.info.seats().len()

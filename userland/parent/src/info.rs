@@ -12,6 +12,9 @@ pub const MODULE_INBOXES: u64 = 0x0e00_0000;
 pub const MODULE_IPC_BUFFER: u64 = 0x0f10_0000;
 /// Where a module's device frames are mapped: device frame `k` at `MODULE_DEVICES + k * 4096`.
 pub const MODULE_DEVICES: u64 = 0x0d00_0000;
+/// Where a module's DMA pages are mapped (uncached, one after another).
+pub const MODULE_DMA: u64 = 0x0c00_0000;
+pub const MAX_DMA_PAGES: usize = 8;
 /// Its CSpace: the notification its buses (and interrupts) signal, then its bus capabilities
 /// (membership `k` at `MODULE_BUS_CAPS + k`), then its IRQ handlers (`MODULE_IRQS + k`).
 pub const MODULE_CNODE_BITS: u64 = 5;
@@ -70,6 +73,11 @@ pub struct ModuleInfo {
     /// Its devices' register blocks, in the order the system description claims them.
     pub register_count: u64,
     pub registers: [RegisterBlock; MAX_REGISTER_BLOCKS],
+    /// Its DMA pages: uncached RAM, physically contiguous, mapped from `dma_vaddr` on, the
+    /// first at physical address `dma_paddr`.
+    pub dma_pages: u64,
+    pub dma_vaddr: u64,
+    pub dma_paddr: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<ModuleInfo>() <= 4096);
@@ -87,6 +95,9 @@ impl ModuleInfo {
         irqs: [(0, 0); MAX_IRQS],
         register_count: 0,
         registers: [RegisterBlock { vaddr: 0, paddr: 0, size: 0 }; MAX_REGISTER_BLOCKS],
+        dma_pages: 0,
+        dma_vaddr: 0,
+        dma_paddr: 0,
     };
 
     /// The name as text.

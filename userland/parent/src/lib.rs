@@ -145,6 +145,32 @@ impl Allocator {
         Ok(dest)
     }
 
+    /// As [`Allocator::make`], from RAM wholly below physical address `limit` (0: anywhere), as
+    /// memory for a device that reaches only so far: the allocator's own untyped if it lies
+    /// below, else the first RAM untyped of BootInfo below `limit` with room.
+    pub fn make_below(&mut self, object_type: ObjectType, size_bits: u64, limit: u64) -> Result<CPtr> {
+        let below = |paddr: u64, bits: u8| limit == 0 || paddr.saturating_add(1 << bits) <= limit;
+        let bootinfo = self.bootinfo;
+        let dest = self.slot()?;
+        let own = self.untyped.0;
+        let ram = || {
+            let list = bootinfo.untyped_list().iter().enumerate();
+            list.filter(|(_, u)| u.is_device == 0).map(|(index, u)| (bootinfo.untyped.start + index as u64, u))
+        };
+        let own_below = ram().find(|(cap, _)| *cap == own).map_or(limit == 0, |(_, u)| below(u.paddr, u.size_bits));
+        let others = ram()
+            .filter(|(cap, u)| *cap != own && below(u.paddr, u.size_bits) && u64::from(u.size_bits) >= size_bits)
+            .map(|(cap, _)| cap);
+        for untyped in core::iter::once(own).filter(|_| own_below).chain(others) {
+            match Untyped(untyped).retype(object_type, size_bits, ROOT, 0, 0, dest, 1) {
+                Ok(()) => return Ok(dest),
+                Err(Error::NotEnoughMemory) => continue,
+                Err(error) => return Err(SetupError { step: "retyping RAM below a DMA limit", error: Some(error) }),
+            }
+        }
+        Err(SetupError { step: "no RAM with room below the DMA limit", error: Some(Error::NotEnoughMemory) })
+    }
+
     /// `count` new objects placed straight into slots `index..index + count` of `cnode` (a
     /// CNode capability in the root CNode).
     pub fn make_in(&mut self, object_type: ObjectType, cnode: CPtr, index: u64, count: u64) -> Result<()> {

@@ -8,6 +8,9 @@
 #[derive(Clone, Copy, Debug)]
 pub struct SystemPlan {
     pub name: &'static str,
+    /// The first physical address the board's devices cannot reach by DMA (0: no limit): where
+    /// modules' DMA pages must lie below.
+    pub dma_limit: u64,
     /// In the description's order; bus `buses[i]` has id `i + 1`.
     pub buses: &'static [BusPlan],
     /// In the description's order; the root task is every module's ancestor.
@@ -15,7 +18,7 @@ pub struct SystemPlan {
 }
 
 /// The plan with nothing in it (a build without a system description).
-pub const EMPTY: SystemPlan = SystemPlan { name: "", buses: &[], modules: &[] };
+pub const EMPTY: SystemPlan = SystemPlan { name: "", dma_limit: 0, buses: &[], modules: &[] };
 
 /// One bus.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +60,8 @@ pub struct ModulePlan {
     /// Interrupts (GIC INTIDs) it handles.
     pub irqs: &'static [u32],
     pub restart: RestartPlan,
+    /// Pages of uncached RAM it gets for DMA, physically contiguous.
+    pub dma_pages: u32,
 }
 
 /// What the parent does when the module fails.

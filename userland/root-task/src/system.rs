@@ -10,13 +10,14 @@ use alloc::vec::Vec;
 use hm_bus::{ClassSet, Role};
 use hm_parent::bus::{Bus, Crossing};
 use hm_parent::info::{
-    MAX_DEVICE_FRAMES, MAX_IRQS, MAX_REGISTER_BLOCKS, MAX_SEATS, MODULE_BUS_CAPS, MODULE_CNODE_BITS, MODULE_DEVICES,
-    MODULE_INBOXES, MODULE_INFO, MODULE_IRQS, MODULE_NOTIFICATION, ModuleInfo, RegisterBlock, Seat, irq_badge,
+    MAX_DEVICE_FRAMES, MAX_DMA_PAGES, MAX_IRQS, MAX_REGISTER_BLOCKS, MAX_SEATS, MODULE_BUS_CAPS, MODULE_CNODE_BITS,
+    MODULE_DEVICES, MODULE_DMA, MODULE_INBOXES, MODULE_INFO, MODULE_IRQS, MODULE_NOTIFICATION, ModuleInfo,
+    RegisterBlock, Seat, irq_badge,
 };
 use hm_parent::plan::{ModulePlan, RestartPlan, SystemPlan};
 use hm_parent::{Allocator, DEPTH, Process, ROOT, Result, SetupError, Step};
 use hmk_sys::bootinfo::slot;
-use hmk_sys::invocation::{CNode, CPtr, IrqControl, IrqHandler, Tcb};
+use hmk_sys::invocation::{CNode, CPtr, Frame, IrqControl, IrqHandler, Tcb, Untyped};
 use hmk_sys::message::CapRights;
 use hmk_sys::object::{ObjectType, vm_attributes};
 use hmk_sys::syscall;
@@ -70,7 +71,7 @@ pub fn build(plan: &'static SystemPlan, mut alloc: Allocator) -> Result<System> 
             log::warn!("system: module {}: no program {:?}; not started", module.name, module.program);
             continue;
         };
-        match start_module(&mut alloc, &buses, module, index, image, faults) {
+        match start_module(&mut alloc, &buses, (module, index, plan.dma_limit), image, faults) {
             Ok(supervised) => {
                 log::info!("system: module {} ({}) started", module.name, module.program);
                 modules.push(supervised);
@@ -117,8 +118,7 @@ fn build_buses(plan: &'static SystemPlan, alloc: &mut Allocator) -> Result<Vec<B
 fn start_module(
     alloc: &mut Allocator,
     buses: &[Bus],
-    module: &'static ModulePlan,
-    index: usize,
+    (module, index, dma_limit): (&'static ModulePlan, usize, u64),
     image: &'static [u8],
     faults: CPtr,
 ) -> Result<Supervised> {
@@ -179,6 +179,10 @@ fn start_module(
         info.registers[k] = RegisterBlock { vaddr: register_address(module, paddr, size)?, paddr, size };
     }
     info.register_count = module.registers.len() as u64;
+    if module.dma_pages > 0 {
+        let (pages, paddr) = dma_pages(alloc, process.vspace, module.dma_pages, dma_limit)?;
+        (info.dma_pages, info.dma_vaddr, info.dma_paddr) = (pages, MODULE_DMA, paddr);
+    }
     let mut irq_handlers = [0; MAX_IRQS];
     for (k, &intid) in module.irqs.iter().enumerate() {
         let handler = alloc.slot()?;
@@ -213,6 +217,28 @@ fn start_module(
         restarts: 0,
         window_start: now(),
     })
+}
+
+/// `count` pages of fresh RAM for a module's device to reach: carved from one untyped of their
+/// size, so physically contiguous; mapped uncached (Device-nGnRE, never executable) from
+/// [`MODULE_DMA`] in `vspace`, all below physical address `limit` (0: anywhere). Returns how
+/// many and the first one's physical address.
+fn dma_pages(alloc: &mut Allocator, vspace: CPtr, count: u32, limit: u64) -> Result<(u64, u64)> {
+    if count as usize > MAX_DMA_PAGES {
+        return Err(refused("a module with more DMA pages than its info page holds"));
+    }
+    let bits = 12 + u64::from(count.next_power_of_two().trailing_zeros());
+    let region = alloc.make_below(ObjectType::Untyped, bits, limit)?;
+    let mut first = 0;
+    for k in 0..u64::from(count) {
+        let frame = alloc.slot()?;
+        Untyped(region).retype(ObjectType::SmallPage, 0, ROOT, 0, 0, frame, 1).step("retyping a DMA page")?;
+        if k == 0 {
+            first = Frame(frame).get_address().step("the DMA pages' physical address")?;
+        }
+        alloc.map(vspace, frame, MODULE_DMA + k * 4096, CapRights::READ_WRITE, vm_attributes::EXECUTE_NEVER)?;
+    }
+    Ok((u64::from(count), first))
 }
 
 /// Where a register block is in the module's address space: its frames are mapped in the
