@@ -49,7 +49,8 @@ pub fn run(mut args: Vec<String>) -> Result<(), String> {
     setup::ensure_rust_parts()?;
     setup::ensure_host_tools()?;
     let image = build::build_image(machine.board(), Variant::Bench)?;
-    let config = Config { machine, memory: Some("1G".into()), smp: 1, image, semihosting: true, icount: true };
+    let config =
+        Config { machine, memory: Some("1G".into()), smp: 1, image, semihosting: true, icount: true, disk: None };
     let outcome = qemu::run_captured(&config, Duration::from_secs(300), false)?;
     let Some(figures) = parse(&outcome.log) else {
         return Err(format!("the benchmark run did not finish:\n{}", outcome.log));

@@ -95,7 +95,8 @@ pub fn run_once(machine: Machine, p: &Params, limit: Duration, echo: bool) -> Re
         ("HMK_FUZZ_TRACE", OsStr::new(trace)),
     ];
     let image = build::build_image_with(machine.board(), Variant::Fuzz, &env)?;
-    let config = Config { machine, memory: Some("1G".into()), smp: 1, image, semihosting: true, icount: false };
+    let config =
+        Config { machine, memory: Some("1G".into()), smp: 1, image, semihosting: true, icount: false, disk: None };
     qemu::run_captured(&config, limit, echo)
 }
 

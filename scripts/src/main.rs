@@ -122,7 +122,11 @@ fn run_command(mut args: Args) -> Result<(), String> {
     setup::ensure_rust_parts()?;
     setup::ensure_host_tools()?;
     let image = build::build_image(machine.board(), build::Variant::Run)?;
-    let config = qemu::Config { machine, memory, smp, image, semihosting: false, icount: false };
+    let disk = match machine {
+        qemu::Machine::Virt { .. } => Some(qemu::disk_image(repo_root().join("target/virt/disk.img"), false)?),
+        qemu::Machine::Raspi4b => None,
+    };
+    let config = qemu::Config { machine, memory, smp, image, semihosting: false, icount: false, disk };
     match timeout {
         None => qemu::run_interactive(&config),
         Some(seconds) => {

@@ -21,6 +21,26 @@ pub struct Config {
     pub semihosting: bool,
     /// Count one tick per instruction (`-icount shift=0`), for benchmarks.
     pub icount: bool,
+    /// A raw disk image attached as a virtio-blk device (virt only), on the virtio-mmio
+    /// transport QEMU fills first: the last, at 0x0a00_3e00 (INTID 79).
+    pub disk: Option<PathBuf>,
+}
+
+/// Bytes of the disk images `run` and `test` attach on virt.
+pub const DISK_BYTES: u64 = 1 << 20;
+
+/// Makes `path` a zeroed disk image of [`DISK_BYTES`] (when `fresh`, or when it does not exist
+/// or has another size); returns it.
+pub fn disk_image(path: PathBuf, fresh: bool) -> Result<PathBuf, String> {
+    let fits = std::fs::metadata(&path).is_ok_and(|m| m.len() == DISK_BYTES);
+    if fresh || !fits {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        file.set_len(DISK_BYTES).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(path)
 }
 
 /// The Pi 4 device tree QEMU's raspi4b needs (`-dtb`): Debian's, kept in the repository.
@@ -40,6 +60,12 @@ fn arguments(config: &Config) -> Vec<String> {
             args.extend(["-m".into(), config.memory.clone().unwrap_or_else(|| "1G".into())]);
             args.extend(["-nic".into(), "none".into()]);
             args.extend(["-smp".into(), config.smp.to_string()]);
+            if let Some(disk) = &config.disk {
+                // Modern virtio-mmio (version 2); QEMU's default is the legacy interface.
+                args.extend(["-global".into(), "virtio-mmio.force-legacy=false".into()]);
+                args.extend(["-drive".into(), format!("if=none,file={},format=raw,id=disk0", disk.display())]);
+                args.extend(["-device".into(), "virtio-blk-device,drive=disk0".into()]);
+            }
         }
         Machine::Raspi4b => {
             args.extend(["-M".into(), "raspi4b".into(), "-dtb".into(), rpi4_dtb().display().to_string()]);

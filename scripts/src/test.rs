@@ -169,6 +169,7 @@ fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), St
                 image,
                 semihosting: true,
                 icount: false,
+                disk: None,
             };
             let limit = if variant == Variant::Suite { SUITE_LIMIT } else { BOOT_LIMIT };
             let outcome = qemu::run_captured(&config, limit, false)?;
@@ -191,6 +192,13 @@ fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), St
         }
         // The ordinary `run` image: type on the console, the UART driver must echo it.
         let image = build::build_image(suite.machine.board(), Variant::Run)?;
+        // On virt the block driver's checks need a disk, zeroed for every run.
+        let disk = match suite.machine {
+            qemu::Machine::Virt { .. } => {
+                Some(qemu::disk_image(repo_root().join("target").join(suite.name).join("disk.img"), true)?)
+            }
+            qemu::Machine::Raspi4b => None,
+        };
         let config = Config {
             machine: suite.machine,
             memory: suite.memory.map(str::to_string),
@@ -198,6 +206,7 @@ fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), St
             image,
             semihosting: false,
             icount: false,
+            disk,
         };
         // Type once the driver is ready and the boot system has said its last word: other
         // writers of the shared console would otherwise cut into the echoed line.

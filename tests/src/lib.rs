@@ -321,11 +321,12 @@ pub fn check_uart_echo(suite: &Suite, log: &str) -> Vec<CheckResult> {
 }
 
 /// The modules of the board's boot system (`system/<board>.toml`, then the `common.toml` it
-/// includes), in plan order.
-pub fn system_modules(machine: Machine) -> &'static [&'static str] {
+/// includes), in plan order: `(name, program)`.
+pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str)] {
+    const SHARED: [(&str, &str); 3] = [("logger", "logger"), ("heartbeat", "heartbeat"), ("crasher", "crasher")];
     match machine {
-        Machine::Virt { .. } => &["rtc", "logger", "heartbeat", "crasher"],
-        Machine::Raspi4b => &["gpio", "mailbox", "logger", "heartbeat", "crasher"],
+        Machine::Virt { .. } => &[("rtc", "rtc"), ("blk", "virtio-blk"), SHARED[0], SHARED[1], SHARED[2]],
+        Machine::Raspi4b => &[("gpio", "gpio"), ("mailbox", "mailbox"), SHARED[0], SHARED[1], SHARED[2]],
     }
 }
 
@@ -406,7 +407,8 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
     let id_text = |id: Option<u16>| id.map_or("M".to_string(), |id| id.to_string());
     let modules = system_modules(suite.machine);
     let summary = format!("system: {}: 2 buses, {} modules", suite.machine.board(), modules.len());
-    let started: Vec<String> = modules.iter().map(|m| format!("system: module {m} ({m}) started")).collect();
+    let started: Vec<String> = modules.iter().map(|(m, p)| format!("system: module {m} ({p}) started")).collect();
+    let has = |module: &str| modules.iter().any(|(m, _)| *m == module);
     let not_started: Vec<&String> = started.iter().filter(|l| !contains(l)).collect();
 
     let restart = "supervisor: crasher failed (VM fault at 0x0), restarted (1 of 3)";
@@ -438,7 +440,7 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
             )
         }),
     ];
-    if modules.contains(&"rtc") {
+    if has("rtc") {
         // The PL031 shares its device untyped with the UART the root task's driver claimed.
         let rtc = format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member ");
         let wanted = "(PL031 at 0x9010000)";
@@ -451,7 +453,7 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
             format!("want \"{rtc}M: rtc: YYYY-MM-DD hh:mm:ss UTC {wanted}\" with a time of these years; found {time:?}")
         }));
     }
-    if modules.contains(&"gpio") {
+    if has("gpio") {
         // The GPIO block shares its device untyped with the UART the root task's driver claimed.
         let gpio = format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member M: {SYSTEM_GPIO_READBACK}");
         let found = log.lines().any(|line| {
@@ -462,7 +464,16 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
         });
         results.push(check(&name("gpio"), found, || format!("no line is {gpio:?}")));
     }
-    if modules.contains(&"mailbox") {
+    if has("blk") {
+        let line = format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member M: {SYSTEM_BLK_ROUND_TRIP}");
+        let found = log.lines().any(|l| {
+            l.split_once(&format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member "))
+                .and_then(|(_, rest)| rest.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix(": "))
+                .is_some_and(|rest| rest == SYSTEM_BLK_ROUND_TRIP)
+        });
+        results.push(check(&name("blk"), found, || format!("no line is {line:?}")));
+    }
+    if has("mailbox") {
         let from = format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member ");
         let answer = log.lines().find_map(|line| {
             let rest = &line[line.find(&from)? + from.len()..];
@@ -492,6 +503,11 @@ fn is_firmware_answer(text: &str) -> bool {
         _ => false,
     }
 }
+
+/// What the virtio-blk driver reports about the 1 MiB disk `cargo xtask test` attaches on virt
+/// after writing a sector and a 4 KiB block and reading them back.
+pub const SYSTEM_BLK_ROUND_TRIP: &str =
+    "virtio-blk: 2048 sectors; 512 B at sector 1 and 4 KiB at sector 8 read back as written";
 
 /// What the Pi 4's GPIO driver reads back after making the activity LED's pin an output,
 /// setting it and clearing it.
@@ -642,8 +658,9 @@ mod tests {
     }
 
     const SYSTEM_LOG: &str = "root task: hello from EL0\n\
-        system: virt: 2 buses, 4 modules\n\
+        system: virt: 2 buses, 5 modules\n\
         system: module rtc (rtc) started\n\
+        system: module blk (virtio-blk) started\n\
         system: module logger (logger) started\n\
         system: module heartbeat (heartbeat) started\n\
         system: module crasher (crasher) started\n\
@@ -652,19 +669,22 @@ mod tests {
         supervisor: crasher failed (VM fault at 0x0), restarted (1 of 3)\n\
         logger: class 17 from bus 2 member 2: beat 3\n\
         logger: class 17 from bus 2 member 3: crasher back after 1 restart: fresh data, interrupt again\n\
-        logger: class 17 from bus 1 member 1: rtc: 2026-12-03 07:41:05 UTC (PL031 at 0x9010000)\n";
+        logger: class 17 from bus 1 member 1: rtc: 2026-12-03 07:41:05 UTC (PL031 at 0x9010000)\n\
+        logger: class 17 from bus 1 member 2: virtio-blk: 2048 sectors; 512 B at sector 1 and 4 KiB at sector 8 \
+        read back as written\n";
 
     fn system_failures(log: &str, members: Option<(u16, u16)>) -> Vec<String> {
         let results = check_system_members(&SUITES[0], log, members);
-        assert_eq!(results.len(), 6);
+        assert_eq!(results.len(), 7);
         results.into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
     }
 
     #[test]
     fn the_pi_system_log_checks_the_gpio_read_back() {
         let log = SYSTEM_LOG
-            .replace("system: virt: 2 buses, 4 modules", "system: rpi4: 2 buses, 4 modules")
+            .replace("system: virt: 2 buses, 5 modules", "system: rpi4: 2 buses, 4 modules")
             .replace("system: module rtc (rtc) started", "system: module gpio (gpio) started")
+            .replace("system: module blk (virtio-blk) started\n", "")
             .replace(
                 "rtc: 2026-12-03 07:41:05 UTC (PL031 at 0x9010000)",
                 "gpio: pin 42 function 0b001, set reads 1, clear reads 0 (BCM2711 GPIO at 0xfe200000)",
@@ -695,7 +715,8 @@ mod tests {
     #[test]
     fn each_missing_system_line_fails_its_check() {
         let fails = |from: &str, to: &str| system_failures(&SYSTEM_LOG.replace(from, to), None);
-        assert_eq!(fails("2 buses, 4 modules", "2 buses, 3 modules"), ["virt-gic2/system-summary"]);
+        assert_eq!(fails("2 buses, 5 modules", "2 buses, 3 modules"), ["virt-gic2/system-summary"]);
+        assert_eq!(fails("read back as written", "what was read back differs"), ["virt-gic2/system-blk"]);
         assert_eq!(fails("2026-12-03 07:41:05", "1970-01-01 00:00:00"), ["virt-gic2/system-rtc"]);
         assert_eq!(fails("07:41:05 UTC", "07:61:05 UTC"), ["virt-gic2/system-rtc"]);
         assert_eq!(fails("0x9010000)", "0x9000000)"), ["virt-gic2/system-rtc"]);
@@ -712,6 +733,6 @@ mod tests {
             system_failures(SYSTEM_LOG, Some((3, 2))),
             ["virt-gic2/system-beats", "virt-gic2/system-crasher-back"]
         );
-        assert_eq!(system_failures("", None).len(), 6);
+        assert_eq!(system_failures("", None).len(), 7);
     }
 }

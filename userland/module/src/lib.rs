@@ -90,6 +90,13 @@ impl Context {
         (self.info.dma_pages > 0).then(|| (self.info.dma_vaddr, self.info.dma_paddr, self.info.dma_pages * 4096))
     }
 
+    /// Blocks until interrupt `irq` is raised, for a driver that waits for its device in the
+    /// middle of a handler. Bus messages meanwhile wait in the inboxes; other interrupts that
+    /// arrive meanwhile are lost to the event loop (the line stays masked until acknowledged).
+    pub fn wait_for_interrupt(&self, irq: usize) {
+        while syscall::wait(MODULE_NOTIFICATION) & irq_badge(irq) == 0 {}
+    }
+
     /// How many buses it is a member of.
     pub fn seats(&self) -> usize {
         self.info.seats().len()
