@@ -8,7 +8,7 @@
 
 use crate::board::{Board, BoardName, DeviceNode};
 use crate::format::{BusEntry, ClassFilter, Description, DeviceEntry, IrqEntry, ModuleEntry, RestartEntry};
-use crate::plan::{Member, Plan, PlannedBus, PlannedDevice, PlannedModule, Restart, Role};
+use crate::plan::{Member, Plan, PlannedBus, PlannedDevice, PlannedMemory, PlannedModule, Restart, Role};
 use hm_bus::class::ClassSet;
 use hmk_platform::region::Region;
 use std::collections::HashMap;
@@ -90,6 +90,11 @@ impl LineIndex {
 /// The most DMA pages a module's info page can describe (`hm_parent::info::MAX_DMA_PAGES`).
 pub const MAX_DMA_PAGES: i64 = 8;
 
+/// The most pages one shared memory region has, and the most regions one module maps
+/// (`hm_parent::info::MAX_SHARED_REGIONS`).
+pub const MAX_SHARED_PAGES: i64 = 16;
+pub const MAX_SHARED_REGIONS: usize = 4;
+
 struct Checker<'p> {
     lines: LineIndex,
     problems: Vec<Problem>,
@@ -167,11 +172,55 @@ impl Checker<'_> {
                 }
             }
         }
+        let memories = self.check_memories(d, &kinds);
         let (board, model) = match &self.board {
             Some(b) => (b.name, b.model.clone()),
             None => (BoardName::Virt, String::new()),
         };
-        Plan { system: d.system.name.get_ref().clone(), board, model, buses, modules }
+        Plan { system: d.system.name.get_ref().clone(), board, model, buses, modules, memories }
+    }
+
+    /// Shared memory: each region's name is unique (among buses, modules and regions), its size
+    /// 1..=MAX_SHARED_PAGES pages; each module maps existing regions, each once, at most
+    /// MAX_SHARED_REGIONS of them.
+    fn check_memories(&mut self, d: &Description, kinds: &HashMap<String, (Kind, usize)>) -> Vec<PlannedMemory> {
+        let mut memories: Vec<PlannedMemory> = Vec::new();
+        for entry in &d.memories {
+            let name = entry.name.get_ref();
+            if name.is_empty() {
+                self.error(entry.name.span(), "a memory region has an empty name".into());
+            } else if let Some((_, line)) = kinds.get(name) {
+                self.error(entry.name.span(), format!("memory {name:?}: the name is already used at line {line}"));
+            } else if memories.iter().any(|m| &m.name == name) {
+                self.error(entry.name.span(), format!("memory {name:?}: declared twice"));
+            }
+            let pages = *entry.pages.get_ref();
+            if !(1..=MAX_SHARED_PAGES).contains(&pages) {
+                let message = format!("memory {name:?}: pages {pages} is outside 1..={MAX_SHARED_PAGES}");
+                self.error(entry.pages.span(), message);
+            }
+            memories.push(PlannedMemory {
+                name: name.clone(),
+                pages: pages.clamp(0, MAX_SHARED_PAGES) as u32,
+                dma: entry.dma,
+            });
+        }
+        for module in &d.modules {
+            let module_name = module.name.get_ref();
+            if module.memory.len() > MAX_SHARED_REGIONS {
+                let message = format!("module {module_name:?}: maps more than {MAX_SHARED_REGIONS} memory regions");
+                self.error(module.memory[MAX_SHARED_REGIONS].span(), message);
+            }
+            for (k, region) in module.memory.iter().enumerate() {
+                let name = region.get_ref();
+                if !memories.iter().any(|m| &m.name == name) {
+                    self.error(region.span(), format!("module {module_name:?}: memory region {name:?} does not exist"));
+                } else if module.memory[..k].iter().any(|r| r.get_ref() == name) {
+                    self.error(region.span(), format!("module {module_name:?}: maps memory region {name:?} twice"));
+                }
+            }
+        }
+        memories
     }
 
     /// Names are non-empty, unique across buses and modules, and not `root-task`.
@@ -446,6 +495,7 @@ impl Checker<'_> {
             irqs,
             restart,
             dma_pages,
+            memory: m.memory.iter().map(|r| r.get_ref().clone()).collect(),
         }
     }
 

@@ -44,6 +44,16 @@ pub fn plan_source(plan: &Plan) -> String {
     for module in &plan.modules {
         module_source(&mut out, plan, module);
     }
+    out.push_str("    ],\n    memories: &[\n");
+    for memory in &plan.memories {
+        let _ = writeln!(
+            out,
+            "        {PATH}::MemoryPlan {{ name: {:?}, pages: {}, dma: {} }},",
+            memory.name.as_str(),
+            memory.pages,
+            memory.dma
+        );
+    }
     out.push_str("    ],\n};\n");
     out
 }
@@ -137,6 +147,14 @@ fn module_source(out: &mut String, plan: &Plan, module: &PlannedModule) {
         .map(|r| format!("({:#x}, {:#x})", r.start, r.end - r.start))
         .collect();
     let irqs: Vec<String> = module.irqs.iter().map(u32::to_string).collect();
+    let memory: Vec<String> = module
+        .memory
+        .iter()
+        .map(|name| {
+            let index = plan.memories.iter().position(|m| &m.name == name);
+            index.unwrap_or_else(|| panic!("no memory {name:?} in the plan")).to_string()
+        })
+        .collect();
     let restart = match module.restart {
         Restart::Never => format!("{PATH}::RestartPlan::Never"),
         Restart::Always { max, window_ms } => {
@@ -162,6 +180,7 @@ fn module_source(out: &mut String, plan: &Plan, module: &PlannedModule) {
          \x20           irqs: &[{irqs}],\n\
          \x20           restart: {restart},\n\
          \x20           dma_pages: {dma_pages},\n\
+         \x20           memory: &[{memory}],\n\
          \x20       }},\n",
         name = module.name.as_str(),
         program = module.program.as_str(),
@@ -174,6 +193,7 @@ fn module_source(out: &mut String, plan: &Plan, module: &PlannedModule) {
         registers = registers.join(", "),
         irqs = irqs.join(", "),
         dma_pages = module.dma_pages,
+        memory = memory.join(", "),
     );
 }
 
@@ -258,6 +278,7 @@ pub const PLAN: hm_parent::plan::SystemPlan = hm_parent::plan::SystemPlan {
             irqs: &[33],
             restart: hm_parent::plan::RestartPlan::Always { max: 2, window_ms: 500 },
             dma_pages: 0,
+            memory: &[],
         },
         hm_parent::plan::ModulePlan {
             name: "shell",
@@ -273,7 +294,10 @@ pub const PLAN: hm_parent::plan::SystemPlan = hm_parent::plan::SystemPlan {
             irqs: &[],
             restart: hm_parent::plan::RestartPlan::OnFault { max: 3, window_ms: 1000 },
             dma_pages: 0,
+            memory: &[],
         },
+    ],
+    memories: &[
     ],
 };
 "#;

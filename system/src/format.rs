@@ -17,6 +17,20 @@ pub struct Description {
     pub buses: Vec<BusEntry>,
     #[serde(default, rename = "module")]
     pub modules: Vec<ModuleEntry>,
+    #[serde(default, rename = "memory")]
+    pub memories: Vec<MemoryEntry>,
+}
+
+/// One `[[memory]]`: RAM shared by the modules that list it in their `memory`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryEntry {
+    pub name: Spanned<String>,
+    pub pages: Spanned<i64>,
+    /// Uncached, physically contiguous, below the board's DMA limit, its physical address
+    /// given to the modules: a device may reach it.
+    #[serde(default)]
+    pub dma: bool,
 }
 
 /// `[system]`.
@@ -76,6 +90,9 @@ pub struct ModuleEntry {
     pub restart: Option<Spanned<RestartEntry>>,
     /// Pages of uncached RAM for the device to reach (DMA), with their physical addresses.
     pub dma_pages: Option<Spanned<i64>>,
+    /// The `[[memory]]` regions it maps.
+    #[serde(default)]
+    pub memory: Vec<Spanned<String>>,
 }
 
 /// A device claim: exactly one of `compatible` (with an optional `index`), `name`, or

@@ -18,6 +18,16 @@ pub struct Plan {
     pub buses: Vec<PlannedBus>,
     /// Modules in file order.
     pub modules: Vec<PlannedModule>,
+    /// Shared memory regions in file order.
+    pub memories: Vec<PlannedMemory>,
+}
+
+/// A region of RAM shared by modules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedMemory {
+    pub name: String,
+    pub pages: u32,
+    pub dma: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +74,8 @@ pub struct PlannedModule {
     pub restart: Restart,
     /// Pages of uncached RAM it gets for DMA.
     pub dma_pages: u32,
+    /// The shared memory regions it maps, by name, in the order it lists them.
+    pub memory: Vec<String>,
 }
 
 /// A claimed device.

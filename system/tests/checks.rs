@@ -43,7 +43,7 @@ fn bad_example(name: &str) {
     assert_eq!(fails(&source, None), expected, "{name}.toml");
 }
 
-const BAD_EXAMPLES: [&str; 15] = [
+const BAD_EXAMPLES: [&str; 16] = [
     "budgets",
     "classes",
     "cycles",
@@ -51,6 +51,7 @@ const BAD_EXAMPLES: [&str; 15] = [
     "devices-virt",
     "irqs",
     "memberships",
+    "memory",
     "names",
     "no-board",
     "no-root",
@@ -110,6 +111,11 @@ fn classes_and_filters() {
 #[test]
 fn memberships_name_buses() {
     bad_example("memberships");
+}
+
+#[test]
+fn shared_memory_regions_exist_and_are_mapped_once() {
+    bad_example("memory");
 }
 
 #[test]

@@ -325,7 +325,9 @@ pub fn check_uart_echo(suite: &Suite, log: &str) -> Vec<CheckResult> {
 pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str)] {
     const SHARED: [(&str, &str); 3] = [("logger", "logger"), ("heartbeat", "heartbeat"), ("crasher", "crasher")];
     match machine {
-        Machine::Virt { .. } => &[("rtc", "rtc"), ("blk", "virtio-blk"), SHARED[0], SHARED[1], SHARED[2]],
+        Machine::Virt { .. } => {
+            &[("rtc", "rtc"), ("blk", "virtio-blk"), ("blk-check", "blk-check"), SHARED[0], SHARED[1], SHARED[2]]
+        }
         Machine::Raspi4b => &[("gpio", "gpio"), ("mailbox", "mailbox"), SHARED[0], SHARED[1], SHARED[2]],
     }
 }
@@ -440,45 +442,40 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
             )
         }),
     ];
+    // What the root bus's drivers and clients said, as the logger logged it: any member.
+    let from = format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member ");
+    let said: Vec<&str> = log
+        .lines()
+        .filter_map(|line| {
+            let rest = &line[line.find(&from)? + from.len()..];
+            rest.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix(": ")
+        })
+        .collect();
+    let said_exactly = |text: &str| said.contains(&text);
+    let said_starting = |prefix: &str| said.iter().find_map(|line| line.strip_prefix(prefix));
     if has("rtc") {
         // The PL031 shares its device untyped with the UART the root task's driver claimed.
-        let rtc = format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member ");
         let wanted = "(PL031 at 0x9010000)";
-        let time = log.lines().find_map(|line| {
-            let rest = &line[line.find(&rtc)? + rtc.len()..];
-            let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix(": rtc: ")?;
-            rest.ends_with(wanted).then_some(rest)
-        });
+        let time = said_starting("rtc: ").filter(|rest| rest.ends_with(wanted));
         results.push(check(&name("rtc"), time.is_some_and(is_time_of_day), || {
-            format!("want \"{rtc}M: rtc: YYYY-MM-DD hh:mm:ss UTC {wanted}\" with a time of these years; found {time:?}")
+            format!(
+                "want \"{from}M: rtc: YYYY-MM-DD hh:mm:ss UTC {wanted}\" with a time of these years; found {time:?}"
+            )
         }));
     }
-    if has("gpio") {
-        // The GPIO block shares its device untyped with the UART the root task's driver claimed.
-        let gpio = format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member M: {SYSTEM_GPIO_READBACK}");
-        let found = log.lines().any(|line| {
-            line.split_once(&format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member "))
-                .map(|(_, rest)| rest.trim_start_matches(|c: char| c.is_ascii_digit()))
-                .and_then(|rest| rest.strip_prefix(": "))
-                .is_some_and(|rest| rest == SYSTEM_GPIO_READBACK)
-        });
-        results.push(check(&name("gpio"), found, || format!("no line is {gpio:?}")));
-    }
-    if has("blk") {
-        let line = format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member M: {SYSTEM_BLK_ROUND_TRIP}");
-        let found = log.lines().any(|l| {
-            l.split_once(&format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member "))
-                .and_then(|(_, rest)| rest.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix(": "))
-                .is_some_and(|rest| rest == SYSTEM_BLK_ROUND_TRIP)
-        });
-        results.push(check(&name("blk"), found, || format!("no line is {line:?}")));
+    // The GPIO block, too, shares its device untyped with the UART.
+    let exact = [
+        ("gpio", "gpio", SYSTEM_GPIO_READBACK),
+        ("blk", "blk", SYSTEM_BLK_ROUND_TRIP),
+        ("blk-check", "blk-client", SYSTEM_BLK_CLIENT),
+    ];
+    for (module, check_name, text) in exact {
+        if has(module) {
+            results.push(check(&name(check_name), said_exactly(text), || format!("no line is \"{from}M: {text}\"")));
+        }
     }
     if has("mailbox") {
-        let from = format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member ");
-        let answer = log.lines().find_map(|line| {
-            let rest = &line[line.find(&from)? + from.len()..];
-            rest.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix(": mailbox: ")
-        });
+        let answer = said_starting("mailbox: ");
         results.push(check(&name("mailbox"), answer.is_some_and(is_firmware_answer), || {
             format!(
                 "want \"{from}M: mailbox: revision 0x.., serial 0x.., ARM memory 0x0..0x.., T C\"; found {answer:?}"
@@ -508,6 +505,10 @@ fn is_firmware_answer(text: &str) -> bool {
 /// after writing a sector and a 4 KiB block and reading them back.
 pub const SYSTEM_BLK_ROUND_TRIP: &str =
     "virtio-blk: 2048 sectors; 512 B at sector 1 and 4 KiB at sector 8 read back as written";
+
+/// What the block service's client reports: a 4 KiB block it had written, read back through
+/// the restarted driver by a request that waited in the driver's inbox across the restart.
+pub const SYSTEM_BLK_CLIENT: &str = "blk-check: 4 KiB written at sector 64, driver restarted (1), read back identical";
 
 /// What the Pi 4's GPIO driver reads back after making the activity LED's pin an output,
 /// setting it and clearing it.
@@ -658,9 +659,10 @@ mod tests {
     }
 
     const SYSTEM_LOG: &str = "root task: hello from EL0\n\
-        system: virt: 2 buses, 5 modules\n\
+        system: virt: 2 buses, 6 modules\n\
         system: module rtc (rtc) started\n\
         system: module blk (virtio-blk) started\n\
+        system: module blk-check (blk-check) started\n\
         system: module logger (logger) started\n\
         system: module heartbeat (heartbeat) started\n\
         system: module crasher (crasher) started\n\
@@ -671,20 +673,23 @@ mod tests {
         logger: class 17 from bus 2 member 3: crasher back after 1 restart: fresh data, interrupt again\n\
         logger: class 17 from bus 1 member 1: rtc: 2026-12-03 07:41:05 UTC (PL031 at 0x9010000)\n\
         logger: class 17 from bus 1 member 2: virtio-blk: 2048 sectors; 512 B at sector 1 and 4 KiB at sector 8 \
-        read back as written\n";
+        read back as written\n\
+        logger: class 17 from bus 1 member 3: blk-check: 4 KiB written at sector 64, driver restarted (1), \
+        read back identical\n";
 
     fn system_failures(log: &str, members: Option<(u16, u16)>) -> Vec<String> {
         let results = check_system_members(&SUITES[0], log, members);
-        assert_eq!(results.len(), 7);
+        assert_eq!(results.len(), 8);
         results.into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
     }
 
     #[test]
     fn the_pi_system_log_checks_the_gpio_read_back() {
         let log = SYSTEM_LOG
-            .replace("system: virt: 2 buses, 5 modules", "system: rpi4: 2 buses, 4 modules")
+            .replace("system: virt: 2 buses, 6 modules", "system: rpi4: 2 buses, 4 modules")
             .replace("system: module rtc (rtc) started", "system: module gpio (gpio) started")
             .replace("system: module blk (virtio-blk) started\n", "")
+            .replace("system: module blk-check (blk-check) started\n", "")
             .replace(
                 "rtc: 2026-12-03 07:41:05 UTC (PL031 at 0x9010000)",
                 "gpio: pin 42 function 0b001, set reads 1, clear reads 0 (BCM2711 GPIO at 0xfe200000)",
@@ -715,7 +720,11 @@ mod tests {
     #[test]
     fn each_missing_system_line_fails_its_check() {
         let fails = |from: &str, to: &str| system_failures(&SYSTEM_LOG.replace(from, to), None);
-        assert_eq!(fails("2 buses, 5 modules", "2 buses, 3 modules"), ["virt-gic2/system-summary"]);
+        assert_eq!(fails("2 buses, 6 modules", "2 buses, 3 modules"), ["virt-gic2/system-summary"]);
+        assert_eq!(
+            fails("driver restarted (1), read back identical", "driver restarted (0), read back identical"),
+            ["virt-gic2/system-blk-client"]
+        );
         assert_eq!(fails("read back as written", "what was read back differs"), ["virt-gic2/system-blk"]);
         assert_eq!(fails("2026-12-03 07:41:05", "1970-01-01 00:00:00"), ["virt-gic2/system-rtc"]);
         assert_eq!(fails("07:41:05 UTC", "07:61:05 UTC"), ["virt-gic2/system-rtc"]);
@@ -733,6 +742,6 @@ mod tests {
             system_failures(SYSTEM_LOG, Some((3, 2))),
             ["virt-gic2/system-beats", "virt-gic2/system-crasher-back"]
         );
-        assert_eq!(system_failures("", None).len(), 7);
+        assert_eq!(system_failures("", None).len(), 8);
     }
 }

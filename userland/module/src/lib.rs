@@ -14,7 +14,7 @@
 
 pub use hm_bus::module::{BusError, Delivery};
 pub use hm_bus::{ClassSet, Message, Scope};
-pub use hm_parent::info::RegisterBlock;
+pub use hm_parent::info::{RegisterBlock, SharedRegion};
 #[doc(hidden)]
 pub use hmk_rt;
 
@@ -95,6 +95,11 @@ impl Context {
     /// arrive meanwhile are lost to the event loop (the line stays masked until acknowledged).
     pub fn wait_for_interrupt(&self, irq: usize) {
         while syscall::wait(MODULE_NOTIFICATION) & irq_badge(irq) == 0 {}
+    }
+
+    /// The shared memory region `name` (a `[[memory]]` its description maps).
+    pub fn memory(&self, name: &str) -> Option<&'static SharedRegion> {
+        self.info.shared().iter().find(|region| region.name() == name)
     }
 
     /// How many buses it is a member of.

@@ -12,6 +12,11 @@ pub const MODULE_INBOXES: u64 = 0x0e00_0000;
 pub const MODULE_IPC_BUFFER: u64 = 0x0f10_0000;
 /// Where a module's device frames are mapped: device frame `k` at `MODULE_DEVICES + k * 4096`.
 pub const MODULE_DEVICES: u64 = 0x0d00_0000;
+/// Where a module's shared memory regions are mapped: region `k` from
+/// `MODULE_SHARED + k * SHARED_STRIDE`.
+pub const MODULE_SHARED: u64 = 0x0b00_0000;
+pub const SHARED_STRIDE: u64 = 0x10_0000;
+pub const MAX_SHARED_REGIONS: usize = 4;
 /// Where a module's DMA pages are mapped (uncached, one after another).
 pub const MODULE_DMA: u64 = 0x0c00_0000;
 pub const MAX_DMA_PAGES: usize = 8;
@@ -52,6 +57,27 @@ pub struct RegisterBlock {
     pub size: u64,
 }
 
+/// A region of RAM the module shares with others (a `[[memory]]` of its system description),
+/// mapped read-write at `vaddr`: `bytes` long, physically contiguous from `paddr`; uncached
+/// when it is a DMA region.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct SharedRegion {
+    /// Its name, NUL-padded.
+    pub name: [u8; 24],
+    pub vaddr: u64,
+    pub paddr: u64,
+    pub bytes: u64,
+}
+
+impl SharedRegion {
+    /// The name as text.
+    pub fn name(&self) -> &str {
+        let length = self.name.iter().position(|&b| b == 0).unwrap_or(self.name.len());
+        core::str::from_utf8(&self.name[..length]).unwrap_or("?")
+    }
+}
+
 /// The module's view of what its parent gave it.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
@@ -78,6 +104,9 @@ pub struct ModuleInfo {
     pub dma_pages: u64,
     pub dma_vaddr: u64,
     pub dma_paddr: u64,
+    /// The shared memory regions it maps, in the order its description lists them.
+    pub shared_count: u64,
+    pub shared: [SharedRegion; MAX_SHARED_REGIONS],
 }
 
 const _: () = assert!(core::mem::size_of::<ModuleInfo>() <= 4096);
@@ -98,6 +127,8 @@ impl ModuleInfo {
         dma_pages: 0,
         dma_vaddr: 0,
         dma_paddr: 0,
+        shared_count: 0,
+        shared: [SharedRegion { name: [0; 24], vaddr: 0, paddr: 0, bytes: 0 }; MAX_SHARED_REGIONS],
     };
 
     /// The name as text.
@@ -114,6 +145,11 @@ impl ModuleInfo {
     /// Its register blocks.
     pub fn registers(&self) -> &[RegisterBlock] {
         &self.registers[..(self.register_count as usize).min(MAX_REGISTER_BLOCKS)]
+    }
+
+    /// Its shared memory regions.
+    pub fn shared(&self) -> &[SharedRegion] {
+        &self.shared[..(self.shared_count as usize).min(MAX_SHARED_REGIONS)]
     }
 
     /// Its interrupts: `(INTID, IRQ handler capability)`.

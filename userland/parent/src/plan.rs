@@ -15,10 +15,21 @@ pub struct SystemPlan {
     pub buses: &'static [BusPlan],
     /// In the description's order; the root task is every module's ancestor.
     pub modules: &'static [ModulePlan],
+    /// Shared memory regions, in the description's order.
+    pub memories: &'static [MemoryPlan],
+}
+
+/// A region of RAM several modules map.
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryPlan {
+    pub name: &'static str,
+    pub pages: u32,
+    /// Uncached, physically contiguous and below the DMA limit, for a device to reach.
+    pub dma: bool,
 }
 
 /// The plan with nothing in it (a build without a system description).
-pub const EMPTY: SystemPlan = SystemPlan { name: "", dma_limit: 0, buses: &[], modules: &[] };
+pub const EMPTY: SystemPlan = SystemPlan { name: "", dma_limit: 0, buses: &[], modules: &[], memories: &[] };
 
 /// One bus.
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +73,8 @@ pub struct ModulePlan {
     pub restart: RestartPlan,
     /// Pages of uncached RAM it gets for DMA, physically contiguous.
     pub dma_pages: u32,
+    /// The shared memory regions it maps: indices into `SystemPlan::memories`.
+    pub memory: &'static [u16],
 }
 
 /// What the parent does when the module fails.

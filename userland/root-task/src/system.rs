@@ -10,11 +10,11 @@ use alloc::vec::Vec;
 use hm_bus::{ClassSet, Role};
 use hm_parent::bus::{Bus, Crossing};
 use hm_parent::info::{
-    MAX_DEVICE_FRAMES, MAX_DMA_PAGES, MAX_IRQS, MAX_REGISTER_BLOCKS, MAX_SEATS, MODULE_BUS_CAPS, MODULE_CNODE_BITS,
-    MODULE_DEVICES, MODULE_DMA, MODULE_INBOXES, MODULE_INFO, MODULE_IRQS, MODULE_NOTIFICATION, ModuleInfo,
-    RegisterBlock, Seat, irq_badge,
+    MAX_DEVICE_FRAMES, MAX_DMA_PAGES, MAX_IRQS, MAX_REGISTER_BLOCKS, MAX_SEATS, MAX_SHARED_REGIONS, MODULE_BUS_CAPS,
+    MODULE_CNODE_BITS, MODULE_DEVICES, MODULE_DMA, MODULE_INBOXES, MODULE_INFO, MODULE_IRQS, MODULE_NOTIFICATION,
+    MODULE_SHARED, ModuleInfo, RegisterBlock, SHARED_STRIDE, Seat, SharedRegion, irq_badge,
 };
-use hm_parent::plan::{ModulePlan, RestartPlan, SystemPlan};
+use hm_parent::plan::{MemoryPlan, ModulePlan, RestartPlan, SystemPlan};
 use hm_parent::{Allocator, DEPTH, Process, ROOT, Result, SetupError, Step};
 use hmk_sys::bootinfo::slot;
 use hmk_sys::invocation::{CNode, CPtr, Frame, IrqControl, IrqHandler, Tcb, Untyped};
@@ -46,6 +46,14 @@ struct Supervised {
     window_start: u64,
 }
 
+/// A shared memory region, made once: its frames' slots (the root task never maps them; each
+/// module maps copies) and its first frame's physical address.
+struct Region {
+    plan: &'static MemoryPlan,
+    frames: core::ops::Range<CPtr>,
+    paddr: u64,
+}
+
 /// A built system: its modules, the allocator that built them, and the endpoint their faults
 /// come to.
 pub struct System {
@@ -65,13 +73,17 @@ fn refused(step: &'static str) -> SetupError {
 pub fn build(plan: &'static SystemPlan, mut alloc: Allocator) -> Result<System> {
     let buses = build_buses(plan, &mut alloc)?;
     let (faults, fault_reply) = fault_endpoint(&mut alloc)?;
+    let mut regions = Vec::new();
+    for memory in plan.memories {
+        regions.push(shared_region(&mut alloc, memory, plan.dma_limit)?);
+    }
     let mut modules = Vec::new();
     for (index, module) in plan.modules.iter().enumerate() {
         let Some(image) = programs::image(module.program) else {
             log::warn!("system: module {}: no program {:?}; not started", module.name, module.program);
             continue;
         };
-        match start_module(&mut alloc, &buses, (module, index, plan.dma_limit), image, faults) {
+        match start_module(&mut alloc, (&buses, &regions), (module, index, plan.dma_limit), image, faults) {
             Ok(supervised) => {
                 log::info!("system: module {} ({}) started", module.name, module.program);
                 modules.push(supervised);
@@ -117,7 +129,7 @@ fn build_buses(plan: &'static SystemPlan, alloc: &mut Allocator) -> Result<Vec<B
 
 fn start_module(
     alloc: &mut Allocator,
-    buses: &[Bus],
+    (buses, regions): (&[Bus], &[Region]),
     (module, index, dma_limit): (&'static ModulePlan, usize, u64),
     image: &'static [u8],
     faults: CPtr,
@@ -179,6 +191,26 @@ fn start_module(
         info.registers[k] = RegisterBlock { vaddr: register_address(module, paddr, size)?, paddr, size };
     }
     info.register_count = module.registers.len() as u64;
+    if module.memory.len() > MAX_SHARED_REGIONS {
+        return Err(refused("a module with more shared memory regions than its info page holds"));
+    }
+    for (k, &index) in module.memory.iter().enumerate() {
+        let region = regions.get(usize::from(index)).ok_or(refused("a module's memory region"))?;
+        let at = MODULE_SHARED + k as u64 * SHARED_STRIDE;
+        let attributes = if region.plan.dma { 0 } else { vm_attributes::DEFAULT } | vm_attributes::EXECUTE_NEVER;
+        for (page, frame) in region.frames.clone().enumerate() {
+            // A frame capability maps once: each module maps a copy.
+            let copy = alloc.slot()?;
+            ROOT.copy(copy, DEPTH, ROOT, frame, DEPTH, CapRights::READ_WRITE).step("copying a shared frame")?;
+            alloc.map(process.vspace, copy, at + page as u64 * 4096, CapRights::READ_WRITE, attributes)?;
+        }
+        let mut name = [0; 24];
+        let text = region.plan.name.as_bytes();
+        name[..text.len().min(23)].copy_from_slice(&text[..text.len().min(23)]);
+        let bytes = u64::from(region.plan.pages) * 4096;
+        info.shared[k] = SharedRegion { name, vaddr: at, paddr: region.paddr, bytes };
+    }
+    info.shared_count = module.memory.len() as u64;
     if module.dma_pages > 0 {
         let (pages, paddr) = dma_pages(alloc, process.vspace, module.dma_pages, dma_limit)?;
         (info.dma_pages, info.dma_vaddr, info.dma_paddr) = (pages, MODULE_DMA, paddr);
@@ -217,6 +249,22 @@ fn start_module(
         restarts: 0,
         window_start: now(),
     })
+}
+
+/// A shared memory region: fresh RAM from one untyped of its size (so physically contiguous),
+/// below the DMA limit if it is a DMA region.
+fn shared_region(alloc: &mut Allocator, memory: &'static MemoryPlan, dma_limit: u64) -> Result<Region> {
+    if memory.pages == 0 || u64::from(memory.pages) * 4096 > SHARED_STRIDE {
+        return Err(refused("a shared memory region larger than its window"));
+    }
+    let bits = 12 + u64::from(memory.pages.next_power_of_two().trailing_zeros());
+    let untyped = alloc.make_below(ObjectType::Untyped, bits, if memory.dma { dma_limit } else { 0 })?;
+    let frames = alloc.slots(u64::from(memory.pages))?;
+    for frame in frames.clone() {
+        Untyped(untyped).retype(ObjectType::SmallPage, 0, ROOT, 0, 0, frame, 1).step("retyping a shared frame")?;
+    }
+    let paddr = Frame(frames.start).get_address().step("a shared region's physical address")?;
+    Ok(Region { plan: memory, frames, paddr })
 }
 
 /// `count` pages of fresh RAM for a module's device to reach: carved from one untyped of their

@@ -15,7 +15,7 @@
 extern crate alloc;
 
 use core::sync::atomic::{Ordering, fence};
-use hm_module::{Context, Module, Scope};
+use hm_module::{Context, Message, Module, Scope};
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
@@ -86,6 +86,8 @@ const WRITE: u16 = 2;
 const IN: u32 = 0;
 const OUT: u32 = 1;
 const SECTOR: usize = 512;
+/// What a request that the device failed reports.
+const DEVICE_IO_ERROR: &str = "the device reported an I/O error";
 const PAGE: usize = 4096;
 
 /// Offsets in the DMA pages.
@@ -119,10 +121,10 @@ impl Dma {
         self.paddr + offset as u64
     }
 
-    /// Descriptor `index`: buffer at DMA offset `offset`, `len` bytes.
-    fn descriptor(&self, index: u16, offset: usize, len: u32, flags: u16, next: u16) {
+    /// Descriptor `index`: `len` bytes at physical address `address`.
+    fn descriptor(&self, index: u16, address: u64, len: u32, flags: u16, next: u16) {
         let at = usize::from(index) * 16;
-        self.write::<u64>(at, self.physical(offset));
+        self.write::<u64>(at, address);
         self.write::<u32>(at + 8, len);
         self.write::<u16>(at + 12, flags);
         self.write::<u16>(at + 14, next);
@@ -202,10 +204,18 @@ impl Disk {
         Ok(Disk { regs, dma, sectors, next: 0 })
     }
 
-    /// One request of `kind` for `bytes` (a multiple of 512, at most a page) from `sector`,
-    /// through the data page; waits for the device's interrupt (interrupt 0 of the module).
+    /// One request of `kind` for `bytes` (a multiple of 512) from `sector`, to or from the
+    /// data page; waits for the device's interrupt (interrupt 0 of the module).
     fn request(&mut self, cx: &Context, kind: u32, sector: u64, bytes: usize) -> Result<(), &'static str> {
-        if sector + (bytes / SECTOR) as u64 > self.sectors {
+        self.transfer(cx, kind, sector, self.dma.physical(DATA), bytes as u32)
+    }
+
+    /// One request of `kind` for `bytes` from `sector`, the data at physical address `data`.
+    fn transfer(&mut self, cx: &Context, kind: u32, sector: u64, data: u64, bytes: u32) -> Result<(), &'static str> {
+        if bytes == 0 || !bytes.is_multiple_of(SECTOR as u32) {
+            return Err("not a whole number of sectors");
+        }
+        if sector.checked_add(u64::from(bytes) / SECTOR as u64).is_none_or(|end| end > self.sectors) {
             return Err("past the end of the disk");
         }
         self.dma.write::<u32>(HEADER, kind);
@@ -213,9 +223,9 @@ impl Disk {
         self.dma.write::<u64>(HEADER + 8, sector);
         self.dma.write::<u8>(REQUEST_STATUS, 0xff);
         let data_flags = if kind == IN { NEXT | WRITE } else { NEXT };
-        self.dma.descriptor(0, HEADER, 16, NEXT, 1);
-        self.dma.descriptor(1, DATA, bytes as u32, data_flags, 2);
-        self.dma.descriptor(2, REQUEST_STATUS, 1, WRITE, 0);
+        self.dma.descriptor(0, self.dma.physical(HEADER), 16, NEXT, 1);
+        self.dma.descriptor(1, data, bytes, data_flags, 2);
+        self.dma.descriptor(2, self.dma.physical(REQUEST_STATUS), 1, WRITE, 0);
         let slot = DRIVER_RING + 4 + 2 * usize::from(self.next % QUEUE_SIZE);
         self.dma.write::<u16>(slot, 0);
         self.next = self.next.wrapping_add(1);
@@ -232,7 +242,7 @@ impl Disk {
         fence(Ordering::SeqCst);
         match self.dma.read::<u8>(REQUEST_STATUS) {
             0 => Ok(()),
-            1 => Err("the device reported an I/O error"),
+            1 => Err(DEVICE_IO_ERROR),
             _ => Err("the device refused the request"),
         }
     }
@@ -263,9 +273,73 @@ fn pattern(seed: u64, k: usize) -> u64 {
     (seed ^ k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17)
 }
 
-struct Blk;
+/// The block service's classes and operations (docs/bus-protocol.md, "The block service").
+const REQUEST: u8 = 20;
+const REPLY: u8 = 21;
+const READ: u8 = 1;
+const WRITE_OP: u8 = 2;
+/// A test hook: the driver fails at once, to show that its clients lose nothing when it is
+/// restarted (its bus inbox, and the requests waiting in it, outlive it).
+const FAIL: u8 = 0xfe;
+/// The shared region requests name offsets in.
+const BUFFERS: &str = "disk-buffers";
+/// Reply statuses.
+const DONE: u8 = 0;
+const IO_ERROR: u8 = 1;
+const BAD_REQUEST: u8 = 2;
+const NO_DEVICE: u8 = 3;
+
+/// A request: `(op, tag, sectors, sector, offset)`.
+fn parse_request(bytes: &[u8]) -> Option<(u8, u16, u16, u64, u32)> {
+    let word = |at: usize, n: usize| bytes.get(at..at + n);
+    let tag = u16::from_le_bytes(word(2, 2)?.try_into().ok()?);
+    let count = u16::from_le_bytes(word(4, 2)?.try_into().ok()?);
+    let sector = u64::from_le_bytes(word(8, 8)?.try_into().ok()?);
+    let offset = u32::from_le_bytes(word(16, 4)?.try_into().ok()?);
+    Some((*bytes.first()?, tag, count, sector, offset))
+}
+
+struct Blk {
+    disk: Option<Disk>,
+}
+
+impl Blk {
+    /// Serves one request; returns its reply's status.
+    fn serve(&mut self, cx: &Context, op: u8, count: u16, sector: u64, offset: u32) -> u8 {
+        let (Some(disk), Some(region)) = (self.disk.as_mut(), cx.memory(BUFFERS)) else { return NO_DEVICE };
+        let bytes = u32::from(count) * SECTOR as u32;
+        if u64::from(offset) + u64::from(bytes) > region.bytes || !offset.is_multiple_of(SECTOR as u32) {
+            return BAD_REQUEST;
+        }
+        let kind = match op {
+            READ => IN,
+            WRITE_OP => OUT,
+            _ => return BAD_REQUEST,
+        };
+        match disk.transfer(cx, kind, sector, region.paddr + u64::from(offset), bytes) {
+            Ok(()) => DONE,
+            Err(why) if why == DEVICE_IO_ERROR => IO_ERROR,
+            Err(_) => BAD_REQUEST,
+        }
+    }
+}
 
 impl Module for Blk {
+    fn message(&mut self, cx: &mut Context, _seat: usize, message: &Message) {
+        if message.header.class != REQUEST {
+            return;
+        }
+        let Some((op, tag, count, sector, offset)) = parse_request(message.bytes()) else { return };
+        if op == FAIL {
+            // SAFETY: deliberately not safe: the test hook fails here.
+            unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
+        }
+        let status = self.serve(cx, op, count, sector, offset);
+        let [t0, t1] = tag.to_le_bytes();
+        let restarts = u8::try_from(cx.restarts()).unwrap_or(u8::MAX);
+        let _ = cx.publish(REPLY, Scope::Global, &[t0, t1, status, restarts]);
+    }
+
     fn init(&mut self, cx: &mut Context) {
         let (Some(block), Some((vaddr, paddr, bytes))) = (cx.registers().first(), cx.dma()) else {
             log::warn!("virtio-blk: needs its transport's registers and DMA pages");
@@ -280,7 +354,8 @@ impl Module for Blk {
         let Some(regs) = (unsafe { cx.registers_as::<VirtioMmio>(0) }) else { return };
         let line = match Disk::new(regs, Dma { vaddr, paddr }) {
             Err(why) => alloc::format!("virtio-blk: {why} at {:#x}", block.paddr),
-            Ok(mut disk) => {
+            Ok(disk) => {
+                let disk = self.disk.insert(disk);
                 let sector = disk.round_trip(cx, 1, SECTOR, 0x5ec7_0001);
                 let block_4k = disk.round_trip(cx, 8, PAGE, 0x0b10_c004);
                 match (sector, block_4k) {
@@ -297,4 +372,4 @@ impl Module for Blk {
     }
 }
 
-hm_module::module!(Blk);
+hm_module::module!(Blk { disk: None });
