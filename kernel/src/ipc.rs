@@ -9,6 +9,7 @@
 //! serves one call at a time. A notification is a word of badge bits: Signal ORs the badge in
 //! (or wakes one waiter with it), Wait takes the word (or blocks).
 
+use crate::arch::aarch64::timer;
 use crate::{budget, thread};
 use hmk_kernel::cspace::cap::Cap;
 use hmk_kernel::object::sched_context::SchedContext;
@@ -761,7 +762,7 @@ fn run_replied(caller: u64, fault: Option<bool>) {
         if fault.is_none() {
             t.tcb.context.pc -= 4;
         }
-        raise_timeout(caller, budget::badge(sc), budget::consumed(sc));
+        raise_timeout(caller, budget::badge(sc), budget::take_consumed_us(sc, timer::frequency()));
         return;
     }
     wake(caller);
@@ -842,6 +843,21 @@ pub fn blocked_in_system_call(thread: u64) -> bool {
     ) && t.tcb.blocked_flags & FLAG_FAULT == 0
 }
 
+/// Whether `thread` is blocked inside one of its own system calls with its PC still just after
+/// the `svc`: a restart re-executes the call from the `svc`. A PC written meanwhile (by
+/// WriteRegisters or CopyRegisters) is where it restarts itself.
+pub fn pc_after_svc(thread: u64) -> bool {
+    blocked_in_system_call(thread) && tcb(thread).tcb.pc_written == 0
+}
+
+/// WriteRegisters or CopyRegisters wrote `thread`'s PC: if it is blocked in a system call,
+/// it restarts (and returns) there.
+pub fn pc_was_written(thread: u64) {
+    if blocked_in_system_call(thread) {
+        tcb(thread).tcb.pc_written = 1;
+    }
+}
+
 /// `thread`'s priority changed: if it waits in an endpoint or notification queue, it moves to
 /// its new place there (seL4 MCS `reorderEP` / `reorderNTFN`).
 pub fn reorder(thread: u64) {
@@ -895,7 +911,7 @@ pub fn cancel(thread: u64) {
 /// re-executes the faulting instruction (its PC is already there) and faults anew.
 fn run_again(thread: u64) {
     let t = tcb(thread);
-    if t.tcb.blocked_flags & FLAG_FAULT == 0 {
+    if t.tcb.blocked_flags & FLAG_FAULT == 0 && t.tcb.pc_written == 0 {
         t.tcb.context.pc -= 4;
     }
     t.tcb.blocked_flags = 0;
@@ -915,7 +931,7 @@ pub fn restart(thread: u64, rewind: bool) {
         | ThreadState::BlockedOnReceive
         | ThreadState::BlockedOnNotification
         | ThreadState::BlockedOnReply => {
-            if rewind && blocked_in_system_call(thread) {
+            if rewind && pc_after_svc(thread) {
                 t.tcb.context.pc -= 4;
             }
             cancel(thread);

@@ -1,7 +1,7 @@
 //! TCB, scheduling-control and scheduling-context invocations: decoding with seL4's checks and
 //! error codes, then the effect on the thread and the scheduler.
 
-use crate::thread;
+use crate::{budget, thread};
 use hmk_kernel::cspace::cap::Cap;
 use hmk_kernel::cspace::invoke::Outcome;
 use hmk_kernel::cspace::ops::{self, DeleteContext, Preempted};
@@ -69,7 +69,7 @@ fn register(context: &hmk_kernel::context::UserContext, code: u8) -> u64 {
 /// the PC written back; otherwise its PC.
 fn restart_pc(thread: u64) -> u64 {
     let pc = tcb(thread).tcb.context.pc;
-    if crate::ipc::blocked_in_system_call(thread) { pc.wrapping_sub(4) } else { pc }
+    if crate::ipc::pc_after_svc(thread) { pc.wrapping_sub(4) } else { pc }
 }
 
 /// Register codes beyond x0..x30 in [`USER_CONTEXT_ORDER`] and fault replies.
@@ -221,9 +221,12 @@ pub unsafe fn invoke_tcb(
             for (i, &code) in USER_CONTEXT_ORDER.iter().take(count as usize).enumerate() {
                 set_register(object, code, args[2 + i]);
             }
+            if count > 0 {
+                // A PC just written is where the thread restarts, now or at a later Resume.
+                crate::ipc::pc_was_written(target);
+            }
             if arg(args, 0) & 1 != 0 {
-                // A PC just written is where the thread restarts.
-                crate::ipc::restart(target, count == 0);
+                crate::ipc::restart(target, true);
             }
             Ok(Outcome::Done)
         }
@@ -243,6 +246,7 @@ pub unsafe fn invoke_tcb(
             context.pc = restart_pc(source);
             let to = tcb(target);
             if flags & 4 != 0 {
+                crate::ipc::pc_was_written(target);
                 to.tcb.context.pc = context.pc;
                 to.tcb.context.sp = context.sp;
                 to.tcb.context.spsr = context.spsr;
@@ -257,7 +261,7 @@ pub unsafe fn invoke_tcb(
                 to.tcb.tls_base = tls;
             }
             if flags & 2 != 0 {
-                crate::ipc::restart(target, flags & 4 == 0);
+                crate::ipc::restart(target, true);
             }
             Ok(Outcome::Done)
         }
@@ -442,7 +446,7 @@ pub fn suspend(target: *mut TcbObject) {
     let object = tcb(target as u64);
     // A thread stopped inside a blocking system call re-executes it when resumed (seL4's
     // Restart state).
-    if crate::ipc::blocked_in_system_call(target as u64) {
+    if crate::ipc::pc_after_svc(target as u64) {
         object.tcb.context.pc -= 4;
     }
     crate::ipc::cancel(target as u64);
@@ -614,14 +618,12 @@ pub fn invoke_sched_context(
                     thread::rotate_current();
                 }
             }
-            reply[0] =
-                ((u128::from(core::mem::take(&mut core.consumed)) * 1_000_000) / u128::from(frequency.max(1))) as u64;
+            reply[0] = budget::take_consumed_us(sc_ptr, frequency);
             *reply_length = 1;
             Ok(Outcome::Done)
         }
         label::SCHED_CONTEXT_CONSUMED => {
-            reply[0] =
-                ((u128::from(core::mem::take(&mut core.consumed)) * 1_000_000) / u128::from(frequency.max(1))) as u64;
+            reply[0] = budget::take_consumed_us(sc_ptr, frequency);
             *reply_length = 1;
             Ok(Outcome::Done)
         }

@@ -315,15 +315,22 @@ pub fn account() -> bool {
         if !budget::sufficient(sc, st.consumed) {
             let consumed = core::mem::take(&mut st.consumed);
             let object = tcb_ref(cur as u64);
-            if budget::exhaust(sc, consumed, now) == budget::Charge::Exhausted
-                && object.tcb.state.is_runnable()
-                && object.tcb.sched_context == sc
-            {
-                may_go_on = false;
-                if crate::ipc::has_timeout_handler(cur as u64) {
-                    crate::ipc::raise_timeout(cur as u64, budget::badge(sc), budget::consumed(sc));
-                } else {
+            let charge = budget::exhaust(sc, consumed, now);
+            if object.tcb.state.is_runnable() && object.tcb.sched_context == sc {
+                // On a sporadic context every charge is a timeout fault for a thread with a
+                // handler, even when a later refill is due already (seL4 `endTimeslice`);
+                // otherwise the thread waits for its refill, or goes behind its equals when it
+                // has one (a round-robin context has already sent it there).
+                let sporadic = budget::is_sporadic(sc);
+                if sporadic && crate::ipc::has_timeout_handler(cur as u64) {
+                    may_go_on = false;
+                    let consumed_us = budget::take_consumed_us(sc, timer::frequency());
+                    crate::ipc::raise_timeout(cur as u64, budget::badge(sc), consumed_us);
+                } else if charge == budget::Charge::Exhausted {
+                    may_go_on = false;
                     release_insert(cur as u64);
+                } else if sporadic {
+                    rotate_current();
                 }
             }
         }
@@ -406,7 +413,10 @@ pub fn start(tcb: *mut TcbObject) {
 pub fn save_user_tls() {
     let current = state().current;
     if !current.is_null() {
-        tcb_ref(current as u64).tcb.tls_base = TPIDR_EL0.get();
+        let t = tcb_ref(current as u64);
+        t.tcb.tls_base = TPIDR_EL0.get();
+        // A PC written while it was blocked has been returned to: its next block is its own.
+        t.tcb.pc_written = 0;
     }
 }
 
@@ -515,8 +525,12 @@ pub fn next_to_run() -> Option<*mut UserContext> {
     st.dispatch_time = now;
     let next_sc = next.map_or(0, |thread| tcb_ref(thread as u64).tcb.sched_context);
     if next_sc != st.current_sc {
-        // The CPU passes to another scheduling context: the old one's use is committed.
+        // The CPU passes to another scheduling context: the old one's use is committed, and a
+        // sporadic new one's refills due by now start now (seL4 `switchSchedContext`).
         budget::commit(st.current_sc, core::mem::take(&mut st.consumed));
+        if next_sc != 0 {
+            budget::unblock(next_sc, now);
+        }
         st.current_sc = next_sc;
     }
     let budget_end = if next.is_some() { budget::deadline(next_sc, now, st.consumed) } else { u64::MAX };

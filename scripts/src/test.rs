@@ -8,8 +8,8 @@ use crate::build::{self, Variant};
 use crate::qemu::{self, Config};
 use crate::{repo_root, setup};
 use hmk_boot_checks::{
-    CheckResult, ECHO_INPUT, ECHO_LINE, ECHO_READY, SUITES, SYSTEM_CRASHER_BACK, SYSTEM_LAST_BEAT, check_boot,
-    check_fault, check_planned_system, check_suite, check_system_members, check_uart_echo,
+    CheckResult, ECHO_INPUT, ECHO_LINE, ECHO_READY, SUITES, check_boot, check_fault, check_planned_system, check_suite,
+    check_system_members, check_uart_echo, system_settled,
 };
 use std::process::Command;
 use std::time::Duration;
@@ -212,8 +212,11 @@ fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), St
         // writers of the shared console would otherwise cut into the echoed line.
         // A system chosen with --system says nothing the run waits for.
         let chosen = build::chosen_system().is_some();
-        let after: &[&str] = if chosen { &[ECHO_READY] } else { &[ECHO_READY, SYSTEM_LAST_BEAT, SYSTEM_CRASHER_BACK] };
-        let input = qemu::Input { after, send: ECHO_INPUT.as_bytes(), until: &[ECHO_LINE] };
+        let mut after = vec![ECHO_READY];
+        if !chosen {
+            after.extend(system_settled(suite.machine));
+        }
+        let input = qemu::Input { after: &after, send: ECHO_INPUT.as_bytes(), until: &[ECHO_LINE] };
         let outcome = qemu::run_with_input(&config, BOOT_LIMIT, false, Some(&input))?;
         let before = tally.failed;
         let mut results = check_uart_echo(suite, &outcome.log);

@@ -332,6 +332,16 @@ pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str
     }
 }
 
+/// Lines that say the board's boot system has done what it does at boot (each appears in some
+/// line once it has): the echo check types only after all of them, so that no module writes to
+/// the shared console while the typed text comes back.
+pub fn system_settled(machine: Machine) -> &'static [&'static str] {
+    match machine {
+        Machine::Virt { .. } => &[SYSTEM_LAST_BEAT, SYSTEM_CRASHER_BACK, SYSTEM_BLK_CLIENT],
+        Machine::Raspi4b => &[SYSTEM_LAST_BEAT, SYSTEM_CRASHER_BACK, SYSTEM_GPIO_READBACK, ": mailbox: "],
+    }
+}
+
 /// The bus (by id) the heartbeat's and crasher's messages the logger logs come from: `services`,
 /// the second bus; the RTC driver publishes on the first, the root bus.
 pub const SYSTEM_SERVICES_BUS: u16 = 2;

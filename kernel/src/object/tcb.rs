@@ -88,6 +88,11 @@ pub struct Tcb {
     pub fp: FpState,
     /// seL4_TCBFlag bits (TCB SetFlags): bit 0 disables the FP unit for the thread.
     pub flags: u64,
+    /// 1 when WriteRegisters or CopyRegisters wrote the PC of the thread while it was blocked
+    /// in a system call: that PC is then where it restarts as well as where it returns (seL4
+    /// sets FaultIP and NextIP alike), not the `svc` before it. Cleared at its next kernel
+    /// entry.
+    pub pc_written: u64,
 }
 
 /// seL4_TCBFlag_fpuDisabled: the thread's FP/SIMD use is a user exception.

@@ -22,6 +22,7 @@ pub const CASES: &[(&str, crate::cases::Case)] = &[
     ("sel4_5_resume_restarts_a_blocked_caller", resume_restarts_a_blocked_caller),
     ("sel4_5_write_registers_resume_moves_a_blocked_thread", write_registers_resume_moves_a_blocked_thread),
     ("sel4_5_cancelled_fault_sender_refaults_at_its_instruction", cancelled_fault_sender_refaults),
+    ("sel4_5_a_pc_written_to_a_blocked_thread_is_where_resume_restarts_it", written_pc_then_resume),
     ("sel4_6_set_flags_disables_the_fp_unit", set_flags_disables_the_fp_unit),
     ("sel4_6_domain_invocations_check_as_sel4", domain_invocations_check_as_sel4),
     ("sel4_6_notification_lends_its_scheduling_context", notification_lends_its_scheduling_context),
@@ -31,6 +32,7 @@ pub const CASES: &[(&str, crate::cases::Case)] = &[
     ("sel4_8_passive_fault_handler_runs_on_the_faulters_context", passive_fault_handler_runs_on_the_faulters_context),
     ("sel4_8_a_context_is_lent_down_a_chain_of_passive_servers", context_lent_down_a_chain_of_passive_servers),
     ("sel4_8_ipc_queues_are_in_priority_order", ipc_queues_are_in_priority_order),
+    ("sel4_8_nested_timeout_faults_come_from_the_server_then_the_proxy", nested_timeout_faults),
     ("sel4_8_nb_send_wait_gives_a_passive_receiver_the_context", nb_send_wait_gives_a_passive_receiver_the_context),
     ("sel4_9_yield_gives_up_a_sporadic_budget_resume_gives_none", yield_gives_up_a_sporadic_budget),
     ("sel4_10_vspace_copy_deleted_after_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, false)),
@@ -292,6 +294,30 @@ fn write_registers_resume_moves_a_blocked_thread(env: &mut Env) -> Result {
     ok(Tcb(worker.tcb).write_registers(true, 4, &regs), "write the PC and x0 (its index) and resume")?;
     settle();
     ensure!(log_contents() == [0x600d], "the thread stayed blocked: {:?}", log_contents());
+    Ok(())
+}
+
+/// 5. WriteRegisters without resume on a thread blocked inside a system call, then Resume: the
+///    thread restarts at the PC written (seL4 sets FaultIP and NextIP to it), which ReadRegisters
+///    shows meanwhile; not one instruction before it (sel4test SCHED_CONTEXT_0007, whose helper
+///    is restarted so).
+fn written_pc_then_resume(env: &mut Env) -> Result {
+    reset_records();
+    NOTIFICATION.store(env.make(ObjectType::Notification, 0)?, Ordering::SeqCst);
+    let worker = spawn(env, 0, wait_forever, 250, true)?;
+    settle();
+    let mut regs = ok(Tcb(worker.tcb).read_registers(false, 4), "read registers")?;
+    let target = record_good as *const () as u64;
+    regs.0[UserContext::PC] = target;
+    regs.0[UserContext::X0] = 0;
+    ok(Tcb(worker.tcb).write_registers(false, 4, &regs), "write the PC and x0 (its index)")?;
+    settle();
+    ensure!(log_contents().is_empty(), "the thread ran without a resume: {:?}", log_contents());
+    let shown = ok(Tcb(worker.tcb).read_registers(false, 1), "read the PC back")?.0[UserContext::PC];
+    ensure!(shown == target, "ReadRegisters shows PC {shown:#x}, not the {target:#x} written");
+    ok(Tcb(worker.tcb).resume(), "resume")?;
+    settle();
+    ensure!(log_contents() == [0x600d], "the thread did not restart at the PC written: {:?}", log_contents());
     Ok(())
 }
 
@@ -726,6 +752,75 @@ fn context_lent_down_a_chain_of_passive_servers(env: &mut Env) -> Result {
     ensure!(log_contents() == [10, 11, 20, 21, 30, 31], "the chain ran as {:?}", log_contents());
     ok(Tcb(proxy.tcb).suspend(), "stop the proxy")?;
     ok(Tcb(server.tcb).suspend(), "stop the server")
+}
+
+/// A passive server at the end of the chain that takes one call and spins on its caller's
+/// context.
+extern "C" fn chain_spinning_server(_: u64) -> ! {
+    let (ep, reply) = (CHAIN[2].load(Ordering::SeqCst), CHAIN[3].load(Ordering::SeqCst));
+    syscall::recv(ep, reply);
+    record(0x5e);
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Busy-waits `us` microseconds without entering the kernel.
+fn spin_for_us(us: u64) {
+    let start = crate::irq::now();
+    let frequency: u64;
+    // SAFETY: CNTFRQ_EL0 is readable at EL0; no side effects.
+    unsafe { core::arch::asm!("mrs {}, cntfrq_el0", out(reg) frequency, options(nomem, nostack)) };
+    while crate::irq::now() - start < frequency / 1_000_000 * us {
+        core::hint::spin_loop();
+    }
+}
+
+/// 8. A client's context lent down a chain (client, passive proxy, passive server) runs out in
+///    the server: the server's timeout handler hears of it (its badge, 2); answering the proxy
+///    through the server's reply object gives the proxy the context back with no budget, so the
+///    proxy's timeout handler hears next (badge 3), before the refill due 10 ms after the
+///    overrun (sel4test TIMEOUTFAULT0003). The client first runs 15 ms after its Resume: its
+///    refills count from when it runs (seL4 `switchSchedContext`), not from the Resume, or the
+///    refill would be due already when the proxy is answered.
+fn nested_timeout_faults(env: &mut Env) -> Result {
+    use hmk_sys::invocation::{SchedContext, SchedControl};
+    reset_records();
+    for (i, kind) in
+        [ObjectType::Endpoint, ObjectType::Reply, ObjectType::Endpoint, ObjectType::Reply].into_iter().enumerate()
+    {
+        CHAIN[i].store(env.make(kind, 0)?, Ordering::SeqCst);
+    }
+    let timeouts = env.make(ObjectType::Endpoint, 0)?;
+    let server = spawn(env, 0, chain_spinning_server, 252, true)?;
+    let proxy = spawn(env, 1, chain_proxy, 251, true)?;
+    settle();
+    ok(SchedContext(server.sc).unbind(), "make the server passive")?;
+    ok(SchedContext(proxy.sc).unbind(), "make the proxy passive")?;
+    let (server_handler, proxy_handler) = (badged_copy(env, timeouts, 2)?, badged_copy(env, timeouts, 3)?);
+    ok(Tcb(server.tcb).set_timeout_endpoint(server_handler), "the server's timeout handler")?;
+    ok(Tcb(proxy.tcb).set_timeout_endpoint(proxy_handler), "the proxy's timeout handler")?;
+    let client = spawn(env, 2, chain_client, 250, false)?;
+    let control = SchedControl(env.bootinfo.sched_control.start);
+    ok(control.configure_flags(SchedContext(client.sc), 30_000, 40_000, 0, 0x1d, 0), "the client's budget")?;
+    let (first_reply, second_reply) = (env.make(ObjectType::Reply, 0)?, env.make(ObjectType::Reply, 0)?);
+    ok(Tcb(client.tcb).resume(), "start the client")?;
+    spin_for_us(15_000);
+    let fault = syscall::recv(timeouts, first_reply);
+    ensure!(fault.info.label() == 5 && fault.cap_or_badge == 2, "the first timeout fault: {fault:?}");
+    ensure!(log_contents() == [0x5e], "the server did not take the call: {:?}", log_contents());
+    // Answer the proxy on the server's behalf.
+    let server_reply = CHAIN[3].load(Ordering::SeqCst);
+    syscall::send(Registers { cap_or_badge: server_reply, info: MessageInfo::new(0, 0, 0, 1), mrs: [0x77, 0, 0, 0] });
+    let second = syscall::nb_recv(timeouts, second_reply);
+    ensure!(
+        second.info.label() == 5 && second.cap_or_badge == 3 && second.mrs[0] == 0x1d,
+        "the answered proxy took no timeout fault: {second:?}"
+    );
+    for worker in [&client, &proxy, &server] {
+        ok(Tcb(worker.tcb).suspend(), "stop a thread")?;
+    }
+    Ok(())
 }
 
 static YIELDS: AtomicU64 = AtomicU64::new(0);
