@@ -49,34 +49,24 @@ pub fn init(uart: Mmio<Pl011Registers>) {
     log::set_max_level(log::LevelFilter::Info);
 }
 
-/// User output collected until a line is complete, so kernel log lines never split it.
+/// Takes one byte of `line`'s DebugPutChar output (a thread's own line buffer, of `len` bytes
+/// so far); whole lines (or a full buffer) go out at once, `\n` as `\r\n`, so neither kernel
+/// log lines nor other threads' lines split them.
 #[cfg(feature = "debug-syscalls")]
-struct UserLine {
-    bytes: [u8; 160],
-    len: usize,
-}
-
-#[cfg(feature = "debug-syscalls")]
-static USER_LINE: Mutex<UserLine> = Mutex::new(UserLine { bytes: [0; 160], len: 0 });
-
-/// Takes one byte of a user thread's DebugPutChar output; whole lines (or a full buffer) go out
-/// at once, `\n` as `\r\n`.
-#[cfg(feature = "debug-syscalls")]
-pub fn put_byte(byte: u8) {
+pub fn put_byte(byte: u8, line: &mut [u8], len: &mut u64) {
     let Some(uart) = UART.get() else { return };
-    let mut line = USER_LINE.lock();
-    let len = line.len;
-    line.bytes[len] = byte;
-    line.len += 1;
-    if byte == b'\n' || line.len == line.bytes.len() {
+    let at = (*len as usize).min(line.len() - 1);
+    line[at] = byte;
+    *len = at as u64 + 1;
+    if byte == b'\n' || at + 1 == line.len() {
         let _guard = LOCK.lock();
-        for &b in &line.bytes[..line.len] {
+        for &b in &line[..=at] {
             if b == b'\n' {
                 uart.write_byte(b'\r');
             }
             uart.write_byte(b);
         }
-        line.len = 0;
+        *len = 0;
     }
 }
 

@@ -9,7 +9,6 @@
 //! serves one call at a time. A notification is a word of badge bits: Signal ORs the badge in
 //! (or wakes one waiter with it), Wait takes the word (or blocks).
 
-use crate::arch::aarch64::timer;
 use crate::{budget, thread};
 use hmk_kernel::cspace::cap::Cap;
 use hmk_kernel::object::sched_context::SchedContext;
@@ -762,7 +761,7 @@ fn run_replied(caller: u64, fault: Option<bool>) {
         if fault.is_none() {
             t.tcb.context.pc -= 4;
         }
-        raise_timeout(caller, budget::badge(sc), budget::take_consumed_us(sc, timer::frequency()));
+        raise_timeout(caller, budget::badge(sc), budget::consumed(sc));
         return;
     }
     wake(caller);

@@ -272,7 +272,10 @@ mod debug {
     /// Handles `syscall` if it is a debug syscall; `false` otherwise.
     pub fn handle(syscall: i64, context: &mut UserContext) -> bool {
         match syscall {
-            number::DEBUG_PUT_CHAR => console::put_byte(context.x[0] as u8),
+            number::DEBUG_PUT_CHAR => {
+                let t = &mut current().tcb;
+                console::put_byte(context.x[0] as u8, &mut t.console_line, &mut t.console_len);
+            }
             number::DEBUG_HALT => {
                 log::info!("hmk: halted by the DebugHalt syscall");
                 stop::stop(0);

@@ -324,8 +324,7 @@ pub fn account() -> bool {
                 let sporadic = budget::is_sporadic(sc);
                 if sporadic && crate::ipc::has_timeout_handler(cur as u64) {
                     may_go_on = false;
-                    let consumed_us = budget::take_consumed_us(sc, timer::frequency());
-                    crate::ipc::raise_timeout(cur as u64, budget::badge(sc), consumed_us);
+                    crate::ipc::raise_timeout(cur as u64, budget::badge(sc), budget::consumed(sc));
                 } else if charge == budget::Charge::Exhausted {
                     may_go_on = false;
                     release_insert(cur as u64);

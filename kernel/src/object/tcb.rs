@@ -93,7 +93,14 @@ pub struct Tcb {
     /// sets FaultIP and NextIP alike), not the `svc` before it. Cleared at its next kernel
     /// entry.
     pub pc_written: u64,
+    /// The thread's DebugPutChar output since its last complete line: each thread's lines go
+    /// out whole, never mixed with another's.
+    pub console_line: [u8; CONSOLE_LINE_BYTES],
+    pub console_len: u64,
 }
+
+/// The longest line of a thread's DebugPutChar output that goes out in one piece.
+pub const CONSOLE_LINE_BYTES: usize = 160;
 
 /// seL4_TCBFlag_fpuDisabled: the thread's FP/SIMD use is a user exception.
 pub const FLAG_FPU_DISABLED: u64 = 1;

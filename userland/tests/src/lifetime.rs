@@ -1277,10 +1277,11 @@ fn timeout_handler(lab: &mut Lab, timed_out: bool) -> Made<Scene> {
     ok(Tcb(a.tcb).resume(), "start the spinner")?;
     ensure!(wait_until(MUST_US, || COUNT.load(Ordering::Relaxed) > 0), "the spinner did not run");
     ok(Tcb(a.tcb).set_timeout_endpoint(ep), "set the timeout endpoint")?;
-    // Once it has run again, it has overrun with the endpoint set (see above).
-    let before = COUNT.load(Ordering::Relaxed);
+    // Once its context is charged again, it has overrun with the endpoint set (see above).
+    let sc = SchedContext(a.sc);
+    ok(sc.consumed(), "consumed (read, so it restarts from 0)")?;
     ensure!(
-        wait_until(MUST_US, || COUNT.load(Ordering::Relaxed) > before),
+        wait_until(MUST_US, || sc.consumed().is_ok_and(|us| us > 0)),
         "the spinner was not scheduled again after its timeout endpoint was set"
     );
     ensure!(!counting(), "the spinner kept running after its timeout fault");
