@@ -171,6 +171,20 @@ impl Allocator {
         Err(SetupError { step: "no RAM with room below the DMA limit", error: Some(Error::NotEnoughMemory) })
     }
 
+    /// `count` fresh 4 KiB frames, physically contiguous (carved from one untyped of their
+    /// size), wholly below physical address `limit` (0: anywhere), in consecutive slots;
+    /// returns the slots and the first frame's physical address. Memory a device may reach.
+    pub fn contiguous_frames(&mut self, count: u32, limit: u64) -> Result<(Range<CPtr>, u64)> {
+        let bits = PAGE_BITS + u64::from(count.max(1).next_power_of_two().trailing_zeros());
+        let untyped = self.make_below(ObjectType::Untyped, bits, limit)?;
+        let frames = self.slots(u64::from(count))?;
+        for frame in frames.clone() {
+            Untyped(untyped).retype(ObjectType::SmallPage, 0, ROOT, 0, 0, frame, 1).step("retyping a frame")?;
+        }
+        let paddr = Frame(frames.start).get_address().step("the frames' physical address")?;
+        Ok((frames, paddr))
+    }
+
     /// `count` new objects placed straight into slots `index..index + count` of `cnode` (a
     /// CNode capability in the root CNode).
     pub fn make_in(&mut self, object_type: ObjectType, cnode: CPtr, index: u64, count: u64) -> Result<()> {

@@ -17,7 +17,7 @@ use hm_parent::info::{
 use hm_parent::plan::{MemoryPlan, ModulePlan, RestartPlan, SystemPlan};
 use hm_parent::{Allocator, DEPTH, Process, ROOT, Result, SetupError, Step};
 use hmk_sys::bootinfo::slot;
-use hmk_sys::invocation::{CNode, CPtr, Frame, IrqControl, IrqHandler, Tcb, Untyped};
+use hmk_sys::invocation::{CNode, CPtr, IrqControl, IrqHandler, Tcb};
 use hmk_sys::message::CapRights;
 use hmk_sys::object::{ObjectType, vm_attributes};
 use hmk_sys::syscall;
@@ -257,13 +257,7 @@ fn shared_region(alloc: &mut Allocator, memory: &'static MemoryPlan, dma_limit: 
     if memory.pages == 0 || u64::from(memory.pages) * 4096 > SHARED_STRIDE {
         return Err(refused("a shared memory region larger than its window"));
     }
-    let bits = 12 + u64::from(memory.pages.next_power_of_two().trailing_zeros());
-    let untyped = alloc.make_below(ObjectType::Untyped, bits, if memory.dma { dma_limit } else { 0 })?;
-    let frames = alloc.slots(u64::from(memory.pages))?;
-    for frame in frames.clone() {
-        Untyped(untyped).retype(ObjectType::SmallPage, 0, ROOT, 0, 0, frame, 1).step("retyping a shared frame")?;
-    }
-    let paddr = Frame(frames.start).get_address().step("a shared region's physical address")?;
+    let (frames, paddr) = alloc.contiguous_frames(memory.pages, if memory.dma { dma_limit } else { 0 })?;
     Ok(Region { plan: memory, frames, paddr })
 }
 
@@ -275,16 +269,10 @@ fn dma_pages(alloc: &mut Allocator, vspace: CPtr, count: u32, limit: u64) -> Res
     if count as usize > MAX_DMA_PAGES {
         return Err(refused("a module with more DMA pages than its info page holds"));
     }
-    let bits = 12 + u64::from(count.next_power_of_two().trailing_zeros());
-    let region = alloc.make_below(ObjectType::Untyped, bits, limit)?;
-    let mut first = 0;
-    for k in 0..u64::from(count) {
-        let frame = alloc.slot()?;
-        Untyped(region).retype(ObjectType::SmallPage, 0, ROOT, 0, 0, frame, 1).step("retyping a DMA page")?;
-        if k == 0 {
-            first = Frame(frame).get_address().step("the DMA pages' physical address")?;
-        }
-        alloc.map(vspace, frame, MODULE_DMA + k * 4096, CapRights::READ_WRITE, vm_attributes::EXECUTE_NEVER)?;
+    let (frames, first) = alloc.contiguous_frames(count, limit)?;
+    for (k, frame) in frames.enumerate() {
+        let at = MODULE_DMA + k as u64 * 4096;
+        alloc.map(vspace, frame, at, CapRights::READ_WRITE, vm_attributes::EXECUTE_NEVER)?;
     }
     Ok((u64::from(count), first))
 }

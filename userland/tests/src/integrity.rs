@@ -281,7 +281,9 @@ fn timeout_at_a_system_call_restarts_it(env: &mut Env) -> Result {
     ok(Tcb(sender.tcb).set_timeout_endpoint(timeout_ep), "the timeout endpoint")?;
     ok(Tcb(sender.tcb).resume(), "start")?;
     let (mut faults, mut at_svc) = (0u64, 0u64);
-    while faults < 30 && at_svc < 3 {
+    // Until three timeouts came at the `svc` and more than ten numbers went through: on a slow
+    // host a budget holds only a few sends, so the number of rounds is not fixed.
+    while faults < 100 && (at_svc < 3 || RECEIVED.load(Ordering::SeqCst) <= 10) {
         // The suite blocks here; the sender and receiver run until the sender's budget ends.
         let fault = syscall::recv(timeout_ep, reply);
         ensure!(fault.info.label() == 5, "label {}, want Timeout (5)", fault.info.label());
