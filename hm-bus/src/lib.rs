@@ -1,6 +1,7 @@
 //! The HM bus (docs/bus-protocol.md): class sets ([`class`]), the message format and its word
 //! and slot encodings ([`message`]), the inbox ring over a shared 4 KiB frame ([`inbox`]), the
-//! membership table and scope routing ([`routing`]), and the request handler ([`server`]).
+//! membership table and scope routing ([`routing`]), the request handler ([`server`]), and the system's services' classes and
+//! payloads ([`services`]).
 //!
 //! Pure logic, no system calls: the same code is unit-tested on the host and runs in the bus
 //! module on the target, which supplies the inbox frames and notifications through
@@ -15,6 +16,7 @@ pub mod message;
 pub mod module;
 pub mod routing;
 pub mod server;
+pub mod services;
 
 pub use class::ClassSet;
 pub use inbox::{InboxReader, InboxWriter, Offered};

@@ -140,6 +140,16 @@ pub struct Delivery {
     pub dropped: u64,
 }
 
+/// Publishes `bytes` under `class` with `scope` through `endpoint`, a member's badged
+/// capability to its bus (what [`Member::publish`] does, for a caller that holds only the
+/// capability).
+pub fn publish(endpoint: CPtr, class: u8, scope: Scope, bytes: &[u8]) -> Result<Delivery, BusError> {
+    let message = Message::new(class, scope, bytes).map_err(BusError::Message)?;
+    let words = message.to_publish_words();
+    let reply = request(endpoint, label::PUBLISH, &words[..message.publish_word_count()])?;
+    Ok(Delivery { delivered: reply[0], dropped: reply[1] })
+}
+
 /// A member's side: its badged endpoint capability to the bus and its inbox.
 pub struct Member {
     endpoint: CPtr,
@@ -159,16 +169,18 @@ impl Member {
 
     /// Publishes `bytes` under `class` with `scope`.
     pub fn publish(&self, class: u8, scope: Scope, bytes: &[u8]) -> Result<Delivery, BusError> {
-        let message = Message::new(class, scope, bytes).map_err(BusError::Message)?;
-        let words = message.to_publish_words();
-        let reply = request(self.endpoint, label::PUBLISH, &words[..message.publish_word_count()])?;
-        Ok(Delivery { delivered: reply[0], dropped: reply[1] })
+        publish(self.endpoint, class, scope, bytes)
     }
 
     /// Replaces the member's subscriptions; returns how many retained messages the bus
     /// replayed to its inbox.
     pub fn subscribe(&self, classes: ClassSet) -> Result<u64, BusError> {
         request(self.endpoint, label::SUBSCRIBE, &classes.to_words()).map(|reply| reply[0])
+    }
+
+    /// The bus's traffic (`id` 0) or membership `id`'s (the STATS request's four words).
+    pub fn stats(&self, id: u16) -> Result<[u64; 4], BusError> {
+        request(self.endpoint, label::STATS, &[u64::from(id)])
     }
 
     /// The next message in the inbox, if any.

@@ -18,6 +18,11 @@ pub mod label {
     pub const PUBLISH: u64 = 1;
     pub const SUBSCRIBE: u64 = 2;
     pub const RECEIVED: u64 = 3;
+    /// A membership's traffic (any membership may ask): MR0 a member id, or 0 for the bus's
+    /// totals. The reply: for 0, [`Statistics`] as published, delivered, dropped, received;
+    /// for a member, 1 + its role number (0: no such member), what it published, what was
+    /// delivered to it, what was dropped at its inbox.
+    pub const STATS: u64 = 4;
     pub const ADD_MEMBER: u64 = 16;
     pub const REMOVE_MEMBER: u64 = 17;
     pub const RETAIN: u64 = 18;
@@ -87,6 +92,14 @@ pub struct Statistics {
     pub received: u64,
 }
 
+/// One membership's traffic (all wrapping).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct MemberTraffic {
+    pub published: u64,
+    pub delivered: u64,
+    pub dropped: u64,
+}
+
 /// Most classes a bus retains the last message of.
 pub const MAX_RETAINED: usize = 16;
 
@@ -99,6 +112,8 @@ pub struct BusServer {
     retained_classes: ClassSet,
     retained: [Option<Message>; MAX_RETAINED],
     statistics: Statistics,
+    /// By member id (0 unused); a membership removed and added again starts from zero.
+    traffic: [MemberTraffic; MAX_MEMBER as usize + 1],
 }
 
 /// MR `index` of the request, or the error for a request too short.
@@ -133,6 +148,7 @@ impl BusServer {
             retained_classes: ClassSet::EMPTY,
             retained: [None; MAX_RETAINED],
             statistics: Statistics { published: 0, delivered: 0, dropped: 0, received: 0 },
+            traffic: [MemberTraffic { published: 0, delivered: 0, dropped: 0 }; MAX_MEMBER as usize + 1],
         }
     }
 
@@ -148,6 +164,11 @@ impl BusServer {
         self.statistics
     }
 
+    /// Member `id`'s traffic.
+    pub fn traffic(&self, id: u16) -> MemberTraffic {
+        self.traffic.get(usize::from(id)).copied().unwrap_or_default()
+    }
+
     /// Answers request `label` with `words` (MR0..) from the capability badged `badge`.
     pub fn handle(&mut self, badge: u64, label: u64, words: &[u64], transport: &mut impl Transport) -> Reply {
         let result = match label {
@@ -161,9 +182,12 @@ impl BusServer {
                 self.statistics.received = self.statistics.received.wrapping_add(word(words, 0)?);
                 Ok(Reply::ok(&[]))
             }),
+            label::STATS => self.membership(badge).and_then(|_| self.stats(word(words, 0)?)),
             label::ADD_MEMBER => self.owner(badge).and_then(|()| self.add_member(words)),
             label::REMOVE_MEMBER => self.owner(badge).and_then(|()| {
-                self.routes.remove(member_id(word(words, 0)?)?).map_err(route_error)?;
+                let id = member_id(word(words, 0)?)?;
+                self.routes.remove(id).map_err(route_error)?;
+                self.traffic[usize::from(id)] = MemberTraffic::default();
                 Ok(Reply::ok(&[]))
             }),
             label::RETAIN => self.owner(badge).and_then(|()| self.retain(class_set(words, 0)?)),
@@ -203,14 +227,21 @@ impl BusServer {
         self.keep(&message);
         let (mut delivered, mut dropped) = (0, 0);
         for target in self.routes.targets(source, &message.header).iter() {
+            let traffic = &mut self.traffic[usize::from(target)];
             match transport.inbox(target).map(|inbox| inbox.offer(&message)) {
                 Some(Offered::Written { .. }) => {
                     delivered += 1;
+                    traffic.delivered = traffic.delivered.wrapping_add(1);
                     transport.signal(target);
                 }
-                Some(Offered::Dropped { .. }) | None => dropped += 1,
+                Some(Offered::Dropped { .. }) | None => {
+                    dropped += 1;
+                    traffic.dropped = traffic.dropped.wrapping_add(1);
+                }
             }
         }
+        let publisher = &mut self.traffic[usize::from(source)];
+        publisher.published = publisher.published.wrapping_add(1);
         let statistics = &mut self.statistics;
         statistics.published = statistics.published.wrapping_add(1);
         statistics.delivered = statistics.delivered.wrapping_add(delivered);
@@ -260,6 +291,18 @@ impl BusServer {
             transport.signal(id);
         }
         given
+    }
+
+    /// STATS: the bus's totals (`id` 0) or a membership's traffic.
+    fn stats(&self, id: u64) -> Result<Reply, u64> {
+        if id == 0 {
+            let s = self.statistics;
+            return Ok(Reply::ok(&[s.published, s.delivered, s.dropped, s.received]));
+        }
+        let id = member_id(id)?;
+        let role = self.routes.role(id).map_or(0, |role| 1 + role as u64);
+        let t = self.traffic(id);
+        Ok(Reply::ok(&[role, t.published, t.delivered, t.dropped]))
     }
 
     fn add_member(&mut self, words: &[u64]) -> Result<Reply, u64> {
@@ -369,7 +412,7 @@ mod tests {
     #[test]
     fn unknown_requests() {
         let (mut server, mut t) = bus();
-        for label in [0, 4, 15, 19, u64::MAX] {
+        for label in [0, 5, 15, 19, u64::MAX] {
             assert_eq!(server.handle(A.into(), label, &[0; 4], &mut t), err(error::UNKNOWN_REQUEST));
             assert_eq!(server.handle(OWNER_BADGE, label, &[0; 4], &mut t), err(error::UNKNOWN_REQUEST));
         }
@@ -474,6 +517,32 @@ mod tests {
         assert_eq!(server.handle(OWNER_BADGE, label::SUBSCRIBE, &[0; 4], &mut t), err(error::NOT_ALLOWED));
         assert_eq!(server.handle(40, label::SUBSCRIBE, &[0; 4], &mut t), err(error::NOT_ALLOWED));
         assert_eq!(server.handle(A.into(), label::SUBSCRIBE, &[0; 3], &mut t), err(error::BAD_MESSAGE));
+    }
+
+    #[test]
+    fn stats_per_member_and_totals() {
+        let (mut server, mut t) = bus();
+        let words = publish_words(5, Scope::Local, b"x");
+        for _ in 0..SLOT_COUNT {
+            assert_eq!(server.handle(A.into(), label::PUBLISH, &words, &mut t), ok(&[1, 0]));
+        }
+        // B's inbox is full now: C's message reaches A and is dropped at B.
+        assert_eq!(server.handle(C.into(), label::PUBLISH, &words, &mut t), ok(&[1, 1]));
+        let stats =
+            |server: &mut BusServer, t: &mut FakeTransport, id: u64| server.handle(C.into(), label::STATS, &[id], t);
+        assert_eq!(stats(&mut server, &mut t, u64::from(A)), ok(&[1, SLOT_COUNT, 1, 0]));
+        assert_eq!(stats(&mut server, &mut t, u64::from(B)), ok(&[1, 0, SLOT_COUNT, 1]));
+        assert_eq!(stats(&mut server, &mut t, u64::from(C)), ok(&[1, 1, 0, 0]));
+        assert_eq!(stats(&mut server, &mut t, u64::from(UP)), ok(&[2, 0, 0, 0]), "an up link: role 1, plus 1");
+        assert_eq!(stats(&mut server, &mut t, 40), ok(&[0, 0, 0, 0]), "no member 40");
+        assert_eq!(stats(&mut server, &mut t, 0), ok(&[SLOT_COUNT + 1, SLOT_COUNT + 1, 1, 0]));
+        assert_eq!(stats(&mut server, &mut t, 64), err(error::BAD_MEMBER));
+        assert_eq!(server.handle(C.into(), label::STATS, &[], &mut t), err(error::BAD_MESSAGE));
+        assert_eq!(server.handle(40, label::STATS, &[0], &mut t), err(error::NOT_ALLOWED), "not a member");
+        // A membership removed and added again starts from zero.
+        assert_eq!(server.handle(OWNER_BADGE, label::REMOVE_MEMBER, &[A.into()], &mut t), ok(&[]));
+        assert_eq!(server.handle(OWNER_BADGE, label::ADD_MEMBER, &[A.into(), 0], &mut t), ok(&[]));
+        assert_eq!(stats(&mut server, &mut t, u64::from(A)), ok(&[1, 0, 0, 0]));
     }
 
     #[test]

@@ -99,15 +99,20 @@ pub struct Outcome {
     pub exit_code: Option<i32>,
 }
 
-/// Console input for a captured run: once a line containing `after` appears, `send` is written
-/// to QEMU's standard input (the serial port); the run ends as soon as a line containing
-/// `until` follows.
+/// Console input for a captured run: steps, each written to QEMU's standard input (the serial
+/// port) once the lines it waits for have appeared after the step before; the run ends as soon
+/// as the lines `until` waits for follow the last step.
 pub struct Input<'a> {
-    /// Type `send` once every one of `after` has appeared in some line (in any order)...
-    pub after: &'a [&'a str],
-    pub send: &'a [u8],
-    /// ...then stop as soon as every one of these has appeared in a later line.
-    pub until: &'a [&'a str],
+    pub steps: Vec<InputStep<'a>>,
+    /// Stop as soon as every one of these has appeared in a line after the last step.
+    pub until: Vec<&'a str>,
+}
+
+/// One step of [`Input`]: type `send` once every one of `after` has appeared in some line (in
+/// any order) since the step before was typed.
+pub struct InputStep<'a> {
+    pub after: Vec<&'a str>,
+    pub send: Vec<u8>,
 }
 
 /// Boots with the serial console captured; stops QEMU after `limit`. With `echo`, the console
@@ -144,29 +149,36 @@ pub fn run_with_input(config: &Config, limit: Duration, echo: bool, input: Optio
     });
     let mut deadline = Instant::now() + limit;
     let mut lines: Vec<String> = Vec::new();
-    let mut sent = false;
-    let mut before: Vec<&str> = input.map(|input| input.after.to_vec()).unwrap_or_default();
-    let mut awaited: Vec<&str> = input.map(|input| input.until.to_vec()).unwrap_or_default();
+    // The next step to type, and what it (or, after the last, the end) still waits for.
+    let mut step = 0;
+    let waits = |step: usize| -> Vec<&str> {
+        let input = input.expect("only called with input");
+        input.steps.get(step).map_or_else(|| input.until.clone(), |s| s.after.clone())
+    };
+    let mut awaited: Vec<&str> = if input.is_some() { waits(0) } else { Vec::new() };
     let exit_code = loop {
         for line in receiver.try_iter() {
             if let Some(input) = input {
-                if sent {
-                    awaited.retain(|text| !line.contains(text));
-                } else {
-                    before.retain(|text| !line.contains(text));
-                }
-                if sent && awaited.is_empty() {
-                    // Seen everything waited for: stop at once.
-                    deadline = Instant::now();
-                } else if !sent && before.is_empty() {
-                    let typed = stdin.as_mut().map(|stdin| stdin.write_all(input.send).and_then(|()| stdin.flush()));
+                awaited.retain(|text| !line.contains(text));
+                lines.push(line);
+                // A step waiting for nothing is typed at once, and the next one checked.
+                while awaited.is_empty() && step <= input.steps.len() {
+                    let Some(next) = input.steps.get(step) else {
+                        // Seen everything the end waits for: stop at once.
+                        deadline = Instant::now();
+                        step += 1;
+                        break;
+                    };
+                    let typed = stdin.as_mut().map(|stdin| stdin.write_all(&next.send).and_then(|()| stdin.flush()));
                     if let Some(Err(e)) = typed {
                         lines.push(format!("[xtask] writing to QEMU's standard input: {e}"));
                     }
-                    sent = true;
+                    step += 1;
+                    awaited = waits(step);
                 }
+            } else {
+                lines.push(line);
             }
-            lines.push(line);
         }
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             break status.code();

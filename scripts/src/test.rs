@@ -8,14 +8,16 @@ use crate::build::{self, Variant};
 use crate::qemu::{self, Config};
 use crate::{repo_root, setup};
 use hmk_boot_checks::{
-    CheckResult, ECHO_INPUT, ECHO_LINE, ECHO_READY, SUITES, check_boot, check_fault, check_planned_system, check_suite,
-    check_system_members, check_uart_echo, system_settled,
+    CONSOLE_READY, CheckResult, SHELL_READY, SUITES, check_boot, check_console, check_fault, check_planned_system,
+    check_suite, check_system_members, shell_session, system_settled,
 };
 use std::process::Command;
 use std::time::Duration;
 
 /// Time limit for one QEMU boot; a healthy one takes a few seconds.
 const BOOT_LIMIT: Duration = Duration::from_secs(60);
+/// The console run: the boot, then a shell session of some fifteen commands.
+const CONSOLE_LIMIT: Duration = Duration::from_secs(150);
 /// Time limit for the on-target suite, whose kernel checks every object after every kernel
 /// entry (about a minute on virt).
 const SUITE_LIMIT: Duration = Duration::from_secs(400);
@@ -208,18 +210,26 @@ fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), St
             icount: false,
             disk,
         };
-        // Type once the driver is ready and the boot system has said its last word: other
-        // writers of the shared console would otherwise cut into the echoed line.
-        // A system chosen with --system says nothing the run waits for.
+        // Type once the console and the shell are ready and the boot system has said its last
+        // word (other writers of the shared console would otherwise cut into the echoed
+        // line), each command once the one before has been answered. A system chosen with
+        // --system says nothing the run waits for, and may have no shell.
         let chosen = build::chosen_system().is_some();
-        let mut after = vec![ECHO_READY];
+        let mut after = vec![CONSOLE_READY, SHELL_READY];
         if !chosen {
             after.extend(system_settled(suite.machine));
         }
-        let input = qemu::Input { after: &after, send: ECHO_INPUT.as_bytes(), until: &[ECHO_LINE] };
-        let outcome = qemu::run_with_input(&config, BOOT_LIMIT, false, Some(&input))?;
+        let session = if chosen { Vec::new() } else { shell_session(suite.machine) };
+        let mut steps = Vec::new();
+        for command in &session {
+            let send = format!("{}\r", command.typed).into_bytes();
+            steps.push(qemu::InputStep { after: std::mem::take(&mut after), send });
+            after = command.answers.to_vec();
+        }
+        let input = qemu::Input { steps, until: after };
+        let outcome = qemu::run_with_input(&config, CONSOLE_LIMIT, false, Some(&input))?;
         let before = tally.failed;
-        let mut results = check_uart_echo(suite, &outcome.log);
+        let mut results = if chosen { Vec::new() } else { check_console(suite, &outcome.log) };
         let board = suite.machine.board();
         if chosen {
             let plan = hm_system::check_file(&build::system_file(board), hm_system::BoardName::parse(board))

@@ -496,6 +496,7 @@ impl Checker<'_> {
             restart,
             dma_pages,
             memory: m.memory.iter().map(|r| r.get_ref().clone()).collect(),
+            control: m.control,
         }
     }
 

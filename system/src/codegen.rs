@@ -181,6 +181,7 @@ fn module_source(out: &mut String, plan: &Plan, module: &PlannedModule) {
          \x20           restart: {restart},\n\
          \x20           dma_pages: {dma_pages},\n\
          \x20           memory: &[{memory}],\n\
+         \x20           control: {control},\n\
          \x20       }},\n",
         name = module.name.as_str(),
         program = module.program.as_str(),
@@ -194,6 +195,7 @@ fn module_source(out: &mut String, plan: &Plan, module: &PlannedModule) {
         irqs = irqs.join(", "),
         dma_pages = module.dma_pages,
         memory = memory.join(", "),
+        control = module.control,
     );
 }
 
@@ -279,6 +281,7 @@ pub const PLAN: hm_parent::plan::SystemPlan = hm_parent::plan::SystemPlan {
             restart: hm_parent::plan::RestartPlan::Always { max: 2, window_ms: 500 },
             dma_pages: 0,
             memory: &[],
+            control: false,
         },
         hm_parent::plan::ModulePlan {
             name: "shell",
@@ -295,6 +298,7 @@ pub const PLAN: hm_parent::plan::SystemPlan = hm_parent::plan::SystemPlan {
             restart: hm_parent::plan::RestartPlan::OnFault { max: 3, window_ms: 1000 },
             dma_pages: 0,
             memory: &[],
+            control: false,
         },
     ],
     memories: &[

@@ -93,6 +93,10 @@ pub struct ModuleEntry {
     /// The `[[memory]]` regions it maps.
     #[serde(default)]
     pub memory: Vec<Spanned<String>>,
+    /// Whether it may ask its parent for the modules' state and stop, start and restart them
+    /// (the shell).
+    #[serde(default)]
+    pub control: bool,
 }
 
 /// A device claim: exactly one of `compatible` (with an optional `index`), `name`, or

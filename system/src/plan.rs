@@ -76,6 +76,8 @@ pub struct PlannedModule {
     pub dma_pages: u32,
     /// The shared memory regions it maps, by name, in the order it lists them.
     pub memory: Vec<String>,
+    /// It holds its parent's control capability.
+    pub control: bool,
 }
 
 /// A claimed device.

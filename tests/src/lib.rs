@@ -5,8 +5,8 @@
 //! (it stops itself after a few timer ticks), with `test-fault` (it touches an unmapped
 //! address after the boot report and must panic with the exception's syndrome), with the
 //! on-target suite as the root task, and the ordinary `run` image, typed on through the serial
-//! console to check the user-level UART driver echoes ([`check_uart_echo`]) and, on the same
-//! log, that the root task built the boot system (`system/<board>.toml`, [`check_system`]). Each
+//! console to check the console driver and the shell ([`check_console`]) and, on the same log,
+//! that the root task built the boot system (`system/<board>.toml`, [`check_system`]). Each
 //! check is one counted test case.
 
 pub mod kernel_elf;
@@ -281,43 +281,118 @@ pub fn check_suite(suite: &Suite, log: &str, exit_code: Option<i32>) -> Vec<Chec
     results
 }
 
-/// The UART echo check boots the ordinary `run` image, waits for the driver's ready line,
-/// types [`ECHO_INPUT`] on the console and stops once [`ECHO_LINE`] appears.
-pub const ECHO_READY: &str = "uart: driver ready";
-pub const ECHO_INPUT: &str = "hello hmk\r";
-pub const ECHO_LINE: &str = "echo: hello hmk";
+/// The console check boots the ordinary `run` image and, once the console driver and the
+/// shell are ready and the boot system has said its last word, types the commands of
+/// [`shell_session`] one by one, each once the answer of the one before has appeared.
+pub const CONSOLE_READY: &str = "console: ready on INTID";
+pub const SHELL_READY: &str = "shell: ready; type help";
 /// The last lines the boot system's logger prints: a run is complete once they appear.
 pub const SYSTEM_LAST_BEAT: &str = ": beat 3";
 pub const SYSTEM_CRASHER_BACK: &str = ": crasher back after 1 restart: fresh data, interrupt again";
 
-/// The ready line the root task prints for the console UART it found in the device tree.
-fn expected_ready(machine: Machine) -> &'static str {
+/// The console driver's ready line on `machine`: the board's UART and its interrupt.
+fn expected_console_ready(machine: Machine) -> &'static str {
     match machine {
-        Machine::Virt { .. } => "uart: driver ready on INTID 33 at 0x9000000, type to echo",
-        Machine::Raspi4b => "uart: driver ready on INTID 153 at 0xfe201000, type to echo",
+        Machine::Virt { .. } => "console: ready on INTID 33 at 0x9000000; type help",
+        Machine::Raspi4b => "console: ready on INTID 153 at 0xfe201000; type help",
     }
 }
 
-/// Checks the log of a `run` image that was typed [`ECHO_INPUT`]: the driver's ready line
-/// names the board's UART, the typed text came back through the driver (a line of its own),
-/// and the root task logged the line.
-pub fn check_uart_echo(suite: &Suite, log: &str) -> Vec<CheckResult> {
-    let typed = ECHO_INPUT.trim_end();
-    let ready = expected_ready(suite.machine);
-    let echoed = log.lines().any(|l| l.trim_end() == typed);
+/// One command typed at the shell: the text typed (Enter added), and the starts of the lines
+/// its answer must hold (the console prints them after `shell: `, or, for what other modules
+/// say in turn, after their names); the next command is typed once all have appeared.
+#[derive(Clone, Copy, Debug)]
+pub struct ShellCommand {
+    pub typed: &'static str,
+    pub answers: &'static [&'static str],
+}
+
+/// The commands the console check types on `machine`, in order.
+pub fn shell_session(machine: Machine) -> Vec<ShellCommand> {
+    const fn command(typed: &'static str, answers: &'static [&'static str]) -> ShellCommand {
+        ShellCommand { typed, answers }
+    }
+    let mut session = vec![
+        command("help", &["shell: commands:", "shell:   tree ", "shell: errors name what was wrong"]),
+        command(
+            "tree",
+            &[
+                "shell: tree:",
+                "shell: bus root (id 1)",
+                "shell:     console      running ",
+                "shell:   bus services (id 2)",
+                "shell:       crasher ",
+            ],
+        ),
+        command("restart heartbeat", &["shell: restart heartbeat: done, heartbeat is running"]),
+        command("stop crasher", &["shell: stop crasher: done, crasher is stopped"]),
+        command("stop crasher", &["shell: stop crasher: not in a state for that"]),
+        command("start crasher", &["shell: start crasher: done, crasher is running"]),
+        command("restart nosuch", &["shell: no module \"nosuch\" (tree lists them)"]),
+        command(
+            "publish services 17 hello from the shell",
+            &[
+                "shell: published on services: delivered to 1, dropped at 0",
+                "logger: class 17 from bus 2 member 2: hello from the shell",
+            ],
+        ),
+        command("publish nowhere 17 x", &["shell: no bus \"nowhere\""]),
+        command("stats services", &["shell: stats services: published ", "shell:   member 2  shell "]),
+        command("time", &["shell: time: up "]),
+        command("frobnicate", &["shell: unknown command \"frobnicate\"; help lists the commands"]),
+    ];
+    match machine {
+        Machine::Virt { .. } => session.extend([
+            command("time", &["shell: time: 20"]),
+            command("blk write 5 written by the shell", &["shell: blk: sector 5 written"]),
+            command("blk read 5", &["shell: blk: sector 5: \"written by the shell\""]),
+        ]),
+        Machine::Raspi4b => {
+            session.push(command("blk read 5", &["shell: blk: no block service on this system"]));
+        }
+    }
+    session
+}
+
+/// Checks the log of a `run` image typed [`shell_session`]: the console driver's ready line
+/// names the board's UART, the shell said it was ready, each command came back echoed on a line
+/// of its own and its answers appeared after it. One case per command.
+pub fn check_console(suite: &Suite, log: &str) -> Vec<CheckResult> {
+    let mut results = Vec::new();
+    let ready = expected_console_ready(suite.machine);
     let mut missing = Vec::new();
-    if !has_line(log, ready) {
-        missing.push(format!("the ready line {ready:?}"));
+    for line in [ready, SHELL_READY] {
+        if !has_line(log, line) {
+            missing.push(format!("the line {line:?}"));
+        }
     }
-    if !echoed {
-        missing.push(format!("the echoed text {typed:?} on a line of its own"));
-    }
-    if !has_line(log, ECHO_LINE) {
-        missing.push(format!("the line {ECHO_LINE:?}"));
-    }
-    vec![check(&format!("{}/uart-echo", suite.name), missing.is_empty(), || {
+    results.push(check(&format!("{}/console-ready", suite.name), missing.is_empty(), || {
         format!("the serial log lacks {}", missing.join(", "))
-    })]
+    }));
+    let lines: Vec<&str> = log.lines().map(str::trim_end).collect();
+    // Where the search for the next command's echo starts.
+    let mut from = lines.iter().position(|l| l.starts_with(SHELL_READY)).unwrap_or(lines.len());
+    for (k, command) in shell_session(suite.machine).iter().enumerate() {
+        let words: Vec<&str> = command.typed.split(' ').take(2).collect();
+        let name = format!("{}/shell/{:02}-{}", suite.name, k + 1, words.join("-"));
+        let echoed = lines[from.min(lines.len())..].iter().position(|l| *l == command.typed).map(|k| from + k);
+        let Some(at) = echoed else {
+            results.push(check(&name, false, || format!("no echo of {:?} after the last answer", command.typed)));
+            continue;
+        };
+        let mut last = at;
+        let mut absent = Vec::new();
+        for answer in command.answers {
+            match lines[at + 1..].iter().position(|l| l.starts_with(answer)) {
+                Some(k) => last = last.max(at + 1 + k),
+                None => absent.push(*answer),
+            }
+        }
+        results
+            .push(check(&name, absent.is_empty(), || format!("after {:?} no line starts {absent:?}", command.typed)));
+        from = last + 1;
+    }
+    results
 }
 
 /// The modules of the board's boot system (`system/<board>.toml`, then the `common.toml` it
@@ -325,10 +400,25 @@ pub fn check_uart_echo(suite: &Suite, log: &str) -> Vec<CheckResult> {
 pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str)] {
     const SHARED: [(&str, &str); 3] = [("logger", "logger"), ("heartbeat", "heartbeat"), ("crasher", "crasher")];
     match machine {
-        Machine::Virt { .. } => {
-            &[("rtc", "rtc"), ("blk", "virtio-blk"), ("blk-check", "blk-check"), SHARED[0], SHARED[1], SHARED[2]]
-        }
-        Machine::Raspi4b => &[("gpio", "gpio"), ("mailbox", "mailbox"), SHARED[0], SHARED[1], SHARED[2]],
+        Machine::Virt { .. } => &[
+            ("console", "console"),
+            ("rtc", "rtc"),
+            ("blk", "virtio-blk"),
+            ("blk-check", "blk-check"),
+            ("shell", "shell"),
+            SHARED[0],
+            SHARED[1],
+            SHARED[2],
+        ],
+        Machine::Raspi4b => &[
+            ("console", "console"),
+            ("gpio", "gpio"),
+            ("mailbox", "mailbox"),
+            ("shell", "shell"),
+            SHARED[0],
+            SHARED[1],
+            SHARED[2],
+        ],
     }
 }
 
@@ -644,22 +734,44 @@ mod tests {
         assert!(cut_short.last().unwrap().failure.is_some());
     }
 
+    /// A log that answers every command of the session, as the console prints it.
+    fn console_log(machine: Machine) -> String {
+        let ready = expected_console_ready(machine);
+        let mut log = format!("root task: hello from EL0\n{ready}\nshell: tree:\n{SHELL_READY}\n");
+        for command in shell_session(machine) {
+            log.push_str(command.typed);
+            log.push('\n');
+            for answer in command.answers {
+                log.push_str(answer);
+                log.push_str(" ...\n");
+            }
+        }
+        log
+    }
+
     #[test]
-    fn uart_echo_needs_ready_line_echo_and_log() {
-        let log = "root task: hello from EL0\n\
-            uart: driver ready on INTID 33 at 0x9000000, type to echo\n\
-            hello hmk\n\
-            echo: hello hmk\n";
-        let results = check_uart_echo(&SUITES[0], log);
-        assert_eq!(results.len(), 1);
-        assert_eq!(results[0].name, "virt-gic2/uart-echo");
-        assert!(results[0].failure.is_none(), "{results:?}");
-        let wrong_board = check_uart_echo(&SUITES[3], log);
+    fn console_needs_ready_lines_echoes_and_answers() {
+        let log = console_log(SUITES[0].machine);
+        let results = check_console(&SUITES[0], &log);
+        assert_eq!(results.len(), 1 + shell_session(SUITES[0].machine).len());
+        assert!(results.iter().all(|r| r.failure.is_none()), "{results:?}");
+        assert_eq!(results[0].name, "virt-gic2/console-ready");
+        assert_eq!(results[3].name, "virt-gic2/shell/03-restart-heartbeat");
+        let wrong_board = check_console(&SUITES[3], &log);
         assert!(wrong_board[0].failure.as_deref().is_some_and(|why| why.contains("INTID 153")));
-        let not_echoed = log.replace("hello hmk\necho", "echo");
-        assert!(check_uart_echo(&SUITES[0], &not_echoed)[0].failure.is_some());
-        let not_logged = log.replace("echo: hello hmk\n", "");
-        assert!(check_uart_echo(&SUITES[0], &not_logged)[0].failure.is_some());
+        // An answer missing fails that command only.
+        let unanswered = log.replace("shell: stop crasher: done, crasher is stopped ...\n", "");
+        let results = check_console(&SUITES[0], &unanswered);
+        let failed: Vec<&str> = results.iter().filter(|r| r.failure.is_some()).map(|r| r.name.as_str()).collect();
+        assert_eq!(failed, ["virt-gic2/shell/04-stop-crasher"]);
+        // An answer before its command's echo does not count.
+        let early =
+            log.replacen("\nhelp\n", "\n", 1).replacen("shell: commands: ...\n", "shell: commands: ...\nhelp\n", 1);
+        assert!(check_console(&SUITES[0], &early)[1].failure.is_some());
+        // No echo: that command and only it fails (the search goes on after it).
+        let unechoed = log.replacen("\ntree\n", "\n", 1);
+        let results = check_console(&SUITES[0], &unechoed);
+        assert!(results[2].failure.is_some() && results[3].failure.is_none(), "{results:?}");
     }
 
     #[test]
@@ -669,10 +781,12 @@ mod tests {
     }
 
     const SYSTEM_LOG: &str = "root task: hello from EL0\n\
-        system: virt: 2 buses, 6 modules\n\
+        system: virt: 2 buses, 8 modules\n\
+        system: module console (console) started\n\
         system: module rtc (rtc) started\n\
         system: module blk (virtio-blk) started\n\
         system: module blk-check (blk-check) started\n\
+        system: module shell (shell) started\n\
         system: module logger (logger) started\n\
         system: module heartbeat (heartbeat) started\n\
         system: module crasher (crasher) started\n\
@@ -696,7 +810,7 @@ mod tests {
     #[test]
     fn the_pi_system_log_checks_the_gpio_read_back() {
         let log = SYSTEM_LOG
-            .replace("system: virt: 2 buses, 6 modules", "system: rpi4: 2 buses, 4 modules")
+            .replace("system: virt: 2 buses, 8 modules", "system: rpi4: 2 buses, 6 modules")
             .replace("system: module rtc (rtc) started", "system: module gpio (gpio) started")
             .replace("system: module blk (virtio-blk) started\n", "")
             .replace("system: module blk-check (blk-check) started\n", "")
@@ -707,7 +821,7 @@ mod tests {
         let failures = |log: &str| -> Vec<String> {
             check_system(&SUITES[3], log).into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
         };
-        let log = log.replace("system: rpi4: 2 buses, 4 modules", "system: rpi4: 2 buses, 5 modules").replace(
+        let log = log.replace("system: rpi4: 2 buses, 6 modules", "system: rpi4: 2 buses, 7 modules").replace(
             "system: module logger (logger) started",
             "system: module mailbox (mailbox) started\nsystem: module logger (logger) started\n\
              logger: class 17 from bus 1 member 2: mailbox: revision 0xb03115, serial 0x0, \
@@ -730,7 +844,7 @@ mod tests {
     #[test]
     fn each_missing_system_line_fails_its_check() {
         let fails = |from: &str, to: &str| system_failures(&SYSTEM_LOG.replace(from, to), None);
-        assert_eq!(fails("2 buses, 6 modules", "2 buses, 3 modules"), ["virt-gic2/system-summary"]);
+        assert_eq!(fails("2 buses, 8 modules", "2 buses, 3 modules"), ["virt-gic2/system-summary"]);
         assert_eq!(
             fails("driver restarted (1), read back identical", "driver restarted (0), read back identical"),
             ["virt-gic2/system-blk-client"]

@@ -7,21 +7,53 @@
 //! message, in one thread, so a handler never races another. A module's `main.rs` is its
 //! driver logic; the plumbing is here.
 //!
+//! A module's `log` lines go to the console service (class [`classes::LOG`] on its first bus,
+//! scope up; the console prints each whole, after the module's name); a module of no bus, or
+//! one whose line no bus member took, logs on the kernel's debug console instead.
+//!
 //! An interrupt's line stays masked in the interrupt controller from its delivery until the
 //! module acknowledges it ([`Context::ack`]), after it has quietened the device. A module that
 //! fails before its ack is restarted with the line acknowledged by its parent.
 #![no_std]
 
+pub use hm_bus::message::PAYLOAD_BYTES;
 pub use hm_bus::module::{BusError, Delivery};
+pub use hm_bus::services::{self, classes};
 pub use hm_bus::{ClassSet, Message, Scope};
-pub use hm_parent::info::{RegisterBlock, SharedRegion};
+pub use hm_parent::control::{Control, ControlError, State, Status};
+pub use hm_parent::info::{BusName, MemberName, RegisterBlock, SharedRegion};
 #[doc(hidden)]
 pub use hmk_rt;
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use hm_bus::module::Member;
 use hm_parent::info::{MAX_SEATS, MODULE_NOTIFICATION, ModuleInfo, irq_badge};
 use hmk_sys::invocation::IrqHandler;
 use hmk_sys::syscall;
+
+/// The bus capability log lines are published through (0: none, they go to the kernel).
+static LOG_ENDPOINT: AtomicU64 = AtomicU64::new(0);
+
+/// The module's log sink ([`hmk_rt::set_log_sink`]): the line in parts of at most a payload,
+/// each [`classes::LOG_MORE`] but the last, [`classes::LOG`]; taken when a member took its
+/// first part.
+fn bus_log(line: &str) -> bool {
+    let endpoint = LOG_ENDPOINT.load(Ordering::SeqCst);
+    if endpoint == 0 {
+        return false;
+    }
+    let bytes = line.as_bytes();
+    let parts = bytes.len().div_ceil(PAYLOAD_BYTES).max(1);
+    for k in 0..parts {
+        let part = &bytes[(k * PAYLOAD_BYTES).min(bytes.len())..((k + 1) * PAYLOAD_BYTES).min(bytes.len())];
+        let class = if k + 1 == parts { classes::LOG } else { classes::LOG_MORE };
+        let taken = hm_bus::module::publish(endpoint, class, Scope::Up, part).is_ok_and(|d| d.delivered > 0);
+        if k == 0 && !taken {
+            return false;
+        }
+    }
+    true
+}
 
 /// What a module does: each handler has a default that does nothing.
 pub trait Module {
@@ -102,9 +134,35 @@ impl Context {
         self.info.shared().iter().find(|region| region.name() == name)
     }
 
+    /// The system's buses (the directory its parent gave it).
+    pub fn buses(&self) -> &'static [BusName] {
+        self.info.buses()
+    }
+
+    /// Every module's memberships (the directory): which module is which member of which bus.
+    pub fn directory(&self) -> &'static [MemberName] {
+        self.info.members()
+    }
+
+    /// The name of the module that is member `member` of bus `bus`: what a message's
+    /// `origin_bus` and `origin_member` say.
+    pub fn member_name(&self, bus: u16, member: u16) -> Option<&'static str> {
+        self.info.member_name(bus, member)
+    }
+
+    /// Its parent's control service, if its description grants `control`.
+    pub fn control(&self) -> Option<Control> {
+        (self.info.control != 0).then_some(Control(self.info.control))
+    }
+
     /// How many buses it is a member of.
     pub fn seats(&self) -> usize {
         self.info.seats().len()
+    }
+
+    /// The id of the bus of seat `seat`.
+    pub fn seat_bus(&self, seat: usize) -> Option<u16> {
+        self.info.seats().get(seat).map(|s| s.bus as u16)
     }
 
     /// Its membership of bus seat `seat`.
@@ -148,6 +206,10 @@ pub unsafe fn run(info: u64, mut module: impl Module) -> ! {
     // SAFETY: the caller's contract.
     let (info, members) = unsafe { hm_parent::child::start(info) };
     let mut cx = Context { info, members };
+    if let Some(seat) = info.seats().first() {
+        LOG_ENDPOINT.store(seat.endpoint, Ordering::SeqCst);
+        hmk_rt::set_log_sink(bus_log);
+    }
     module.init(&mut cx);
     loop {
         cx.deliver(&mut module);

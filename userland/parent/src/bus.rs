@@ -76,7 +76,7 @@ fn new_process(alloc: &mut Allocator, image: Option<&[u8]>, cnode_bits: u64) -> 
 /// Starts `process` (from [`new_process`]) at `entry` or its ELF entry, with `argument` in x0.
 fn launch(
     alloc: &mut Allocator,
-    process: &Process,
+    process: &mut Process,
     entry: extern "C" fn(u64) -> !,
     argument: u64,
     priority: u64,
@@ -118,7 +118,7 @@ pub struct Bus {
 /// Starts bus `id` (its id in the tree) at `priority`, running `image` (the bus program's ELF)
 /// or, without one, the parent's own copy of the bus code.
 pub fn start_bus(alloc: &mut Allocator, id: u16, priority: u64, image: Option<&[u8]>) -> Result<Bus> {
-    let process = new_process(alloc, image, BUS_CNODE_BITS)?;
+    let mut process = new_process(alloc, image, BUS_CNODE_BITS)?;
     let endpoint = alloc.make(ObjectType::Endpoint, 0)?;
     CNode(process.cnode)
         .mint(BUS_ENDPOINT, BUS_CNODE_BITS, ROOT, endpoint, DEPTH, CapRights::READ, 0)
@@ -128,7 +128,7 @@ pub fn start_bus(alloc: &mut Allocator, id: u16, priority: u64, image: Option<&[
     alloc.map_new_pages(process.vspace, BUS_STATE, state_pages)?;
     let owner = alloc.slot()?;
     ROOT.mint(owner, DEPTH, ROOT, endpoint, DEPTH, call_only(), OWNER_BADGE).step("the owner's capability")?;
-    launch(alloc, &process, bus_main, u64::from(id), priority)?;
+    launch(alloc, &mut process, bus_main, u64::from(id), priority)?;
     Ok(Bus { id, process, endpoint, owner: Owner(owner) })
 }
 
@@ -194,7 +194,7 @@ pub fn bridge(
     priority: u64,
     image: Option<&[u8]>,
 ) -> Result<Process> {
-    let bridge = new_process(alloc, image, BRIDGE_CNODE_BITS)?;
+    let mut bridge = new_process(alloc, image, BRIDGE_CNODE_BITS)?;
     let wake = alloc.make(ObjectType::Notification, 0)?;
     CNode(bridge.cnode)
         .mint(BRIDGE_WAKE, BRIDGE_CNODE_BITS, ROOT, wake, DEPTH, CapRights::READ, 0)
@@ -208,6 +208,6 @@ pub fn bridge(
     CNode(bridge.cnode)
         .move_(BRIDGE_PARENT_LINK, BRIDGE_CNODE_BITS, ROOT, down_cap, DEPTH)
         .step("the bridge's parent link")?;
-    launch(alloc, &bridge, bridge_main, 0, priority)?;
+    launch(alloc, &mut bridge, bridge_main, 0, priority)?;
     Ok(bridge)
 }

@@ -26,10 +26,15 @@ pub const MODULE_CNODE_BITS: u64 = 5;
 pub const MODULE_NOTIFICATION: CPtr = 1;
 pub const MODULE_BUS_CAPS: CPtr = 2;
 pub const MODULE_IRQS: CPtr = 16;
+/// Its capability to its parent's control service, for a module granted `control`.
+pub const MODULE_CONTROL: CPtr = 12;
 pub const MAX_SEATS: usize = 8;
 pub const MAX_DEVICE_FRAMES: usize = 8;
 pub const MAX_REGISTER_BLOCKS: usize = 8;
 pub const MAX_IRQS: usize = 8;
+/// Entries of the directory every info page carries: buses, and modules' memberships.
+pub const MAX_DIRECTORY_BUSES: usize = 8;
+pub const MAX_DIRECTORY_MEMBERS: usize = 48;
 /// The badge an interrupt `k` of the module signals its notification with (bus deliveries
 /// signal `1 << member id`, below bit 64 - MAX_IRQS).
 pub const fn irq_badge(k: usize) -> u64 {
@@ -78,6 +83,54 @@ impl SharedRegion {
     }
 }
 
+/// A bus of the system, for the directory: its name, id, and its parent bus's id (0: the root).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct BusName {
+    pub name: [u8; 20],
+    pub id: u16,
+    pub parent: u16,
+}
+
+/// One membership of a module of the system, for the directory: which module (by name and by
+/// its index in its parent's plan) is member `member` of bus `bus`. What a message's
+/// `origin_bus` and `origin_member` (stamped by buses, unforgeable) name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct MemberName {
+    pub name: [u8; 20],
+    pub module: u16,
+    pub bus: u16,
+    pub member: u16,
+    pub reserved: u16,
+}
+
+/// Text of a NUL-padded name field.
+pub fn padded_text(bytes: &[u8]) -> &str {
+    let length = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    core::str::from_utf8(&bytes[..length]).unwrap_or("?")
+}
+
+/// `text` as a NUL-padded field of `N` bytes (cut to `N - 1`).
+pub fn padded<const N: usize>(text: &str) -> [u8; N] {
+    let mut field = [0; N];
+    let length = text.len().min(N - 1);
+    field[..length].copy_from_slice(&text.as_bytes()[..length]);
+    field
+}
+
+impl BusName {
+    pub fn name(&self) -> &str {
+        padded_text(&self.name)
+    }
+}
+
+impl MemberName {
+    pub fn name(&self) -> &str {
+        padded_text(&self.name)
+    }
+}
+
 /// The module's view of what its parent gave it.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
@@ -107,6 +160,15 @@ pub struct ModuleInfo {
     /// The shared memory regions it maps, in the order its description lists them.
     pub shared_count: u64,
     pub shared: [SharedRegion; MAX_SHARED_REGIONS],
+    /// Its capability to ask its parent for the state of the modules and to stop, start and
+    /// restart them ([`crate::control`]; 0: none, its description does not grant `control`).
+    pub control: CPtr,
+    /// The system's directory: every bus, and every module's memberships, so that a module can
+    /// name a message's origin.
+    pub bus_count: u64,
+    pub buses: [BusName; MAX_DIRECTORY_BUSES],
+    pub member_count: u64,
+    pub members: [MemberName; MAX_DIRECTORY_MEMBERS],
 }
 
 const _: () = assert!(core::mem::size_of::<ModuleInfo>() <= 4096);
@@ -129,12 +191,16 @@ impl ModuleInfo {
         dma_paddr: 0,
         shared_count: 0,
         shared: [SharedRegion { name: [0; 24], vaddr: 0, paddr: 0, bytes: 0 }; MAX_SHARED_REGIONS],
+        control: 0,
+        bus_count: 0,
+        buses: [BusName { name: [0; 20], id: 0, parent: 0 }; MAX_DIRECTORY_BUSES],
+        member_count: 0,
+        members: [MemberName { name: [0; 20], module: 0, bus: 0, member: 0, reserved: 0 }; MAX_DIRECTORY_MEMBERS],
     };
 
     /// The name as text.
     pub fn name(&self) -> &str {
-        let length = self.name.iter().position(|&b| b == 0).unwrap_or(self.name.len());
-        core::str::from_utf8(&self.name[..length]).unwrap_or("?")
+        padded_text(&self.name)
     }
 
     /// The memberships in use.
@@ -150,6 +216,21 @@ impl ModuleInfo {
     /// Its shared memory regions.
     pub fn shared(&self) -> &[SharedRegion] {
         &self.shared[..(self.shared_count as usize).min(MAX_SHARED_REGIONS)]
+    }
+
+    /// The system's buses.
+    pub fn buses(&self) -> &[BusName] {
+        &self.buses[..(self.bus_count as usize).min(MAX_DIRECTORY_BUSES)]
+    }
+
+    /// Every module's memberships.
+    pub fn members(&self) -> &[MemberName] {
+        &self.members[..(self.member_count as usize).min(MAX_DIRECTORY_MEMBERS)]
+    }
+
+    /// The module that is member `member` of bus `bus`, if the directory has it.
+    pub fn member_name(&self, bus: u16, member: u16) -> Option<&str> {
+        self.members().iter().find(|m| m.bus == bus && m.member == member).map(MemberName::name)
     }
 
     /// Its interrupts: `(INTID, IRQ handler capability)`.

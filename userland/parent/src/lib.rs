@@ -15,6 +15,7 @@
 
 pub mod bus;
 pub mod child;
+pub mod control;
 pub mod device;
 pub mod info;
 pub mod plan;
@@ -244,6 +245,10 @@ pub struct Process {
     /// frames, in the order of their pages, and a free slot to copy one of them into.
     pub writable: Range<CPtr>,
     pub reload_slot: CPtr,
+    /// Its scheduling context, once started with [`Process::start_image`] (0 before).
+    pub sc: CPtr,
+    /// Pages of RAM mapped into it by [`Process::from_elf`] (its image and IPC buffer).
+    pub pages: u64,
 }
 
 impl Process {
@@ -278,6 +283,8 @@ impl Process {
             cnode,
             cnode_bits,
             fault_handler: 0,
+            sc: 0,
+            pages: 0,
             budget_us: 10_000,
             period_us: 10_000,
             entry: 0,
@@ -295,9 +302,10 @@ impl Process {
     /// segments sit in consecutive slots, so [`Process::reload_image`] can fill them afresh.
     pub fn from_elf(alloc: &mut Allocator, image: &[u8], cnode_bits: u64, scratch: u64) -> Result<Process> {
         let file = parse_elf(image)?;
-        let mut writable_pages = 0;
+        let (mut writable_pages, mut pages) = (0, 1);
         for_each_page(&file, image, |page| {
             writable_pages += u64::from(page.writable);
+            pages += 1;
             Ok(())
         })?;
         let writable = alloc.slots(writable_pages)?;
@@ -336,6 +344,7 @@ impl Process {
         process.entry = entry;
         process.writable = writable;
         process.reload_slot = reload_slot;
+        process.pages = pages;
         Ok(process)
     }
 
@@ -371,8 +380,9 @@ impl Process {
 
     /// Starts a program made by [`Process::from_elf`] at its ELF entry, as the runtime's
     /// module entry expects: x0 = `argument` (its info page), x1 = its IPC buffer's address.
-    pub fn start_image(&self, alloc: &mut Allocator, argument: u64, priority: u64) -> Result<()> {
-        self.launch(alloc, self.entry, argument, 0, priority)
+    pub fn start_image(&mut self, alloc: &mut Allocator, argument: u64, priority: u64) -> Result<()> {
+        self.sc = self.launch(alloc, self.entry, argument, 0, priority)?;
+        Ok(())
     }
 
     /// Restarts a program made by [`Process::from_elf`] at its ELF entry (as
@@ -425,7 +435,7 @@ impl Process {
         stack_top: u64,
         priority: u64,
     ) -> Result<()> {
-        self.launch(alloc, entry as usize as u64, 0, stack_top, priority)
+        self.launch(alloc, entry as usize as u64, 0, stack_top, priority).map(drop)
     }
 
     /// As [`Process::start`], for an entry that gets `argument` in x0.
@@ -437,10 +447,11 @@ impl Process {
         stack_top: u64,
         priority: u64,
     ) -> Result<()> {
-        self.launch(alloc, entry as usize as u64, argument, stack_top, priority)
+        self.launch(alloc, entry as usize as u64, argument, stack_top, priority).map(drop)
     }
 
-    fn launch(&self, alloc: &mut Allocator, pc: u64, argument: u64, stack_top: u64, priority: u64) -> Result<()> {
+    /// Gives the thread a new scheduling context and starts it; returns the context.
+    fn launch(&self, alloc: &mut Allocator, pc: u64, argument: u64, stack_top: u64, priority: u64) -> Result<CPtr> {
         let sc = alloc.make(ObjectType::SchedContext, 8)?;
         SchedControl(alloc.bootinfo.sched_control.start)
             .configure_flags(SchedContext(sc), self.budget_us, self.period_us, 0, 0, 0)
@@ -449,7 +460,8 @@ impl Process {
             .set_sched_params(Tcb(slot::INIT_THREAD_TCB), priority, priority, sc, self.fault_handler)
             .step("setting scheduling parameters")?;
         let regs = self.registers(pc, argument, stack_top);
-        Tcb(self.tcb).write_registers(true, 5, &regs).step("starting the thread")
+        Tcb(self.tcb).write_registers(true, 5, &regs).step("starting the thread")?;
+        Ok(sc)
     }
 }
 

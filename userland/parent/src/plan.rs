@@ -75,6 +75,8 @@ pub struct ModulePlan {
     pub dma_pages: u32,
     /// The shared memory regions it maps: indices into `SystemPlan::memories`.
     pub memory: &'static [u16],
+    /// It gets its parent's control capability (`hm_parent::control`).
+    pub control: bool,
 }
 
 /// What the parent does when the module fails.

@@ -9,16 +9,19 @@ use crate::programs;
 use alloc::vec::Vec;
 use hm_bus::{ClassSet, Role};
 use hm_parent::bus::{Bus, Crossing};
+use hm_parent::control::{self, CONTROL_BADGE, Refusal, STATUS_WORDS, State, Status};
 use hm_parent::info::{
-    MAX_DEVICE_FRAMES, MAX_DMA_PAGES, MAX_IRQS, MAX_REGISTER_BLOCKS, MAX_SEATS, MAX_SHARED_REGIONS, MODULE_BUS_CAPS,
-    MODULE_CNODE_BITS, MODULE_DEVICES, MODULE_DMA, MODULE_INBOXES, MODULE_INFO, MODULE_IRQS, MODULE_NOTIFICATION,
-    MODULE_SHARED, ModuleInfo, RegisterBlock, SHARED_STRIDE, Seat, SharedRegion, irq_badge,
+    BusName, MAX_DEVICE_FRAMES, MAX_DIRECTORY_BUSES, MAX_DIRECTORY_MEMBERS, MAX_DMA_PAGES, MAX_IRQS,
+    MAX_REGISTER_BLOCKS, MAX_SEATS, MAX_SHARED_REGIONS, MODULE_BUS_CAPS, MODULE_CNODE_BITS, MODULE_CONTROL,
+    MODULE_DEVICES, MODULE_DMA, MODULE_INBOXES, MODULE_INFO, MODULE_IRQS, MODULE_NOTIFICATION, MODULE_SHARED,
+    MemberName, ModuleInfo, RegisterBlock, SHARED_STRIDE, Seat, SharedRegion, irq_badge, padded,
 };
 use hm_parent::plan::{MemoryPlan, ModulePlan, RestartPlan, SystemPlan};
 use hm_parent::{Allocator, DEPTH, Process, ROOT, Result, SetupError, Step};
 use hmk_sys::bootinfo::slot;
-use hmk_sys::invocation::{CNode, CPtr, IrqControl, IrqHandler, Tcb};
-use hmk_sys::message::CapRights;
+use hmk_sys::invocation::{CNode, CPtr, IrqControl, IrqHandler, SchedContext, Tcb};
+use hmk_sys::ipc_buffer::ipc_buffer;
+use hmk_sys::message::{CapRights, MessageInfo};
 use hmk_sys::object::{ObjectType, vm_attributes};
 use hmk_sys::syscall;
 
@@ -44,6 +47,11 @@ struct Supervised {
     /// Restarts in the current window, and when the window began (counter ticks).
     restarts: u32,
     window_start: u64,
+    state: State,
+    /// Restarts since boot, CPU time its scheduling context consumed (µs), RAM pages it got.
+    total_restarts: u64,
+    consumed_us: u64,
+    pages: u64,
 }
 
 /// A shared memory region, made once: its frames' slots (the root task never maps them; each
@@ -57,6 +65,7 @@ struct Region {
 /// A built system: its modules, the allocator that built them, and the endpoint their faults
 /// come to.
 pub struct System {
+    plan: &'static SystemPlan,
     modules: Vec<Supervised>,
     alloc: Allocator,
     faults: CPtr,
@@ -78,12 +87,14 @@ pub fn build(plan: &'static SystemPlan, mut alloc: Allocator) -> Result<System> 
         regions.push(shared_region(&mut alloc, memory, plan.dma_limit)?);
     }
     let mut modules = Vec::new();
+    let directory = directory(plan);
     for (index, module) in plan.modules.iter().enumerate() {
         let Some(image) = programs::image(module.program) else {
             log::warn!("system: module {}: no program {:?}; not started", module.name, module.program);
             continue;
         };
-        match start_module(&mut alloc, (&buses, &regions), (module, index, plan.dma_limit), image, faults) {
+        let context = (&buses[..], &regions[..], &directory);
+        match start_module(&mut alloc, context, (module, index, plan.dma_limit), image, faults) {
             Ok(supervised) => {
                 log::info!("system: module {} ({}) started", module.name, module.program);
                 modules.push(supervised);
@@ -94,7 +105,34 @@ pub fn build(plan: &'static SystemPlan, mut alloc: Allocator) -> Result<System> 
             }
         }
     }
-    Ok(System { modules, alloc, faults, fault_reply })
+    Ok(System { plan, modules, alloc, faults, fault_reply })
+}
+
+/// The directory every module's info page carries: the plan's buses and every module's
+/// memberships (a module of no bus is listed once with bus 0), so that modules can name a
+/// message's origin and the shell can name modules.
+fn directory(plan: &SystemPlan) -> ModuleInfo {
+    let mut info = ModuleInfo::EMPTY;
+    for bus in plan.buses.iter().take(MAX_DIRECTORY_BUSES) {
+        let parent = bus.parent.unwrap_or(0);
+        info.buses[info.bus_count as usize] = BusName { name: padded(bus.name), id: bus.id, parent };
+        info.bus_count += 1;
+    }
+    for (index, module) in plan.modules.iter().enumerate() {
+        let none: &[(u16, u16)] = &[(0, 0)];
+        let memberships = if module.memberships.is_empty() { none } else { module.memberships };
+        for &(bus, member) in memberships {
+            if info.member_count as usize == MAX_DIRECTORY_MEMBERS {
+                log::warn!("system: the directory holds {MAX_DIRECTORY_MEMBERS} memberships; {} left out", module.name);
+                return info;
+            }
+            let name = padded(module.name);
+            info.members[info.member_count as usize] =
+                MemberName { name, module: index as u16, bus, member, reserved: 0 };
+            info.member_count += 1;
+        }
+    }
+    info
 }
 
 /// The kernel error of a failed step, as text.
@@ -129,7 +167,7 @@ fn build_buses(plan: &'static SystemPlan, alloc: &mut Allocator) -> Result<Vec<B
 
 fn start_module(
     alloc: &mut Allocator,
-    (buses, regions): (&[Bus], &[Region]),
+    (buses, regions, directory): (&[Bus], &[Region], &ModuleInfo),
     (module, index, dma_limit): (&'static ModulePlan, usize, u64),
     image: &'static [u8],
     faults: CPtr,
@@ -155,10 +193,10 @@ fn start_module(
     let own = INFO_PAGES + index as u64 * 4096;
     alloc.map(slot::INIT_THREAD_VSPACE, page, own, CapRights::READ_WRITE, no_exec)?;
     alloc.map(process.vspace, module_copy, MODULE_INFO, CapRights::READ, no_exec)?;
-    let mut info = ModuleInfo::EMPTY;
-    let name = module.name.as_bytes();
-    info.name[..name.len().min(31)].copy_from_slice(&name[..name.len().min(31)]);
+    let mut info = *directory;
+    info.name = padded(module.name);
     info.subscribe = module.subscribe;
+    let mut pages = process.pages + 1 + module.memberships.len() as u64;
 
     for (k, &(bus_id, member)) in module.memberships.iter().enumerate() {
         let bus = buses.get(usize::from(bus_id).wrapping_sub(1)).ok_or(refused("a module's bus"))?;
@@ -209,11 +247,13 @@ fn start_module(
         name[..text.len().min(23)].copy_from_slice(&text[..text.len().min(23)]);
         let bytes = u64::from(region.plan.pages) * 4096;
         info.shared[k] = SharedRegion { name, vaddr: at, paddr: region.paddr, bytes };
+        pages += u64::from(region.plan.pages);
     }
     info.shared_count = module.memory.len() as u64;
     if module.dma_pages > 0 {
-        let (pages, paddr) = dma_pages(alloc, process.vspace, module.dma_pages, dma_limit)?;
-        (info.dma_pages, info.dma_vaddr, info.dma_paddr) = (pages, MODULE_DMA, paddr);
+        let (dma, paddr) = dma_pages(alloc, process.vspace, module.dma_pages, dma_limit)?;
+        (info.dma_pages, info.dma_vaddr, info.dma_paddr) = (dma, MODULE_DMA, paddr);
+        pages += dma;
     }
     let mut irq_handlers = [0; MAX_IRQS];
     for (k, &intid) in module.irqs.iter().enumerate() {
@@ -229,6 +269,15 @@ fn start_module(
         info.irqs[k] = (u64::from(intid), at);
     }
     info.irq_count = module.irqs.len() as u64;
+    if module.control {
+        // A Call-only capability to the endpoint the root task serves faults and control on.
+        let call_only = CapRights { write: true, grant_reply: true, ..CapRights::NONE };
+        let badge = CONTROL_BADGE | index as u64;
+        cnode
+            .mint(MODULE_CONTROL, MODULE_CNODE_BITS, ROOT, faults, DEPTH, call_only, badge)
+            .step("the module's control capability")?;
+        info.control = MODULE_CONTROL;
+    }
     let info_page = own as *mut ModuleInfo;
     // SAFETY: `own` maps the fresh info frame read-write in this address space; only the root
     // task writes it.
@@ -248,6 +297,10 @@ fn start_module(
         info: info_page,
         restarts: 0,
         window_start: now(),
+        state: State::Running,
+        total_restarts: 0,
+        consumed_us: 0,
+        pages,
     })
 }
 
@@ -325,10 +378,17 @@ impl core::fmt::Display for Fault {
     }
 }
 
-/// Waits for module faults forever and restarts each failed module as its policy says.
+/// Waits for module faults and control requests forever: restarts each failed module as its
+/// policy says, and answers the control requests of the modules granted `control`
+/// ([`hm_parent::control`]).
 pub fn supervise(mut system: System) -> ! {
     loop {
         let message = syscall::recv(system.faults, system.fault_reply);
+        if message.cap_or_badge & CONTROL_BADGE != 0 {
+            let (label, words) = control_request(&mut system, message.info.label(), message.mrs[0]);
+            reply(system.fault_reply, label, &words);
+            continue;
+        }
         let index = (message.cap_or_badge as usize).wrapping_sub(1);
         let Some(module) = system.modules.iter_mut().find(|m| m.index == index) else {
             continue;
@@ -338,6 +398,7 @@ pub fn supervise(mut system: System) -> ! {
         let (max, window_ms) = match module.plan.restart {
             RestartPlan::Never => {
                 log::info!("supervisor: {name} failed ({fault}), not restarted (its policy is never)");
+                module.state = State::Failed;
                 continue;
             }
             RestartPlan::Always { max, window_ms } | RestartPlan::OnFault { max, window_ms } => (max, window_ms),
@@ -349,6 +410,7 @@ pub fn supervise(mut system: System) -> ! {
         }
         if module.restarts >= max {
             log::info!("supervisor: {name} failed ({fault}), not restarted ({max} restarts in {window_ms} ms)");
+            module.state = State::Failed;
             continue;
         }
         module.restarts += 1;
@@ -360,12 +422,95 @@ pub fn supervise(mut system: System) -> ! {
     }
 }
 
+/// Replies `label` and `words` through `reply`.
+fn reply(reply: CPtr, label: u64, words: &[u64]) {
+    let buffer = ipc_buffer();
+    for (i, &word) in words.iter().enumerate().skip(4) {
+        buffer.msg[i] = word;
+    }
+    let mrs = core::array::from_fn(|i| words.get(i).copied().unwrap_or(0));
+    let info = MessageInfo::new(label, 0, 0, words.len() as u64);
+    syscall::send(syscall::Registers { cap_or_badge: reply, info, mrs });
+}
+
+/// Answers one control request about module `index`: the reply's label and words.
+fn control_request(system: &mut System, label: u64, index: u64) -> (u64, Vec<u64>) {
+    let refuse = |refusal: Refusal| (refusal as u64, Vec::new());
+    let Some(plan) = usize::try_from(index).ok().and_then(|i| system.plan.modules.get(i)) else {
+        return refuse(Refusal::NoSuchModule);
+    };
+    let modules = system.plan.modules.len() as u64;
+    let Some(module) = system.modules.iter_mut().find(|m| m.index as u64 == index) else {
+        // Never started: its setup failed or its program is missing.
+        if label != control::LIST {
+            return refuse(Refusal::WrongState);
+        }
+        let status = Status {
+            state: State::Absent,
+            restarts: 0,
+            priority: u64::from(plan.priority),
+            budget_us: plan.budget_us,
+            period_us: plan.period_us,
+            consumed_us: 0,
+            memory_bytes: 0,
+            modules,
+        };
+        return (control::OK, status.to_words().to_vec());
+    };
+    let name = plan.name;
+    match label {
+        control::LIST => {
+            if module.process.sc != 0
+                && let Ok(us) = SchedContext(module.process.sc).consumed()
+            {
+                module.consumed_us += us;
+            }
+            let status = Status {
+                state: module.state,
+                restarts: module.total_restarts,
+                priority: u64::from(plan.priority),
+                budget_us: plan.budget_us,
+                period_us: plan.period_us,
+                consumed_us: module.consumed_us,
+                memory_bytes: module.pages * 4096,
+                modules,
+            };
+            let words: [u64; STATUS_WORDS] = status.to_words();
+            (control::OK, words.to_vec())
+        }
+        control::STOP if module.state != State::Running => refuse(Refusal::WrongState),
+        control::STOP => match Tcb(module.process.tcb).suspend() {
+            Ok(()) => {
+                module.state = State::Stopped;
+                log::info!("supervisor: {name} stopped on request");
+                (control::OK, Vec::new())
+            }
+            Err(_) => refuse(Refusal::Failed),
+        },
+        control::START if module.state == State::Running => refuse(Refusal::WrongState),
+        control::START | control::RESTART => match restart(module, &mut system.alloc) {
+            Ok(()) => {
+                let what = if label == control::START { "started" } else { "restarted" };
+                log::info!("supervisor: {name} {what} on request");
+                (control::OK, Vec::new())
+            }
+            Err(e) => {
+                log::warn!("supervisor: restarting {name} failed: {} ({:?})", e.step, e.error);
+                module.state = State::Stopped;
+                refuse(Refusal::Failed)
+            }
+        },
+        _ => refuse(Refusal::UnknownRequest),
+    }
+}
+
 /// Restarts a failed module from scratch: stopped, its data and bss loaded afresh from its
 /// program's image, its interrupt lines acknowledged (it may have died between a delivery and
 /// its ack, which would leave the line masked for good), its restart count raised, and started
 /// at its entry.
 fn restart(module: &mut Supervised, alloc: &mut Allocator) -> Result<()> {
     Tcb(module.process.tcb).suspend().step("stopping the thread")?;
+    module.total_restarts += 1;
     module.process.reload_image(alloc, module.image, LOAD_SCRATCH)?;
     for &handler in &module.irq_handlers[..module.plan.irqs.len()] {
         IrqHandler(handler).ack().step("acknowledging the module's interrupt")?;
@@ -373,5 +518,7 @@ fn restart(module: &mut Supervised, alloc: &mut Allocator) -> Result<()> {
     // SAFETY: the info page stays mapped read-write in this address space; the module only
     // reads it, and it is stopped while the count changes.
     unsafe { (*module.info).restarts += 1 };
-    module.process.restart_image(MODULE_INFO)
+    module.process.restart_image(MODULE_INFO)?;
+    module.state = State::Running;
+    Ok(())
 }

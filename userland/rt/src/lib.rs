@@ -1,5 +1,6 @@
 //! The runtime every hmk user program links: `_start` (a stack, then Rust), the IPC buffer
-//! pointer, a heap on `buddy_system_allocator`, `log` on the kernel's debug console, and a
+//! pointer, a heap on `buddy_system_allocator`, `log` (on the kernel's debug console, or on a
+//! sink the program sets, [`set_log_sink`]: a module's goes to the console service), and a
 //! panic handler that prints the panic and stops the thread.
 //!
 //! Two kinds of program start here, told apart by x1 at `_start`:
@@ -21,6 +22,7 @@
 extern crate alloc;
 
 use core::fmt::Write;
+use core::sync::atomic::{AtomicUsize, Ordering};
 pub use hmk_sys::bootinfo::BootInfo;
 use hmk_sys::bootinfo::slot;
 use hmk_sys::invocation::Tcb;
@@ -73,11 +75,65 @@ impl Write for DebugConsole {
 
 struct Logger;
 
+/// Most bytes of a log line a sink gets (the rest is cut).
+pub const LOG_LINE_BYTES: usize = 480;
+
+/// A log line being formatted for a sink.
+struct LineBuffer {
+    bytes: [u8; LOG_LINE_BYTES],
+    length: usize,
+}
+
+impl LineBuffer {
+    fn text(&self) -> &str {
+        // Cut at a character boundary: `write_str` may stop inside one.
+        match core::str::from_utf8(&self.bytes[..self.length]) {
+            Ok(text) => text,
+            Err(e) => core::str::from_utf8(&self.bytes[..e.valid_up_to()]).unwrap_or(""),
+        }
+    }
+}
+
+impl Write for LineBuffer {
+    fn write_str(&mut self, text: &str) -> core::fmt::Result {
+        let taken = text.len().min(LOG_LINE_BYTES - self.length);
+        self.bytes[self.length..self.length + taken].copy_from_slice(&text.as_bytes()[..taken]);
+        self.length += taken;
+        Ok(())
+    }
+}
+
+/// Where log lines go before the kernel's debug console: a function that takes one line
+/// (without its newline) and says whether it took it. 0: none.
+static LOG_SINK: AtomicUsize = AtomicUsize::new(0);
+
+/// Sends this program's log lines to `sink` first; a line it does not take (returns false)
+/// goes to the kernel's debug console. The program must be single-threaded while it logs (the
+/// sink runs on the logging thread, as the log call's part).
+pub fn set_log_sink(sink: fn(&str) -> bool) {
+    LOG_SINK.store(sink as usize, Ordering::SeqCst);
+}
+
 impl log::Log for Logger {
     fn enabled(&self, _: &log::Metadata) -> bool {
         true
     }
     fn log(&self, record: &log::Record) {
+        let sink = LOG_SINK.load(Ordering::SeqCst);
+        if sink != 0 {
+            // SAFETY: LOG_SINK only ever holds 0 or a `fn(&str) -> bool` stored by
+            // `set_log_sink`.
+            let sink: fn(&str) -> bool = unsafe { core::mem::transmute::<usize, fn(&str) -> bool>(sink) };
+            // Formatted on the stack (no heap: threads sharing one may log at once).
+            let mut line = LineBuffer { bytes: [0; LOG_LINE_BYTES], length: 0 };
+            let _ = match record.level() {
+                log::Level::Info => write!(line, "{}", record.args()),
+                level => write!(line, "{level}: {}", record.args()),
+            };
+            if sink(line.text()) {
+                return;
+            }
+        }
         let _ = match record.level() {
             log::Level::Info => writeln!(DebugConsole, "{}", record.args()),
             level => writeln!(DebugConsole, "{level}: {}", record.args()),

@@ -11,17 +11,9 @@
 
 extern crate alloc;
 
+use hm_module::services::block::{DONE, FAIL, READ, Reply, Request, WRITE};
+use hm_module::services::classes::{BLOCK_REPLY as REPLY, BLOCK_REQUEST as REQUEST, STATUS};
 use hm_module::{Context, Message, Module, Scope, SharedRegion};
-
-/// The class the demonstration programs talk on.
-const STATUS: u8 = 17;
-/// The block service (docs/bus-protocol.md).
-const REQUEST: u8 = 20;
-const REPLY: u8 = 21;
-const READ: u8 = 1;
-const WRITE: u8 = 2;
-const FAIL: u8 = 0xfe;
-const DONE: u8 = 0;
 /// The block written and read back: 4 KiB from sector 64.
 const SECTOR: u64 = 64;
 const COUNT: u16 = 8;
@@ -38,13 +30,8 @@ fn pattern(k: usize) -> u64 {
 }
 
 fn request(cx: &Context, op: u8, tag: u16, offset: u32) {
-    let mut bytes = [0u8; 24];
-    bytes[0] = op;
-    bytes[2..4].copy_from_slice(&tag.to_le_bytes());
-    bytes[4..6].copy_from_slice(&COUNT.to_le_bytes());
-    bytes[8..16].copy_from_slice(&SECTOR.to_le_bytes());
-    bytes[16..20].copy_from_slice(&offset.to_le_bytes());
-    let _ = cx.publish(REQUEST, Scope::Global, &bytes);
+    let request = Request { op, tag, sectors: COUNT, sector: SECTOR, offset };
+    let _ = cx.publish(REQUEST, Scope::Global, &request.to_bytes());
 }
 
 /// The region's word at byte `k`, by aligned volatile access (the region is uncached DMA
@@ -77,11 +64,10 @@ impl Module for BlkCheck {
     }
 
     fn message(&mut self, cx: &mut Context, _seat: usize, message: &Message) {
-        let reply = message.bytes();
-        if message.header.class != REPLY || reply.len() < 4 {
+        if message.header.class != REPLY {
             return;
         }
-        let (tag, status, restarts) = (u16::from_le_bytes([reply[0], reply[1]]), reply[2], reply[3]);
+        let Some(Reply { tag, status, restarts }) = Reply::from_bytes(message.bytes()) else { return };
         match tag {
             WRITTEN if status == DONE => {
                 request(cx, FAIL, FAILED, 0);

@@ -57,7 +57,7 @@ impl Module for Crasher {
         self.fresh = MARK.load(Ordering::Relaxed) == 0x5eed && RUNS.fetch_add(1, Ordering::Relaxed) == 0;
         MARK.store(0, Ordering::Relaxed);
         if cx.irqs().is_empty() {
-            log::warn!("crasher: no interrupt given");
+            log::warn!("no interrupt given");
             return;
         }
         arm_timer();

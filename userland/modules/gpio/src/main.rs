@@ -77,7 +77,7 @@ struct GpioDriver;
 impl Module for GpioDriver {
     fn init(&mut self, cx: &mut Context) {
         let Some(block) = cx.registers().first() else {
-            log::warn!("gpio: no register block given");
+            log::warn!("no register block given");
             return;
         };
         // SAFETY: the block is the BCM2711 GPIO's, as the system description claims it, and

@@ -1,5 +1,6 @@
 //! The `logger` module: subscribes on each of its buses (as its system description says) and
-//! logs every message it takes, as `<name>: class <c> from bus <b> member <m>: <text>`.
+//! logs every message it takes, as `class <c> from bus <b> member <m>: <text>` (the console
+//! prints it after the module's name).
 #![no_std]
 #![no_main]
 
@@ -8,10 +9,10 @@ use hm_module::{Context, Message, Module};
 struct Logger;
 
 impl Module for Logger {
-    fn message(&mut self, cx: &mut Context, _seat: usize, message: &Message) {
+    fn message(&mut self, _cx: &mut Context, _seat: usize, message: &Message) {
         let h = message.header;
         let text = core::str::from_utf8(message.bytes()).unwrap_or("(not text)");
-        log::info!("{}: class {} from bus {} member {}: {text}", cx.name(), h.class, h.origin_bus, h.origin_member);
+        log::info!("class {} from bus {} member {}: {text}", h.class, h.origin_bus, h.origin_member);
     }
 }
 

@@ -104,14 +104,14 @@ struct MailboxDriver;
 impl Module for MailboxDriver {
     fn init(&mut self, cx: &mut Context) {
         let (Some(_), Some((vaddr, paddr, _))) = (cx.registers().first(), cx.dma()) else {
-            log::warn!("mailbox: needs its register block and a DMA page");
+            log::warn!("needs its register block and a DMA page");
             return;
         };
         // SAFETY: the block is the mailbox's, as the system description claims it, and only
         // this reference to it is made.
         let Some(mailbox) = (unsafe { cx.registers_as::<Mailbox>(0) }) else { return };
         let Ok(bus_address) = u32::try_from(paddr | VC_UNCACHED_ALIAS) else {
-            log::warn!("mailbox: DMA page at {paddr:#x} is beyond the VideoCore's reach");
+            log::warn!("DMA page at {paddr:#x} is beyond the VideoCore's reach");
             return;
         };
         let buffer = Buffer(vaddr as *mut u32);

@@ -1,13 +1,16 @@
 //! The `rtc` module: the driver of an Arm PL031 real-time clock (QEMU virt has one at
 //! 0x0901_0000, in the same device untyped as the UART). It checks the block's peripheral ID,
 //! reads the seconds counter (QEMU starts it at the host's time of day, in UTC) and publishes
-//! `rtc: YYYY-MM-DD hh:mm:ss UTC` on its first bus (class 17, scope global), then waits.
+//! `rtc: YYYY-MM-DD hh:mm:ss UTC` on its first bus (class 17, scope global), then serves the
+//! time service: to each request (class 22) it publishes the seconds since 1970 (class 23, 8
+//! bytes little endian, scope global).
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-use hm_module::{Context, Module, Scope};
+use hm_module::services::{classes, utc_text};
+use hm_module::{Context, Message, Module, Scope};
 use tock_registers::interfaces::Readable;
 use tock_registers::register_structs;
 use tock_registers::registers::ReadOnly;
@@ -28,28 +31,15 @@ register_structs! {
     }
 }
 
-/// The civil date of `days` since 1970-01-01 (proleptic Gregorian): year, month, day.
-fn civil_date(days: i64) -> (i64, u32, u32) {
-    // Count from 0000-03-01, so that each 400-year era starts with a March and a leap day
-    // closes each 4-year cycle.
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
-    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+/// The driver: the PL031's registers, once checked.
+struct Rtc {
+    clock: Option<&'static Pl031>,
 }
-
-struct Rtc;
 
 impl Module for Rtc {
     fn init(&mut self, cx: &mut Context) {
         let Some(block) = cx.registers().first() else {
-            log::warn!("rtc: no register block given");
+            log::warn!("no register block given");
             return;
         };
         // SAFETY: the block is a PL031's, as the system description claims it, and only this
@@ -57,21 +47,21 @@ impl Module for Rtc {
         let Some(rtc) = (unsafe { cx.registers_as::<Pl031>(0) }) else { return };
         let id: [u32; 4] = core::array::from_fn(|i| rtc.periph_id[i].get() & 0xff);
         let line = if id[0] == 0x31 && id[1] == 0x10 && id[2] & 0x0f == 0x04 {
+            self.clock = Some(rtc);
             let seconds = i64::from(rtc.data.get());
-            let (year, month, day) = civil_date(seconds.div_euclid(86_400));
-            let time = seconds.rem_euclid(86_400);
-            alloc::format!(
-                "rtc: {year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC (PL031 at {:#x})",
-                time / 3600,
-                time / 60 % 60,
-                time % 60,
-                block.paddr
-            )
+            alloc::format!("rtc: {} UTC (PL031 at {:#x})", utc_text(seconds), block.paddr)
         } else {
             alloc::format!("rtc: no PL031 at {:#x} (peripheral ID {id:x?})", block.paddr)
         };
         let _ = cx.publish(STATUS, Scope::Global, line.as_bytes());
     }
+
+    fn message(&mut self, cx: &mut Context, seat: usize, message: &Message) {
+        if let (Some(clock), classes::TIME_REQUEST) = (self.clock, message.header.class) {
+            let seconds = u64::from(clock.data.get());
+            let _ = cx.publish_on(seat, classes::TIME_REPLY, Scope::Global, &seconds.to_le_bytes());
+        }
+    }
 }
 
-hm_module::module!(Rtc);
+hm_module::module!(Rtc { clock: None });

@@ -15,6 +15,10 @@
 extern crate alloc;
 
 use core::sync::atomic::{Ordering, fence};
+use hm_module::services::block::{
+    BAD_REQUEST, DEVICE_FAILED, DONE, FAIL, NO_DEVICE, READ, Reply, Request, WRITE as WRITE_OP,
+};
+use hm_module::services::classes::{BLOCK_REPLY as REPLY, BLOCK_REQUEST as REQUEST};
 use hm_module::{Context, Message, Module, Scope};
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
@@ -273,31 +277,10 @@ fn pattern(seed: u64, k: usize) -> u64 {
     (seed ^ k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17)
 }
 
-/// The block service's classes and operations (docs/bus-protocol.md, "The block service").
-const REQUEST: u8 = 20;
-const REPLY: u8 = 21;
-const READ: u8 = 1;
-const WRITE_OP: u8 = 2;
-/// A test hook: the driver fails at once, to show that its clients lose nothing when it is
-/// restarted (its bus inbox, and the requests waiting in it, outlive it).
-const FAIL: u8 = 0xfe;
-/// The shared region requests name offsets in.
+/// The shared region requests name offsets in. The request hook `FAIL` makes the driver fail
+/// at once, to show that its clients lose nothing when it is restarted (its bus inbox, and the
+/// requests waiting in it, outlive it).
 const BUFFERS: &str = "disk-buffers";
-/// Reply statuses.
-const DONE: u8 = 0;
-const IO_ERROR: u8 = 1;
-const BAD_REQUEST: u8 = 2;
-const NO_DEVICE: u8 = 3;
-
-/// A request: `(op, tag, sectors, sector, offset)`.
-fn parse_request(bytes: &[u8]) -> Option<(u8, u16, u16, u64, u32)> {
-    let word = |at: usize, n: usize| bytes.get(at..at + n);
-    let tag = u16::from_le_bytes(word(2, 2)?.try_into().ok()?);
-    let count = u16::from_le_bytes(word(4, 2)?.try_into().ok()?);
-    let sector = u64::from_le_bytes(word(8, 8)?.try_into().ok()?);
-    let offset = u32::from_le_bytes(word(16, 4)?.try_into().ok()?);
-    Some((*bytes.first()?, tag, count, sector, offset))
-}
 
 struct Blk {
     disk: Option<Disk>,
@@ -318,7 +301,7 @@ impl Blk {
         };
         match disk.transfer(cx, kind, sector, region.paddr + u64::from(offset), bytes) {
             Ok(()) => DONE,
-            Err(why) if why == DEVICE_IO_ERROR => IO_ERROR,
+            Err(why) if why == DEVICE_IO_ERROR => DEVICE_FAILED,
             Err(_) => BAD_REQUEST,
         }
     }
@@ -329,24 +312,25 @@ impl Module for Blk {
         if message.header.class != REQUEST {
             return;
         }
-        let Some((op, tag, count, sector, offset)) = parse_request(message.bytes()) else { return };
+        let Some(Request { op, tag, sectors: count, sector, offset }) = Request::from_bytes(message.bytes()) else {
+            return;
+        };
         if op == FAIL {
             // SAFETY: deliberately not safe: the test hook fails here.
             unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
         }
         let status = self.serve(cx, op, count, sector, offset);
-        let [t0, t1] = tag.to_le_bytes();
         let restarts = u8::try_from(cx.restarts()).unwrap_or(u8::MAX);
-        let _ = cx.publish(REPLY, Scope::Global, &[t0, t1, status, restarts]);
+        let _ = cx.publish(REPLY, Scope::Global, &Reply { tag, status, restarts }.to_bytes());
     }
 
     fn init(&mut self, cx: &mut Context) {
         let (Some(block), Some((vaddr, paddr, bytes))) = (cx.registers().first(), cx.dma()) else {
-            log::warn!("virtio-blk: needs its transport's registers and DMA pages");
+            log::warn!("needs its transport's registers and DMA pages");
             return;
         };
         if bytes < 3 * PAGE as u64 || cx.irqs().is_empty() {
-            log::warn!("virtio-blk: needs 3 DMA pages and the transport's interrupt");
+            log::warn!("needs 3 DMA pages and the transport's interrupt");
             return;
         }
         // SAFETY: the block is a virtio-mmio transport's, as the system description claims it,
