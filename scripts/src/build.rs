@@ -23,6 +23,10 @@ pub enum Variant {
     Suite,
     /// The benchmark task as the root task, the PMU open to EL0.
     Bench,
+    /// The root task building a benchmark system (`system/bench-<board>.toml`, or the one
+    /// chosen with `--system`) whose modules measure the system's services, the PMU open to
+    /// EL0.
+    SystemBench,
     /// The stateful fuzzer as the root task, on a kernel that checks its invariants after
     /// every system call (`cargo xtask fuzz`).
     Fuzz,
@@ -36,6 +40,7 @@ impl Variant {
             Variant::TestFault => "test-fault",
             Variant::Suite => "suite",
             Variant::Bench => "bench",
+            Variant::SystemBench => "system-bench",
             Variant::Fuzz => "fuzz",
         }
     }
@@ -43,7 +48,7 @@ impl Variant {
     /// The user program the loader carries as the root task, if any.
     fn root_task(self) -> Option<&'static str> {
         match self {
-            Variant::Run => Some("hmk-root-task"),
+            Variant::Run | Variant::SystemBench => Some("hmk-root-task"),
             Variant::Suite => Some("hmk-tests"),
             Variant::Bench => Some("hmk-bench"),
             Variant::Fuzz => Some("hmk-fuzzer"),
@@ -57,7 +62,7 @@ impl Variant {
             Variant::BootTest => &["--features", "boot-test"],
             Variant::TestFault => &["--features", "test-fault"],
             Variant::Suite => &["--features", "qemu-exit,invariants"],
-            Variant::Bench => &["--features", "bench"],
+            Variant::Bench | Variant::SystemBench => &["--features", "bench"],
             Variant::Fuzz => &["--features", "qemu-exit,invariants"],
         }
     }
@@ -122,7 +127,12 @@ pub fn build_image_with(
         .current_dir(&root);
     if let Some(program) = variant.root_task() {
         let elf = if program == "hmk-root-task" {
-            let (plan, programs) = system_plan(board)?;
+            let (plan, programs) = if variant == Variant::SystemBench {
+                let file = chosen_system().map_or_else(|| root.join(bench_system(board)), Path::to_path_buf);
+                system_plan_of(board, &file, "bench_system_plan.rs")?
+            } else {
+                system_plan(board)?
+            };
             let modules = build_modules(&programs)?;
             build_user_program_with(
                 program,
@@ -148,6 +158,11 @@ pub const USER_TARGET: &str = "aarch64-unknown-none";
 /// root: `system/<board>.toml` (each includes the parts the boards share).
 pub fn boot_system(board: &str) -> String {
     format!("system/{board}.toml")
+}
+
+/// The benchmark system of `board`, relative to the repository root.
+pub fn bench_system(board: &str) -> String {
+    format!("system/bench-{board}.toml")
 }
 
 /// A description given with `--system FILE`, built instead of the board's own.
@@ -239,9 +254,14 @@ pub fn build_modules(programs: &[String]) -> Result<std::ffi::OsString, String> 
 /// nothing); returns that file's absolute path and the programs its modules run. Fails with
 /// every problem the checker found, a module running a program [`module_programs`] lacks too.
 pub fn system_plan(board: &str) -> Result<(PathBuf, Vec<String>), String> {
+    system_plan_of(board, &system_file(board), "system_plan.rs")
+}
+
+/// [`system_plan`] of the description in `path`, written to `target/<board>/<out_name>`.
+pub fn system_plan_of(board: &str, path: &Path, out_name: &str) -> Result<(PathBuf, Vec<String>), String> {
     let root = repo_root();
     let name = hm_system::BoardName::parse(board).ok_or_else(|| format!("{board}: not a board"))?;
-    let path = system_file(board);
+    let path = path.to_path_buf();
     let shown = path.strip_prefix(&root).unwrap_or(&path).to_path_buf();
     let prefix = format!("{}/", root.display());
     let programs: Vec<String> = module_programs().into_iter().map(|(program, _)| program).collect();
@@ -252,7 +272,7 @@ pub fn system_plan(board: &str) -> Result<(PathBuf, Vec<String>), String> {
     let text = hm_system::plan_source(&plan);
     let dir = root.join("target").join(board);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let out = dir.join("system_plan.rs");
+    let out = dir.join(out_name);
     if std::fs::read_to_string(&out).ok().as_deref() != Some(text.as_str()) {
         std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
     }

@@ -14,6 +14,7 @@
 
 mod bench;
 mod build;
+mod fixture;
 mod fuzz;
 mod image;
 mod lint;
@@ -38,7 +39,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   test  [--suite NAME] [--system FILE]
         host unit tests, lints, every board configuration booted in QEMU, then a short
         fuzzer run on virt; --suite runs only that board configuration (virt-gic2,
-        virt-gic3, virt-el2, raspi4b) or the fuzzer run (fuzz); --system boots FILE's system
+        virt-gic3, virt-el2, raspi4b), the fuzzer run (fuzz) or the new-driver fixture
+        (fixture); --system boots FILE's system
         in the run image and checks that each of its modules starts
   bench [--board virt|rpi4]
         instructions per kernel operation under QEMU -icount shift=0; a table and JSON

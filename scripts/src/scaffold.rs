@@ -92,7 +92,7 @@ fn main_text(name: &str, driver: Option<&str>) -> String {
             format!("the driver of an `{compatible}` device"),
             format!(
                 "        let Some(block) = cx.registers().first() else {{\n\
-                 \x20           log::warn!(\"{name}: no register block given\");\n\
+                 \x20           log::warn!(\"no register block given\");\n\
                  \x20           return;\n\
                  \x20       }};\n\
                  \x20       // Its registers: describe them with tock-registers' register_structs! and\n\

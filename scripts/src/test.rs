@@ -97,9 +97,13 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
     if let Some(name) = only {
         if name == "fuzz" {
             run_fuzz(&mut total)?;
+        } else if name == "fixture" {
+            run_fixture(&mut total)?;
         } else {
             let Some(suite) = SUITES.iter().find(|s| s.name == name) else {
-                return Err(format!("--suite {name}: expected one of virt-gic2, virt-gic3, virt-el2, raspi4b, fuzz"));
+                return Err(format!(
+                    "--suite {name}: expected one of virt-gic2, virt-gic3, virt-el2, raspi4b, fuzz, fixture"
+                ));
             };
             run_board(suite, &mut total)?;
         }
@@ -130,6 +134,7 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
         run_board(suite, &mut total)?;
     }
     run_fuzz(&mut total)?;
+    run_fixture(&mut total)?;
 
     println!("{} passed, {} failed", total.passed, total.failed);
     if total.failed == 0 { Ok(()) } else { Err(format!("{} checks failed", total.failed)) }
@@ -149,6 +154,24 @@ fn run_fuzz(total: &mut Tally) -> Result<(), String> {
         total.failed += 1;
         println!("FAIL fuzz: {line}\n--- serial log of the fuzzer ---\n{}---", outcome.log);
         println!("fuzz: 0 passed, 1 failed");
+    }
+    Ok(())
+}
+
+/// The driver developer's path as docs/writing-a-driver.md tells it, in a copy of the
+/// repository ([`crate::fixture`]): one counted check.
+fn run_fixture(total: &mut Tally) -> Result<(), String> {
+    let (failure, log) = crate::fixture::run()?;
+    match failure {
+        None => {
+            total.passed += 1;
+            println!("fixture: 1 passed, 0 failed");
+        }
+        Some(why) => {
+            total.failed += 1;
+            println!("FAIL fixture/new-driver-module: {why}\n--- output of the copy's run ---\n{log}---");
+            println!("fixture: 0 passed, 1 failed");
+        }
     }
     Ok(())
 }

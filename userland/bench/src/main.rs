@@ -25,34 +25,7 @@ const ROUNDS: u64 = 2000;
 const IMAGE_BASE: u64 = 0x40_0000;
 const WARM_UP: u64 = 100;
 
-/// Starts PMU event counter 0 on instructions retired (EL0 and EL1).
-fn pmu_start() {
-    // SAFETY: the benchmark kernel opened the PMU to EL0 (PMUSERENR_EL0); these writes only
-    // configure and enable counter 0 and the cycle counter.
-    unsafe {
-        core::arch::asm!(
-            "msr pmevtyper0_el0, {event}",
-            "msr pmcntenset_el0, {enable}",
-            "mrs {tmp}, pmcr_el0",
-            "orr {tmp}, {tmp}, {bits}",
-            "msr pmcr_el0, {tmp}",
-            "isb",
-            event = in(reg) 0x08_u64,
-            enable = in(reg) (1_u64 << 31) | 1,
-            // PMCR_EL0: E (enable), P (reset event counters), C (reset cycle counter), LC.
-            bits = in(reg) 0x47_u64,
-            tmp = out(reg) _,
-            options(nostack),
-        );
-    }
-}
-
-fn instructions() -> u64 {
-    let value: u64;
-    // SAFETY: reading counter 0 has no side effects.
-    unsafe { core::arch::asm!("isb", "mrs {}, pmevcntr0_el0", out(reg) value, options(nostack)) };
-    value
-}
+use hmk_rt::pmu::{instructions, start_instruction_count as pmu_start};
 
 static EP: AtomicU64 = AtomicU64::new(0);
 static REPLY: AtomicU64 = AtomicU64::new(0);

@@ -226,3 +226,40 @@ macro_rules! module_entry {
         }
     };
 }
+
+/// The PMU's instruction counter, for benchmarks on a kernel built with its `bench` feature,
+/// which opens the PMU to EL0 (PMUSERENR_EL0); elsewhere these instructions are undefined at
+/// EL0 and fault.
+pub mod pmu {
+    /// Starts PMU event counter 0 counting instructions retired (event 0x08, at EL0 and EL1),
+    /// from 0.
+    pub fn start_instruction_count() {
+        // SAFETY: on a bench kernel EL0 may configure the PMU; these writes only select the
+        // event of counter 0, enable it and the cycle counter, and reset both.
+        unsafe {
+            core::arch::asm!(
+                "msr pmevtyper0_el0, {event}",
+                "msr pmcntenset_el0, {enable}",
+                "mrs {tmp}, pmcr_el0",
+                "orr {tmp}, {tmp}, {bits}",
+                "msr pmcr_el0, {tmp}",
+                "isb",
+                event = in(reg) 0x08_u64,
+                enable = in(reg) (1_u64 << 31) | 1,
+                // PMCR_EL0: E (enable), P (reset event counters), C (reset cycle counter), LC.
+                bits = in(reg) 0x47_u64,
+                tmp = out(reg) _,
+                options(nostack),
+            );
+        }
+    }
+
+    /// Instructions retired since [`start_instruction_count`] (every thread's, and the
+    /// kernel's).
+    pub fn instructions() -> u64 {
+        let value: u64;
+        // SAFETY: reading counter 0 has no side effects.
+        unsafe { core::arch::asm!("isb", "mrs {}, pmevcntr0_el0", out(reg) value, options(nostack)) };
+        value
+    }
+}

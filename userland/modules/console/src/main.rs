@@ -6,7 +6,8 @@
 //!   module that sent it: the name comes from the directory, by the message's origin, which
 //!   buses stamp, so a module cannot log under another's name;
 //! - what is typed is echoed, edited (backspace) and, at Enter, published as one line (class
-//!   [`classes::INPUT`], scope down) for the shell.
+//!   [`classes::INPUT`], scope down) for the shell. A log line arriving while a line is being
+//!   typed ends the typed part's line, and the typed part is written again after it.
 //!
 //! The receive interrupt stays masked from its delivery until the driver has drained the FIFO
 //! and acknowledged it.
@@ -197,7 +198,13 @@ impl Module for Console {
             classes::LOG => {
                 let mut line = self.take_pending(origin);
                 line.push(message.bytes());
+                // A line being typed is ended first and written again after the log line, so
+                // that neither cuts into the other.
+                if self.typed.length > 0 {
+                    write(uart, b"\n");
+                }
                 write_line(uart, name, line.text());
+                write(uart, self.typed.text());
             }
             _ => {}
         }
