@@ -18,6 +18,216 @@ pub mod classes {
     pub const LOG_MORE: u8 = 26;
     /// A line typed at the console, text, for the shell.
     pub const INPUT: u8 = 25;
+    /// The timer service: a request ([`super::timer::Request`]), a timer's expiry
+    /// ([`super::timer::Fired`]), and the driver's announcement that it (re)started
+    /// ([`super::timer::Ready`]), after which clients ask again for the timers they want.
+    pub const TIMER_REQUEST: u8 = 27;
+    pub const TIMER_FIRED: u8 = 28;
+    pub const TIMER_READY: u8 = 29;
+}
+
+/// The timer service's messages (docs/bus-protocol.md, "The timer service"): one driver of
+/// the virtual timer multiplexed for many clients. A client's timers are named by its origin
+/// (bus and member id, stamped by buses) and a tag of its choosing.
+pub mod timer {
+    /// Operations.
+    pub const ONCE: u8 = 1;
+    pub const EVERY: u8 = 2;
+    pub const CANCEL: u8 = 3;
+    /// A test hook: the driver fails at its next interrupt, before acknowledging it.
+    pub const FAIL: u8 = 0xfe;
+
+    /// A request: 16 bytes, little endian: the operation, the tag, and for ONCE and EVERY the
+    /// interval in microseconds. A request with a tag the client has in use replaces that timer.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Request {
+        pub op: u8,
+        pub tag: u16,
+        pub us: u64,
+    }
+
+    impl Request {
+        pub fn to_bytes(&self) -> [u8; 16] {
+            let mut bytes = [0; 16];
+            bytes[0] = self.op;
+            bytes[2..4].copy_from_slice(&self.tag.to_le_bytes());
+            bytes[8..16].copy_from_slice(&self.us.to_le_bytes());
+            bytes
+        }
+
+        pub fn from_bytes(bytes: &[u8]) -> Option<Request> {
+            Some(Request {
+                op: *bytes.first()?,
+                tag: u16::from_le_bytes(bytes.get(2..4)?.try_into().ok()?),
+                us: u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?),
+            })
+        }
+    }
+
+    /// A timer's expiry, for the client at `(bus, member)`: its tag and how often it has fired
+    /// (1 for a one-shot). 12 bytes.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Fired {
+        pub tag: u16,
+        pub bus: u16,
+        pub member: u16,
+        pub count: u32,
+    }
+
+    impl Fired {
+        pub fn to_bytes(&self) -> [u8; 12] {
+            let mut bytes = [0; 12];
+            bytes[0..2].copy_from_slice(&self.tag.to_le_bytes());
+            bytes[2..4].copy_from_slice(&self.bus.to_le_bytes());
+            bytes[4..6].copy_from_slice(&self.member.to_le_bytes());
+            bytes[8..12].copy_from_slice(&self.count.to_le_bytes());
+            bytes
+        }
+
+        pub fn from_bytes(bytes: &[u8]) -> Option<Fired> {
+            let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
+            Some(Fired {
+                tag: u16_at(0)?,
+                bus: u16_at(2)?,
+                member: u16_at(4)?,
+                count: u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?),
+            })
+        }
+    }
+
+    /// Most timers the driver keeps at once (for all its clients).
+    pub const MAX_TIMERS: usize = 16;
+
+    /// One timer: whose, which, when next (counter ticks), every how many ticks (0: once), and
+    /// how often it has fired.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Timer {
+        pub bus: u16,
+        pub member: u16,
+        pub tag: u16,
+        pub deadline: u64,
+        pub period: u64,
+        pub count: u32,
+    }
+
+    /// Why a request was not taken.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Refused {
+        /// Every one of the [`MAX_TIMERS`] is in use.
+        Full,
+        /// An interval of 0, or an unknown operation.
+        BadRequest,
+    }
+
+    /// The driver's timers: the service's logic, apart from the hardware (host-tested).
+    #[derive(Clone, Copy, Debug)]
+    pub struct Table {
+        timers: [Option<Timer>; MAX_TIMERS],
+    }
+
+    impl Default for Table {
+        fn default() -> Table {
+            Table::new()
+        }
+    }
+
+    impl Table {
+        pub const fn new() -> Table {
+            Table { timers: [None; MAX_TIMERS] }
+        }
+
+        fn position(&self, bus: u16, member: u16, tag: u16) -> Option<usize> {
+            self.timers.iter().position(|t| t.is_some_and(|t| (t.bus, t.member, t.tag) == (bus, member, tag)))
+        }
+
+        /// Applies `request` from the client at `(bus, member)` at counter value `now`, with
+        /// `ticks_per_us` counter ticks a microsecond (ONCE and EVERY set or replace the
+        /// client's timer of that tag; CANCEL removes it, if it exists).
+        pub fn apply(
+            &mut self,
+            (bus, member): (u16, u16),
+            request: &Request,
+            now: u64,
+            ticks_per_us: u64,
+        ) -> Result<(), Refused> {
+            let existing = self.position(bus, member, request.tag);
+            match request.op {
+                ONCE | EVERY if request.us > 0 => {
+                    let interval = request.us.saturating_mul(ticks_per_us.max(1));
+                    let period = if request.op == EVERY { interval } else { 0 };
+                    let timer = Timer {
+                        bus,
+                        member,
+                        tag: request.tag,
+                        deadline: now.saturating_add(interval),
+                        period,
+                        count: 0,
+                    };
+                    let slot =
+                        existing.or_else(|| self.timers.iter().position(Option::is_none)).ok_or(Refused::Full)?;
+                    self.timers[slot] = Some(timer);
+                    Ok(())
+                }
+                CANCEL => {
+                    if let Some(k) = existing {
+                        self.timers[k] = None;
+                    }
+                    Ok(())
+                }
+                _ => Err(Refused::BadRequest),
+            }
+        }
+
+        /// The earliest deadline, if any timer is set.
+        pub fn next_deadline(&self) -> Option<u64> {
+            self.timers.iter().flatten().map(|t| t.deadline).min()
+        }
+
+        /// Every timer due at `now`, each as it fired (its count raised); a periodic one is set
+        /// again one period after the deadline it missed least (never in the past), a one-shot
+        /// one removed. Calls `fired` for each.
+        pub fn expire(&mut self, now: u64, mut fired: impl FnMut(&Timer)) {
+            for slot in self.timers.iter_mut() {
+                let Some(timer) = slot.as_mut() else { continue };
+                if timer.deadline > now {
+                    continue;
+                }
+                timer.count = timer.count.wrapping_add(1);
+                fired(timer);
+                match (now - timer.deadline).checked_div(timer.period) {
+                    // A one-shot timer (period 0) is done.
+                    None => *slot = None,
+                    Some(missed) => timer.deadline += (missed + 1) * timer.period,
+                }
+            }
+        }
+
+        /// How many timers are set.
+        pub fn len(&self) -> usize {
+            self.timers.iter().flatten().count()
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+    }
+
+    /// The driver's announcement at each start: how often it has been restarted (4 bytes).
+    /// Its timers do not outlive it: a client asks again for its timers when it sees one.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Ready {
+        pub restarts: u32,
+    }
+
+    impl Ready {
+        pub fn to_bytes(&self) -> [u8; 4] {
+            self.restarts.to_le_bytes()
+        }
+
+        pub fn from_bytes(bytes: &[u8]) -> Option<Ready> {
+            Some(Ready { restarts: u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) })
+        }
+    }
 }
 
 /// The block service's requests and replies (docs/bus-protocol.md, "The block service"): data
@@ -167,6 +377,59 @@ mod tests {
         assert_eq!(reply.to_bytes(), [7, 0, 2, 1]);
         assert_eq!(block::Reply::from_bytes(&reply.to_bytes()), Some(reply));
         assert_eq!(block::Reply::from_bytes(&[7, 0, 2]), None);
+    }
+
+    #[test]
+    fn timer_messages_round_trip() {
+        let request = timer::Request { op: timer::EVERY, tag: 0x0102, us: 5_000 };
+        let bytes = request.to_bytes();
+        assert_eq!(bytes[..4], [2, 0, 2, 1]);
+        assert_eq!(timer::Request::from_bytes(&bytes), Some(request));
+        assert_eq!(timer::Request::from_bytes(&bytes[..15]), None);
+        let fired = timer::Fired { tag: 7, bus: 2, member: 5, count: 70_000 };
+        assert_eq!(timer::Fired::from_bytes(&fired.to_bytes()), Some(fired));
+        assert_eq!(timer::Fired::from_bytes(&fired.to_bytes()[..11]), None);
+        let ready = timer::Ready { restarts: 3 };
+        assert_eq!(timer::Ready::from_bytes(&ready.to_bytes()), Some(ready));
+        assert_eq!(timer::Ready::from_bytes(&[1, 0]), None);
+    }
+
+    #[test]
+    fn timers_fire_in_order_and_periodic_ones_come_back() {
+        use timer::{CANCEL, EVERY, ONCE, Refused, Request, Table};
+        let mut table = Table::new();
+        let (a, b) = ((1, 2), (2, 5));
+        // 10 ticks a microsecond.
+        table.apply(a, &Request { op: ONCE, tag: 1, us: 5 }, 100, 10).unwrap();
+        table.apply(b, &Request { op: EVERY, tag: 1, us: 3 }, 100, 10).unwrap();
+        assert_eq!(table.next_deadline(), Some(130));
+        let mut seen = Vec::new();
+        table.expire(129, |t| seen.push((t.member, t.count)));
+        assert!(seen.is_empty(), "nothing is due before its deadline");
+        table.expire(130, |t| seen.push((t.member, t.count)));
+        assert_eq!(seen, [(5, 1)]);
+        assert_eq!(table.next_deadline(), Some(150), "a's one-shot at 150, b's next at 160");
+        // Late by more than a period: b fires once and is set after now, in phase.
+        seen.clear();
+        table.expire(195, |t| seen.push((t.member, t.count)));
+        assert_eq!(seen, [(2, 1), (5, 2)]);
+        assert_eq!(table.len(), 1, "the one-shot is gone");
+        assert_eq!(table.next_deadline(), Some(220));
+        // Same tag from the same client replaces; the same tag from another is another timer.
+        table.apply(b, &Request { op: ONCE, tag: 1, us: 1 }, 200, 10).unwrap();
+        assert_eq!((table.len(), table.next_deadline()), (1, Some(210)));
+        table.apply(a, &Request { op: ONCE, tag: 1, us: 1 }, 200, 10).unwrap();
+        assert_eq!(table.len(), 2);
+        table.apply(a, &Request { op: CANCEL, tag: 1, us: 0 }, 200, 10).unwrap();
+        table.apply(a, &Request { op: CANCEL, tag: 9, us: 0 }, 200, 10).unwrap();
+        assert_eq!(table.len(), 1, "a cancel of no timer is no error");
+        assert_eq!(table.apply(a, &Request { op: ONCE, tag: 2, us: 0 }, 0, 10), Err(Refused::BadRequest));
+        assert_eq!(table.apply(a, &Request { op: 9, tag: 2, us: 5 }, 0, 10), Err(Refused::BadRequest));
+        for tag in 0..timer::MAX_TIMERS as u16 - 1 {
+            table.apply((3, 3), &Request { op: EVERY, tag, us: 7 }, 0, 10).unwrap();
+        }
+        assert_eq!(table.apply((3, 4), &Request { op: EVERY, tag: 0, us: 7 }, 0, 10), Err(Refused::Full));
+        assert_eq!(table.apply((3, 3), &Request { op: EVERY, tag: 0, us: 9 }, 0, 10), Ok(()), "a replacement fits");
     }
 
     #[test]

@@ -274,7 +274,7 @@ fn run_board(suite: &hmk_boot_checks::Suite, total: &mut Tally) -> Result<(), St
     Ok(())
 }
 
-/// The heartbeat's and the crasher's member ids on the `services` bus in the boot system's plan
+/// The heartbeat's and the timer's member ids on the `services` bus in the boot system's plan
 /// for `board` (what the logger must name as their messages' senders); `None` if the plan does
 /// not resolve (the image build has already reported why) or lacks them.
 fn boot_system_members(board: &str) -> Option<(u16, u16)> {
@@ -283,7 +283,7 @@ fn boot_system_members(board: &str) -> Option<(u16, u16)> {
         let module = plan.modules.iter().find(|m| m.name == module)?;
         module.memberships.iter().find(|(bus, _)| bus == "services").map(|(_, id)| u16::from(*id))
     };
-    Some((member("heartbeat")?, member("crasher")?))
+    Some((member("heartbeat")?, member("timer")?))
 }
 
 #[cfg(test)]

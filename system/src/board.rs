@@ -92,6 +92,8 @@ pub struct DeviceNode {
     pub regions: Vec<Region>,
     /// GIC INTIDs of `interrupts` / `interrupts-extended` entries that go to the GIC.
     pub interrupts: Vec<u32>,
+    /// Those of them that `interrupt-names` names: `(name, INTID)`.
+    pub named_interrupts: Vec<(String, u32)>,
     /// `status` is absent, `"okay"` or `"ok"`.
     pub enabled: bool,
 }
@@ -330,8 +332,16 @@ impl Walker {
         }
         let enabled = node.property("status").and_then(|p| p.as_str()).is_none_or(|s| s == "okay" || s == "ok");
         let interrupt_parent = read_u32(node, "interrupt-parent").or(context.interrupt_parent);
-        let interrupts = self.interrupts(node, interrupt_parent);
-        self.devices.push(DeviceNode { path: path.to_string(), compatible, regions, interrupts, enabled });
+        let entries = self.interrupts(node, interrupt_parent);
+        let names: Vec<&str> = node
+            .property("interrupt-names")
+            .map(|p| p.value.split(|&b| b == 0).filter_map(|n| std::str::from_utf8(n).ok()).collect())
+            .unwrap_or_default();
+        let interrupts = entries.iter().map(|&(_, intid)| intid).collect();
+        let named_interrupts =
+            entries.iter().filter_map(|&(k, intid)| Some((names.get(k)?.to_string(), intid))).collect();
+        let device = DeviceNode { path: path.to_string(), compatible, regions, interrupts, named_interrupts, enabled };
+        self.devices.push(device);
     }
 
     fn regions(&self, node: fdt::node::FdtNode, context: &Context) -> Vec<Region> {
@@ -358,27 +368,31 @@ impl Walker {
     }
 
     /// GIC INTIDs of the node's `interrupts` (through its interrupt parent) and
-    /// `interrupts-extended` entries; entries for other controllers are skipped.
-    fn interrupts(&self, node: fdt::node::FdtNode, interrupt_parent: Option<u32>) -> Vec<u32> {
+    /// `interrupts-extended` entries, each with its entry's index (what `interrupt-names`
+    /// counts); entries for other controllers are skipped.
+    fn interrupts(&self, node: fdt::node::FdtNode, interrupt_parent: Option<u32>) -> Vec<(usize, u32)> {
         let mut intids = Vec::new();
         if let Some(prop) = node.property("interrupts")
             && let Some(parent) = interrupt_parent.and_then(|p| self.controller(p))
             && parent.is_gic
         {
             let cells = cells_u32(prop.value);
-            intids.extend(cells.chunks_exact(parent.interrupt_cells.max(1)).filter_map(gic_intid));
+            let entries = cells.chunks_exact(parent.interrupt_cells.max(1)).enumerate();
+            intids.extend(entries.filter_map(|(k, specifier)| Some((k, gic_intid(specifier)?))));
         }
         if let Some(prop) = node.property("interrupts-extended") {
             let cells = cells_u32(prop.value);
             let mut at = 0;
+            let mut entry = 0;
             while let Some(controller) = cells.get(at).and_then(|p| self.controller(*p)) {
                 let specifier = cells.get(at + 1..at + 1 + controller.interrupt_cells).unwrap_or_default();
                 if controller.is_gic
                     && let Some(intid) = gic_intid(specifier)
                 {
-                    intids.push(intid);
+                    intids.push((entry, intid));
                 }
                 at += 1 + controller.interrupt_cells;
+                entry += 1;
             }
         }
         intids

@@ -724,6 +724,19 @@ impl Checker<'_> {
                     self.error(span, message);
                     continue;
                 }
+                IrqEntry::Named { name: wanted } => {
+                    let named: Vec<u32> = devices
+                        .iter()
+                        .filter_map(|d| self.board.as_ref()?.devices.iter().find(|node| node.path == d.node))
+                        .flat_map(|node| node.named_interrupts.iter().filter(|(n, _)| n == wanted).map(|&(_, i)| i))
+                        .collect();
+                    if named.is_empty() && devices.len() == m.devices.len() {
+                        let message = format!("module {name:?}: none of its devices has an interrupt named {wanted:?}");
+                        self.error(span, message);
+                        continue;
+                    }
+                    named
+                }
                 IrqEntry::Intid(intid) => match self.explicit_intid(name, span.clone(), *intid) {
                     Some(intid) => vec![intid],
                     None => continue,

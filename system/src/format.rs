@@ -117,6 +117,10 @@ pub struct DeviceEntry {
 pub enum IrqEntry {
     Intid(i64),
     Word(String),
+    /// `{ name = "msi" }`: the interrupt of that name in a claimed device's `interrupt-names`.
+    Named {
+        name: String,
+    },
 }
 
 /// `restart = { policy = ..., max = ..., window_ms = ... }`.

@@ -233,6 +233,25 @@ fn explicit_address_inside_a_device_takes_only_that_range() {
 }
 
 #[test]
+fn interrupts_by_name_from_interrupt_names() {
+    // The Pi 4's PCIe root complex: interrupts SPI 147 ("pcie") and SPI 148 ("msi").
+    let pcie = "{ name = \"pcie@7d500000\" }";
+    let plan = passes(&single_module("rpi4", pcie, "{ name = \"msi\" }"), None);
+    assert_eq!(plan.modules[0].irqs, vec![180]);
+    let plan = passes(&single_module("rpi4", pcie, "{ name = \"msi\" }, { name = \"pcie\" }"), None);
+    assert_eq!(plan.modules[0].irqs, vec![180, 179]);
+    assert_eq!(
+        fails(&single_module("rpi4", pcie, "{ name = \"wakeup\" }"), None),
+        vec!["line 12: module \"m\": none of its devices has an interrupt named \"wakeup\""]
+    );
+    // The virt UART's interrupt has no name.
+    assert_eq!(
+        fails(&single_module("virt", "{ compatible = \"arm,pl011\" }", "{ name = \"rx\" }"), None),
+        vec!["line 12: module \"m\": none of its devices has an interrupt named \"rx\""]
+    );
+}
+
+#[test]
 fn explicit_intids_below_the_line_count() {
     let plan = passes(&single_module("virt", "", "40, 287"), None);
     assert_eq!(plan.modules[0].irqs, vec![40, 287]);

@@ -288,7 +288,9 @@ pub const CONSOLE_READY: &str = "console: ready on INTID";
 pub const SHELL_READY: &str = "shell: ready; type help";
 /// The last lines the boot system's logger prints: a run is complete once they appear.
 pub const SYSTEM_LAST_BEAT: &str = ": beat 3";
-pub const SYSTEM_CRASHER_BACK: &str = ": crasher back after 1 restart: fresh data, interrupt again";
+pub const SYSTEM_TIMER_BACK: &str = ": timer back after 1 restart: fresh data, interrupt again";
+/// What the timer service's client says once its timer outlived the driver's restart.
+pub const SYSTEM_TICKER: &str = ": ticker: 3 ticks, the timer restarted (1), 3 ticks more";
 
 /// The console driver's ready line on `machine`: the board's UART and its interrupt.
 fn expected_console_ready(machine: Machine) -> &'static str {
@@ -321,13 +323,13 @@ pub fn shell_session(machine: Machine) -> Vec<ShellCommand> {
                 "shell: bus root (id 1)",
                 "shell:     console      running ",
                 "shell:   bus services (id 2)",
-                "shell:       crasher ",
+                "shell:       ticker ",
             ],
         ),
         command("restart heartbeat", &["shell: restart heartbeat: done, heartbeat is running"]),
-        command("stop crasher", &["shell: stop crasher: done, crasher is stopped"]),
-        command("stop crasher", &["shell: stop crasher: not in a state for that"]),
-        command("start crasher", &["shell: start crasher: done, crasher is running"]),
+        command("stop ticker", &["shell: stop ticker: done, ticker is stopped"]),
+        command("stop ticker", &["shell: stop ticker: not in a state for that"]),
+        command("start ticker", &["shell: start ticker: done, ticker is running"]),
         command("restart nosuch", &["shell: no module \"nosuch\" (tree lists them)"]),
         command(
             "publish services 17 hello from the shell",
@@ -398,7 +400,8 @@ pub fn check_console(suite: &Suite, log: &str) -> Vec<CheckResult> {
 /// The modules of the board's boot system (`system/<board>.toml`, then the `common.toml` it
 /// includes), in plan order: `(name, program)`.
 pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str)] {
-    const SHARED: [(&str, &str); 3] = [("logger", "logger"), ("heartbeat", "heartbeat"), ("crasher", "crasher")];
+    const SHARED: [(&str, &str); 4] =
+        [("logger", "logger"), ("heartbeat", "heartbeat"), ("timer", "timer"), ("ticker", "ticker")];
     match machine {
         Machine::Virt { .. } => &[
             ("console", "console"),
@@ -409,6 +412,7 @@ pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str
             SHARED[0],
             SHARED[1],
             SHARED[2],
+            SHARED[3],
         ],
         Machine::Raspi4b => &[
             ("console", "console"),
@@ -418,6 +422,7 @@ pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str
             SHARED[0],
             SHARED[1],
             SHARED[2],
+            SHARED[3],
         ],
     }
 }
@@ -427,12 +432,12 @@ pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str
 /// the shared console while the typed text comes back.
 pub fn system_settled(machine: Machine) -> &'static [&'static str] {
     match machine {
-        Machine::Virt { .. } => &[SYSTEM_LAST_BEAT, SYSTEM_CRASHER_BACK, SYSTEM_BLK_CLIENT],
-        Machine::Raspi4b => &[SYSTEM_LAST_BEAT, SYSTEM_CRASHER_BACK, SYSTEM_GPIO_READBACK, ": mailbox: "],
+        Machine::Virt { .. } => &[SYSTEM_LAST_BEAT, SYSTEM_TIMER_BACK, SYSTEM_TICKER, SYSTEM_BLK_CLIENT],
+        Machine::Raspi4b => &[SYSTEM_LAST_BEAT, SYSTEM_TIMER_BACK, SYSTEM_TICKER, SYSTEM_GPIO_READBACK, ": mailbox: "],
     }
 }
 
-/// The bus (by id) the heartbeat's and crasher's messages the logger logs come from: `services`,
+/// The bus (by id) the heartbeat's, the timer's and the ticker's messages the logger logs come from: `services`,
 /// the second bus; the RTC driver publishes on the first, the root bus.
 pub const SYSTEM_SERVICES_BUS: u16 = 2;
 pub const SYSTEM_ROOT_BUS: u16 = 1;
@@ -492,14 +497,15 @@ pub fn check_planned_system(
 
 /// Checks the log of the `run` image for the boot system (`system/<board>.toml`): the root task's
 /// summary line and a started line per module, the logger logging the heartbeat's three beats
-/// (all from one member of the services bus), the supervisor restarting the crasher after its
-/// fault, and the logger logging the crasher's line from another member. Member ids match any
-/// number; [`check_system_members`] pins them to the plan's.
+/// (all from one member of the services bus), the supervisor restarting the timer service after
+/// its fault, the logger logging the timer's line from another member and its client's line
+/// that its periodic timer outlived the restart. Member ids match any number;
+/// [`check_system_members`] pins them to the plan's.
 pub fn check_system(suite: &Suite, log: &str) -> Vec<CheckResult> {
     check_system_members(suite, log, None)
 }
 
-/// [`check_system`], with `members` = `(heartbeat, crasher)`: their member ids on the services
+/// [`check_system`], with `members` = `(heartbeat, timer)`: their member ids on the services
 /// bus in the plan, which the logged ids must then be.
 pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)>) -> Vec<CheckResult> {
     let prefix = suite.name;
@@ -513,7 +519,7 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
     let has = |module: &str| modules.iter().any(|(m, _)| *m == module);
     let not_started: Vec<&String> = started.iter().filter(|l| !contains(l)).collect();
 
-    let restart = "supervisor: crasher failed (VM fault at 0x0), restarted (1 of 3)";
+    let restart = "supervisor: timer failed (VM fault at 0x0), restarted (1 of 3)";
     // The supervisor and the logger share the console: the supervisor's line may land inside
     // one of the logger's (seen on virt and raspi4b). The beats are read with it taken out.
     let untangled = log.replace(&format!("{restart}\n"), "");
@@ -522,9 +528,11 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
     let wanted_heartbeat = members.map(|(h, _)| h);
     let beats_ok =
         beats.iter().all(|b| b.is_some() && *b == heartbeat) && wanted_heartbeat.is_none_or(|h| heartbeat == Some(h));
-    let back = member_in(log, &from, SYSTEM_CRASHER_BACK);
-    let wanted_crasher = members.map(|(_, c)| c);
-    let back_ok = back.is_some() && back != heartbeat && wanted_crasher.is_none_or(|c| back == Some(c));
+    let back = member_in(log, &from, SYSTEM_TIMER_BACK);
+    let wanted_timer = members.map(|(_, t)| t);
+    let back_ok = back.is_some() && back != heartbeat && wanted_timer.is_none_or(|t| back == Some(t));
+    let ticker = member_in(log, &from, SYSTEM_TICKER);
+    let ticker_ok = ticker.is_some() && ticker != back && ticker != heartbeat;
 
     let mut results = vec![
         check(&name("summary"), contains(&summary), || format!("no line contains {summary:?}")),
@@ -534,12 +542,15 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
             format!("want \"{from}{member}: beat 1\" .. \"beat 3\", all from one member; found members {beats:?}")
         }),
         check(&name("restart"), contains(restart), || format!("no line contains {restart:?}")),
-        check(&name("crasher-back"), back_ok, || {
-            let member = id_text(wanted_crasher);
+        check(&name("timer-back"), back_ok, || {
+            let member = id_text(wanted_timer);
             format!(
-                "want \"{from}{member}{SYSTEM_CRASHER_BACK}\" from another member than the beats; \
+                "want \"{from}{member}{SYSTEM_TIMER_BACK}\" from another member than the beats; \
                  found member {back:?}"
             )
+        }),
+        check(&name("timer-client"), ticker_ok, || {
+            format!("want \"{from}M{SYSTEM_TICKER}\" from a third member; found member {ticker:?}")
         }),
     ];
     // What the root bus's drivers and clients said, as the logger logged it: any member.
@@ -623,7 +634,7 @@ mod tests {
     fn a_supervisor_line_inside_a_beat_is_taken_out() {
         let suite = &SUITES[0];
         let log = "system: boot: 2 buses, 0 modules\nlogger: class 17 from bus 2 member 2:\
-            supervisor: crasher failed (VM fault at 0x0), restarted (1 of 3)\n beat 1\n\
+            supervisor: timer failed (VM fault at 0x0), restarted (1 of 3)\n beat 1\n\
             logger: class 17 from bus 2 member 2: beat 2\nlogger: class 17 from bus 2 member 2: beat 3\n";
         let results = check_system_members(suite, log, Some((2, 3)));
         let beats = results.iter().find(|r| r.name.ends_with("system-beats")).unwrap();
@@ -760,10 +771,10 @@ mod tests {
         let wrong_board = check_console(&SUITES[3], &log);
         assert!(wrong_board[0].failure.as_deref().is_some_and(|why| why.contains("INTID 153")));
         // An answer missing fails that command only.
-        let unanswered = log.replace("shell: stop crasher: done, crasher is stopped ...\n", "");
+        let unanswered = log.replace("shell: stop ticker: done, ticker is stopped ...\n", "");
         let results = check_console(&SUITES[0], &unanswered);
         let failed: Vec<&str> = results.iter().filter(|r| r.failure.is_some()).map(|r| r.name.as_str()).collect();
-        assert_eq!(failed, ["virt-gic2/shell/04-stop-crasher"]);
+        assert_eq!(failed, ["virt-gic2/shell/04-stop-ticker"]);
         // An answer before its command's echo does not count.
         let early =
             log.replacen("\nhelp\n", "\n", 1).replacen("shell: commands: ...\n", "shell: commands: ...\nhelp\n", 1);
@@ -781,7 +792,7 @@ mod tests {
     }
 
     const SYSTEM_LOG: &str = "root task: hello from EL0\n\
-        system: virt: 2 buses, 8 modules\n\
+        system: virt: 2 buses, 9 modules\n\
         system: module console (console) started\n\
         system: module rtc (rtc) started\n\
         system: module blk (virtio-blk) started\n\
@@ -789,12 +800,14 @@ mod tests {
         system: module shell (shell) started\n\
         system: module logger (logger) started\n\
         system: module heartbeat (heartbeat) started\n\
-        system: module crasher (crasher) started\n\
+        system: module timer (timer) started\n\
+        system: module ticker (ticker) started\n\
         [logger] logger: class 17 from bus 2 member 2: beat 1\n\
         logger: class 17 from bus 2 member 2: beat 2\n\
-        supervisor: crasher failed (VM fault at 0x0), restarted (1 of 3)\n\
+        supervisor: timer failed (VM fault at 0x0), restarted (1 of 3)\n\
         logger: class 17 from bus 2 member 2: beat 3\n\
-        logger: class 17 from bus 2 member 3: crasher back after 1 restart: fresh data, interrupt again\n\
+        logger: class 17 from bus 2 member 3: timer back after 1 restart: fresh data, interrupt again\n\
+        logger: class 17 from bus 2 member 4: ticker: 3 ticks, the timer restarted (1), 3 ticks more\n\
         logger: class 17 from bus 1 member 1: rtc: 2026-12-03 07:41:05 UTC (PL031 at 0x9010000)\n\
         logger: class 17 from bus 1 member 2: virtio-blk: 2048 sectors; 512 B at sector 1 and 4 KiB at sector 8 \
         read back as written\n\
@@ -803,14 +816,14 @@ mod tests {
 
     fn system_failures(log: &str, members: Option<(u16, u16)>) -> Vec<String> {
         let results = check_system_members(&SUITES[0], log, members);
-        assert_eq!(results.len(), 8);
+        assert_eq!(results.len(), 9);
         results.into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
     }
 
     #[test]
     fn the_pi_system_log_checks_the_gpio_read_back() {
         let log = SYSTEM_LOG
-            .replace("system: virt: 2 buses, 8 modules", "system: rpi4: 2 buses, 6 modules")
+            .replace("system: virt: 2 buses, 9 modules", "system: rpi4: 2 buses, 7 modules")
             .replace("system: module rtc (rtc) started", "system: module gpio (gpio) started")
             .replace("system: module blk (virtio-blk) started\n", "")
             .replace("system: module blk-check (blk-check) started\n", "")
@@ -821,7 +834,7 @@ mod tests {
         let failures = |log: &str| -> Vec<String> {
             check_system(&SUITES[3], log).into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
         };
-        let log = log.replace("system: rpi4: 2 buses, 6 modules", "system: rpi4: 2 buses, 7 modules").replace(
+        let log = log.replace("system: rpi4: 2 buses, 7 modules", "system: rpi4: 2 buses, 8 modules").replace(
             "system: module logger (logger) started",
             "system: module mailbox (mailbox) started\nsystem: module logger (logger) started\n\
              logger: class 17 from bus 1 member 2: mailbox: revision 0xb03115, serial 0x0, \
@@ -844,7 +857,7 @@ mod tests {
     #[test]
     fn each_missing_system_line_fails_its_check() {
         let fails = |from: &str, to: &str| system_failures(&SYSTEM_LOG.replace(from, to), None);
-        assert_eq!(fails("2 buses, 8 modules", "2 buses, 3 modules"), ["virt-gic2/system-summary"]);
+        assert_eq!(fails("2 buses, 9 modules", "2 buses, 3 modules"), ["virt-gic2/system-summary"]);
         assert_eq!(
             fails("driver restarted (1), read back identical", "driver restarted (0), read back identical"),
             ["virt-gic2/system-blk-client"]
@@ -853,19 +866,21 @@ mod tests {
         assert_eq!(fails("2026-12-03 07:41:05", "1970-01-01 00:00:00"), ["virt-gic2/system-rtc"]);
         assert_eq!(fails("07:41:05 UTC", "07:61:05 UTC"), ["virt-gic2/system-rtc"]);
         assert_eq!(fails("0x9010000)", "0x9000000)"), ["virt-gic2/system-rtc"]);
-        assert_eq!(fails("module crasher (crasher) started", "module crasher"), ["virt-gic2/system-started"]);
+        assert_eq!(fails("module timer (timer) started", "module timer"), ["virt-gic2/system-started"]);
         assert_eq!(fails(": beat 2", ": beat 22"), ["virt-gic2/system-beats"]);
         assert_eq!(fails("member 2: beat 3", "member 4: beat 3"), ["virt-gic2/system-beats"]);
         assert_eq!(fails("(1 of 3)", "(2 of 3)"), ["virt-gic2/system-restart"]);
-        assert_eq!(fails("member 3: crasher", "member 2: crasher"), ["virt-gic2/system-crasher-back"]);
+        assert_eq!(fails("member 3: timer", "member 2: timer"), ["virt-gic2/system-timer-back"]);
         assert_eq!(
             fails("class 17 from bus 2 member 3", "class 17 from bus 1 member 3"),
-            ["virt-gic2/system-crasher-back"]
+            ["virt-gic2/system-timer-back"]
         );
+        assert_eq!(fails("3 ticks more", "no more ticks"), ["virt-gic2/system-timer-client"]);
+        assert_eq!(fails("member 4: ticker", "member 3: ticker"), ["virt-gic2/system-timer-client"]);
         assert_eq!(
             system_failures(SYSTEM_LOG, Some((3, 2))),
-            ["virt-gic2/system-beats", "virt-gic2/system-crasher-back"]
+            ["virt-gic2/system-beats", "virt-gic2/system-timer-back"]
         );
-        assert_eq!(system_failures("", None).len(), 8);
+        assert_eq!(system_failures("", None).len(), 9);
     }
 }

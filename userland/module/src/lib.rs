@@ -165,6 +165,11 @@ impl Context {
         self.info.seats().get(seat).map(|s| s.bus as u16)
     }
 
+    /// What buses stamp as the origin of what it publishes on seat `seat`: `(bus, member id)`.
+    pub fn seat_origin(&self, seat: usize) -> Option<(u16, u16)> {
+        self.info.seats().get(seat).map(|s| (s.bus as u16, s.member as u16))
+    }
+
     /// Its membership of bus seat `seat`.
     pub fn bus(&self, seat: usize) -> Option<&Member> {
         self.members.get(seat)?.as_ref()
