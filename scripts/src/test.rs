@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn the_boot_system_names_its_members() {
-        assert_eq!(boot_system_members("virt"), Some((2, 3)));
-        assert_eq!(boot_system_members("rpi4"), Some((2, 3)));
+        assert_eq!(boot_system_members("virt"), Some((3, 4)));
+        assert_eq!(boot_system_members("rpi4"), Some((3, 4)));
     }
 }
