@@ -24,6 +24,64 @@ pub mod classes {
     pub const TIMER_REQUEST: u8 = 27;
     pub const TIMER_FIRED: u8 = 28;
     pub const TIMER_READY: u8 = 29;
+    /// The board service (the Pi's VideoCore mailbox): a request (no payload), and its reply,
+    /// [`super::board::Facts`].
+    pub const BOARD_REQUEST: u8 = 30;
+    pub const BOARD_REPLY: u8 = 31;
+}
+
+/// The board service's reply: what the firmware says about the board.
+pub mod board {
+    /// 24 bytes, little endian: revision (0..4), the ARM's memory base (4..8) and size (8..12),
+    /// the SoC temperature in thousandths of a degree Celsius (12..16, `u32::MAX`: unknown),
+    /// the serial number (16..24).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Facts {
+        pub revision: u32,
+        pub serial: u64,
+        pub memory_base: u32,
+        pub memory_size: u32,
+        pub millidegrees: Option<u32>,
+    }
+
+    impl Facts {
+        pub fn to_bytes(&self) -> [u8; 24] {
+            let mut bytes = [0; 24];
+            bytes[0..4].copy_from_slice(&self.revision.to_le_bytes());
+            bytes[4..8].copy_from_slice(&self.memory_base.to_le_bytes());
+            bytes[8..12].copy_from_slice(&self.memory_size.to_le_bytes());
+            bytes[12..16].copy_from_slice(&self.millidegrees.unwrap_or(u32::MAX).to_le_bytes());
+            bytes[16..24].copy_from_slice(&self.serial.to_le_bytes());
+            bytes
+        }
+
+        pub fn from_bytes(bytes: &[u8]) -> Option<Facts> {
+            let u32_at = |at: usize| Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+            Some(Facts {
+                revision: u32_at(0)?,
+                memory_base: u32_at(4)?,
+                memory_size: u32_at(8)?,
+                millidegrees: u32_at(12).filter(|&t| t != u32::MAX),
+                serial: u64::from_le_bytes(bytes.get(16..24)?.try_into().ok()?),
+            })
+        }
+    }
+
+    impl core::fmt::Display for Facts {
+        /// `revision 0x..., serial 0x..., ARM memory 0x...0x..., 25.0 C`.
+        fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+            let end = u64::from(self.memory_base) + u64::from(self.memory_size);
+            write!(
+                f,
+                "revision {:#x}, serial {:#x}, ARM memory {:#x}..{end:#x}, ",
+                self.revision, self.serial, self.memory_base
+            )?;
+            match self.millidegrees {
+                Some(m) => write!(f, "{}.{} C", m / 1000, m % 1000 / 100),
+                None => f.write_str("temperature unknown"),
+            }
+        }
+    }
 }
 
 /// The timer service's messages (docs/bus-protocol.md, "The timer service"): one driver of
@@ -430,6 +488,23 @@ mod tests {
         }
         assert_eq!(table.apply((3, 4), &Request { op: EVERY, tag: 0, us: 7 }, 0, 10), Err(Refused::Full));
         assert_eq!(table.apply((3, 3), &Request { op: EVERY, tag: 0, us: 9 }, 0, 10), Ok(()), "a replacement fits");
+    }
+
+    #[test]
+    fn board_facts_round_trip_and_read() {
+        let facts = board::Facts {
+            revision: 0xb03115,
+            serial: 0x1000_0000_abcd,
+            memory_base: 0,
+            memory_size: 0x3c00_0000,
+            millidegrees: Some(25_000),
+        };
+        assert_eq!(board::Facts::from_bytes(&facts.to_bytes()), Some(facts));
+        assert_eq!(facts.to_string(), "revision 0xb03115, serial 0x10000000abcd, ARM memory 0x0..0x3c000000, 25.0 C");
+        let unknown = board::Facts { millidegrees: None, ..facts };
+        assert_eq!(board::Facts::from_bytes(&unknown.to_bytes()), Some(unknown));
+        assert!(unknown.to_string().ends_with("temperature unknown"));
+        assert_eq!(board::Facts::from_bytes(&facts.to_bytes()[..23]), None);
     }
 
     #[test]

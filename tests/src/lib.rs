@@ -348,10 +348,13 @@ pub fn shell_session(machine: Machine) -> Vec<ShellCommand> {
             command("time", &["shell: time: 20"]),
             command("blk write 5 written by the shell", &["shell: blk: sector 5 written"]),
             command("blk read 5", &["shell: blk: sector 5: \"written by the shell\""]),
+            command("board", &["shell: board: no board service answered"]),
         ]),
-        Machine::Raspi4b => {
-            session.push(command("blk read 5", &["shell: blk: no block service on this system"]));
-        }
+        Machine::Raspi4b => session.extend([
+            command("blk read 5", &["shell: blk: no block service on this system"]),
+            command("board", &["shell: board: revision 0xb03115, serial 0x0, ARM memory 0x0..0x3c000000, "]),
+            command("time", &["shell: time: up ", "shell: time: no time-of-day service answered"]),
+        ]),
     }
     session
 }

@@ -2,20 +2,21 @@
 //! the firmware answers property requests (the Raspberry Pi firmware's mailbox property
 //! interface, channel 8). At start it asks for the board revision, the serial number, the ARM's
 //! memory and the SoC temperature, in one request built in its DMA page, and says what the
-//! firmware answered on its first bus (class 17, scope global). QEMU `raspi4b` models the
-//! interface (its temperature is fixed).
+//! firmware answered on its first bus (class 17, scope global). Then it serves the board
+//! service: to each request (class 30) it asks the firmware again and publishes the facts
+//! (class 31, scope global). QEMU `raspi4b` models the interface (its temperature is fixed).
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-use hm_module::{Context, Module, Scope};
+use hm_module::services::board::Facts;
+use hm_module::services::classes;
+use hm_module::{Context, Message, Module, Scope};
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, WriteOnly};
 
-/// The class the demonstration programs talk on.
-const STATUS: u8 = 17;
 /// The property channel: the firmware reads a request buffer and writes its answers there.
 const PROPERTY_CHANNEL: u32 = 8;
 /// Where the VideoCore sees ARM memory, uncached (the first GiB only).
@@ -99,7 +100,31 @@ fn call(mailbox: &Mailbox, bus_address: u32) -> bool {
     }
 }
 
-struct MailboxDriver;
+/// The driver: its registers and its DMA page's two addresses, once it has them.
+struct MailboxDriver {
+    device: Option<(&'static Mailbox, Buffer, u32)>,
+}
+
+impl MailboxDriver {
+    /// Asks the firmware for the board's facts.
+    fn facts(&self) -> Result<Facts, u32> {
+        let Some((mailbox, buffer, bus_address)) = &self.device else { return Err(0) };
+        let values = build_request(buffer);
+        call(mailbox, *bus_address);
+        let answered = |k: usize| buffer.get(1) == RESPONSE && buffer.get(values[k] - 1) & RESPONSE != 0;
+        let word = |k: usize, w: usize| buffer.get(values[k] + w);
+        if !(answered(0) && answered(1) && answered(2)) {
+            return Err(buffer.get(1));
+        }
+        Ok(Facts {
+            revision: word(0, 0),
+            serial: u64::from(word(1, 1)) << 32 | u64::from(word(1, 0)),
+            memory_base: word(2, 0),
+            memory_size: word(2, 1),
+            millidegrees: answered(3).then(|| word(3, 1)),
+        })
+    }
+}
 
 impl Module for MailboxDriver {
     fn init(&mut self, cx: &mut Context) {
@@ -114,30 +139,23 @@ impl Module for MailboxDriver {
             log::warn!("DMA page at {paddr:#x} is beyond the VideoCore's reach");
             return;
         };
-        let buffer = Buffer(vaddr as *mut u32);
-        let values = build_request(&buffer);
-        call(mailbox, bus_address);
-        let answered = |k: usize| buffer.get(1) == RESPONSE && buffer.get(values[k] - 1) & RESPONSE != 0;
-        let word = |k: usize, w: usize| buffer.get(values[k] + w);
-        let line = if answered(0) && answered(1) && answered(2) {
-            let serial = u64::from(word(1, 1)) << 32 | u64::from(word(1, 0));
-            let temperature = if answered(3) {
-                let millidegrees = word(3, 1);
-                alloc::format!("{}.{} C", millidegrees / 1000, millidegrees % 1000 / 100)
-            } else {
-                "unknown".into()
-            };
-            alloc::format!(
-                "mailbox: revision {:#x}, serial {serial:#x}, ARM memory {:#x}..{:#x}, {temperature}",
-                word(0, 0),
-                word(2, 0),
-                u64::from(word(2, 0)) + u64::from(word(2, 1)),
-            )
-        } else {
-            alloc::format!("mailbox: the firmware did not answer (code {:#x})", buffer.get(1))
+        self.device = Some((mailbox, Buffer(vaddr as *mut u32), bus_address));
+        let line = match self.facts() {
+            Ok(facts) => alloc::format!("mailbox: {facts}"),
+            Err(code) => alloc::format!("mailbox: the firmware did not answer (code {code:#x})"),
         };
-        let _ = cx.publish(STATUS, Scope::Global, line.as_bytes());
+        let _ = cx.publish(classes::STATUS, Scope::Global, line.as_bytes());
+    }
+
+    fn message(&mut self, cx: &mut Context, seat: usize, message: &Message) {
+        if message.header.class != classes::BOARD_REQUEST {
+            return;
+        }
+        // Asked afresh each time: the temperature changes.
+        if let Ok(facts) = self.facts() {
+            let _ = cx.publish_on(seat, classes::BOARD_REPLY, Scope::Global, &facts.to_bytes());
+        }
     }
 }
 
-hm_module::module!(MailboxDriver);
+hm_module::module!(MailboxDriver { device: None });

@@ -4,8 +4,9 @@
 //! and restart them through the control capability its description grants; it publishes and
 //! reads bus statistics through its own memberships; it asks the time service for the time of
 //! day and the block service for sectors. `help` lists the commands. At its start it prints
-//! the tree. Its description subscribes it to classes 21 (block replies), 23 (time replies)
-//! and 25 (typed lines).
+//! the tree. A service that does not answer within 300 ms (a one-shot timer of the timer
+//! service) is said to be missing. Its description subscribes it to classes 21 (block
+//! replies), 23 (time replies), 25 (typed lines), 28 (timer expiries) and 31 (board replies).
 #![no_std]
 #![no_main]
 
@@ -15,16 +16,19 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use hm_module::services::block::{self, SECTOR_BYTES};
+use hm_module::services::board::Facts;
+use hm_module::services::timer::{self, Fired};
 use hm_module::services::{classes, time_from_reply, utc_text};
 use hm_module::{Context, Control, Message, Module, Scope, State};
 
-const HELP: [&str; 11] = [
+const HELP: [&str; 12] = [
     "commands:",
     "  tree                        buses and modules: state, restarts, priority, budget, CPU, memory",
     "  restart NAME | stop NAME | start NAME",
     "  publish BUS CLASS TEXT      publish TEXT under CLASS on BUS, scope global",
     "  stats BUS                   what BUS delivered and dropped, in all and per member",
     "  time                        time since boot, and the time of day from the time service",
+    "  board                       the board's facts from the board service (the Pi's firmware)",
     "  blk read SECTOR             a sector through the block service, as text",
     "  blk write SECTOR TEXT       TEXT (zero-filled) to a sector through the block service",
     "  help                        this list",
@@ -38,6 +42,9 @@ const BUFFERS: &str = "disk-buffers";
 /// Block request tags the shell uses: reads and writes.
 const READ_TAG: u16 = 0x5e11;
 const WRITE_TAG: u16 = 0x5e12;
+/// How long the shell waits for a service's answer (a one-shot timer of the timer service,
+/// tagged with the service's reply class).
+const ANSWER_WAIT_US: u64 = 300_000;
 
 fn say(line: &str) {
     log::info!("{line}");
@@ -58,6 +65,8 @@ fn uptime_ms() -> u64 {
 struct Shell {
     /// The sector a block request in flight is about, if one is.
     block_sector: Option<u64>,
+    /// The services asked and not answered yet: their reply classes.
+    awaited: Vec<u8>,
 }
 
 impl Shell {
@@ -170,12 +179,39 @@ impl Shell {
         Ok(())
     }
 
-    fn time(cx: &Context) -> Result<(), String> {
+    /// Publishes a request for a service that answers with `reply` and waits for that, up to
+    /// [`ANSWER_WAIT_US`] (the timer service says when the wait is over).
+    fn ask(&mut self, cx: &Context, request: u8, reply: u8) -> Result<(), String> {
+        cx.publish(request, Scope::Global, &[]).map_err(|e| format!("publishing the request: {e:?}"))?;
+        if !self.awaited.contains(&reply) {
+            self.awaited.push(reply);
+        }
+        let wait = timer::Request { op: timer::ONCE, tag: u16::from(reply), us: ANSWER_WAIT_US };
+        let _ = cx.publish(classes::TIMER_REQUEST, Scope::Global, &wait.to_bytes());
+        Ok(())
+    }
+
+    /// A reply of class `reply` came: no longer awaited.
+    fn answered(&mut self, reply: u8) {
+        self.awaited.retain(|&c| c != reply);
+    }
+
+    /// The wait for the reply of class `class` is over.
+    fn wait_over(&mut self, class: u8) {
+        if !self.awaited.contains(&class) {
+            return;
+        }
+        self.answered(class);
+        match class {
+            classes::TIME_REPLY => say("time: no time-of-day service answered"),
+            _ => say("board: no board service answered"),
+        }
+    }
+
+    fn time(&mut self, cx: &Context) -> Result<(), String> {
         let ms = uptime_ms();
         say(&format!("time: up {}.{:03} s", ms / 1000, ms % 1000));
-        // The time service answers on the bus; the answer is printed when it comes.
-        cx.publish(classes::TIME_REQUEST, Scope::Global, &[]).map_err(|e| format!("time: {e:?}"))?;
-        Ok(())
+        self.ask(cx, classes::TIME_REQUEST, classes::TIME_REPLY).map_err(|e| format!("time: {e}"))
     }
 
     fn block(&mut self, cx: &Context, words: &[&str], rest: &str) -> Result<(), String> {
@@ -250,7 +286,8 @@ impl Shell {
             [verb @ ("restart" | "stop" | "start"), name] => Self::supervise(cx, verb, name),
             ["publish", bus, class, _, ..] => Self::publish(cx, bus, class, rest_after(3)),
             ["stats", bus] => Self::stats(cx, bus),
-            ["time"] => Self::time(cx),
+            ["time"] => self.time(cx),
+            ["board"] => self.ask(cx, classes::BOARD_REQUEST, classes::BOARD_REPLY).map_err(|e| format!("board: {e}")),
             ["blk", args @ ..] => self.block(cx, args, rest_after(3)),
             [verb @ ("restart" | "stop" | "start"), ..] => Err(format!("{verb} takes one module name")),
             ["publish", ..] => Err(String::from("publish BUS CLASS TEXT")),
@@ -283,8 +320,24 @@ impl Module for Shell {
             }
             classes::TIME_REPLY => {
                 if let Some(seconds) = time_from_reply(message.bytes()) {
+                    self.answered(classes::TIME_REPLY);
                     let from = cx.member_name(message.header.origin_bus, message.header.origin_member).unwrap_or("?");
                     say(&format!("time: {} UTC (from {from})", utc_text(seconds as i64)));
+                }
+            }
+            classes::BOARD_REPLY => {
+                if let Some(facts) = Facts::from_bytes(message.bytes()) {
+                    self.answered(classes::BOARD_REPLY);
+                    let from = cx.member_name(message.header.origin_bus, message.header.origin_member).unwrap_or("?");
+                    say(&format!("board: {facts} (from {from})"));
+                }
+            }
+            classes::TIMER_FIRED => {
+                if let Some(fired) = Fired::from_bytes(message.bytes())
+                    && cx.seat_origin(0) == Some((fired.bus, fired.member))
+                    && let Ok(class) = u8::try_from(fired.tag)
+                {
+                    self.wait_over(class);
                 }
             }
             classes::BLOCK_REPLY => {
@@ -299,4 +352,4 @@ impl Module for Shell {
     }
 }
 
-hm_module::module!(Shell { block_sector: None });
+hm_module::module!(Shell { block_sector: None, awaited: Vec::new() });
