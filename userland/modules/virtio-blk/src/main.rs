@@ -308,6 +308,16 @@ impl Blk {
 }
 
 impl Module for Blk {
+    /// An interrupt the event loop took: one a transfer did not wait for (its request was done
+    /// when the transfer first looked), delivered after it returned. Acknowledged at the
+    /// device and the line, or the line would stay masked and the next transfer wait forever.
+    fn interrupt(&mut self, cx: &mut Context, irq: usize) {
+        if let Some(disk) = &self.disk {
+            disk.regs.interrupt_ack.set(disk.regs.interrupt_status.get());
+        }
+        let _ = cx.ack(irq);
+    }
+
     fn message(&mut self, cx: &mut Context, _seat: usize, message: &Message) {
         if message.header.class != REQUEST {
             return;
