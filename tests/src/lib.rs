@@ -289,6 +289,9 @@ pub const SHELL_READY: &str = "shell: ready; type help";
 /// The last lines the boot system's logger prints: a run is complete once they appear.
 pub const SYSTEM_LAST_BEAT: &str = ": beat 3";
 pub const SYSTEM_TIMER_BACK: &str = ": timer back after 1 restart: fresh data, interrupt again";
+/// What the supervisor and the restarted module say of a module's panic.
+pub const SYSTEM_PANIC_RESTART: &str = "supervisor: panicker failed (it panicked), restarted (1 of 3)";
+pub const SYSTEM_PANICKER_BACK: &str = ": panicker back after a panic, restart 1";
 /// What the timer service's client says once its timer outlived the driver's restart.
 pub const SYSTEM_TICKER: &str = ": ticker: 3 ticks, the timer restarted (1), 3 ticks more";
 
@@ -403,8 +406,13 @@ pub fn check_console(suite: &Suite, log: &str) -> Vec<CheckResult> {
 /// The modules of the board's boot system (`system/<board>.toml`, then the `common.toml` it
 /// includes), in plan order: `(name, program)`.
 pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str)] {
-    const SHARED: [(&str, &str); 4] =
-        [("logger", "logger"), ("heartbeat", "heartbeat"), ("timer", "timer"), ("ticker", "ticker")];
+    const SHARED: [(&str, &str); 5] = [
+        ("logger", "logger"),
+        ("heartbeat", "heartbeat"),
+        ("timer", "timer"),
+        ("ticker", "ticker"),
+        ("panicker", "panicker"),
+    ];
     match machine {
         Machine::Virt { .. } => &[
             ("console", "console"),
@@ -416,6 +424,7 @@ pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str
             SHARED[1],
             SHARED[2],
             SHARED[3],
+            SHARED[4],
         ],
         Machine::Raspi4b => &[
             ("console", "console"),
@@ -426,6 +435,7 @@ pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str
             SHARED[1],
             SHARED[2],
             SHARED[3],
+            SHARED[4],
         ],
     }
 }
@@ -435,8 +445,17 @@ pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str
 /// the shared console while the typed text comes back.
 pub fn system_settled(machine: Machine) -> &'static [&'static str] {
     match machine {
-        Machine::Virt { .. } => &[SYSTEM_LAST_BEAT, SYSTEM_TIMER_BACK, SYSTEM_TICKER, SYSTEM_BLK_CLIENT],
-        Machine::Raspi4b => &[SYSTEM_LAST_BEAT, SYSTEM_TIMER_BACK, SYSTEM_TICKER, SYSTEM_GPIO_READBACK, ": mailbox: "],
+        Machine::Virt { .. } => {
+            &[SYSTEM_LAST_BEAT, SYSTEM_TIMER_BACK, SYSTEM_TICKER, SYSTEM_PANICKER_BACK, SYSTEM_BLK_CLIENT]
+        }
+        Machine::Raspi4b => &[
+            SYSTEM_LAST_BEAT,
+            SYSTEM_TIMER_BACK,
+            SYSTEM_TICKER,
+            SYSTEM_PANICKER_BACK,
+            SYSTEM_GPIO_READBACK,
+            ": mailbox: ",
+        ],
     }
 }
 
@@ -525,7 +544,7 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
     let restart = "supervisor: timer failed (VM fault at 0x0), restarted (1 of 3)";
     // The supervisor and the logger share the console: the supervisor's line may land inside
     // one of the logger's (seen on virt and raspi4b). The beats are read with it taken out.
-    let untangled = log.replace(&format!("{restart}\n"), "");
+    let untangled = log.replace(&format!("{restart}\n"), "").replace(&format!("{SYSTEM_PANIC_RESTART}\n"), "");
     let beats: Vec<Option<u16>> = (1..=3).map(|n| member_in(&untangled, &from, &format!(": beat {n}"))).collect();
     let heartbeat = beats[0];
     let wanted_heartbeat = members.map(|(h, _)| h);
@@ -555,6 +574,11 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
         check(&name("timer-client"), ticker_ok, || {
             format!("want \"{from}M{SYSTEM_TICKER}\" from a third member; found member {ticker:?}")
         }),
+        check(
+            &name("panic"),
+            contains(SYSTEM_PANIC_RESTART) && member_in(log, &from, SYSTEM_PANICKER_BACK).is_some(),
+            || format!("want lines with {SYSTEM_PANIC_RESTART:?} and \"{from}M{SYSTEM_PANICKER_BACK}\""),
+        ),
     ];
     // What the root bus's drivers and clients said, as the logger logged it: any member.
     let from = format!("logger: class 17 from bus {SYSTEM_ROOT_BUS} member ");
@@ -795,7 +819,7 @@ mod tests {
     }
 
     const SYSTEM_LOG: &str = "root task: hello from EL0\n\
-        system: virt: 2 buses, 9 modules\n\
+        system: virt: 2 buses, 10 modules\n\
         system: module console (console) started\n\
         system: module rtc (rtc) started\n\
         system: module blk (virtio-blk) started\n\
@@ -805,6 +829,9 @@ mod tests {
         system: module heartbeat (heartbeat) started\n\
         system: module timer (timer) started\n\
         system: module ticker (ticker) started\n\
+        system: module panicker (panicker) started\n\
+        supervisor: panicker failed (it panicked), restarted (1 of 3)\n\
+        logger: class 17 from bus 2 member 6: panicker back after a panic, restart 1\n\
         [logger] logger: class 17 from bus 2 member 2: beat 1\n\
         logger: class 17 from bus 2 member 2: beat 2\n\
         supervisor: timer failed (VM fault at 0x0), restarted (1 of 3)\n\
@@ -819,14 +846,14 @@ mod tests {
 
     fn system_failures(log: &str, members: Option<(u16, u16)>) -> Vec<String> {
         let results = check_system_members(&SUITES[0], log, members);
-        assert_eq!(results.len(), 9);
+        assert_eq!(results.len(), 10);
         results.into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
     }
 
     #[test]
     fn the_pi_system_log_checks_the_gpio_read_back() {
         let log = SYSTEM_LOG
-            .replace("system: virt: 2 buses, 9 modules", "system: rpi4: 2 buses, 7 modules")
+            .replace("system: virt: 2 buses, 10 modules", "system: rpi4: 2 buses, 8 modules")
             .replace("system: module rtc (rtc) started", "system: module gpio (gpio) started")
             .replace("system: module blk (virtio-blk) started\n", "")
             .replace("system: module blk-check (blk-check) started\n", "")
@@ -837,7 +864,7 @@ mod tests {
         let failures = |log: &str| -> Vec<String> {
             check_system(&SUITES[3], log).into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
         };
-        let log = log.replace("system: rpi4: 2 buses, 7 modules", "system: rpi4: 2 buses, 8 modules").replace(
+        let log = log.replace("system: rpi4: 2 buses, 8 modules", "system: rpi4: 2 buses, 9 modules").replace(
             "system: module logger (logger) started",
             "system: module mailbox (mailbox) started\nsystem: module logger (logger) started\n\
              logger: class 17 from bus 1 member 2: mailbox: revision 0xb03115, serial 0x0, \
@@ -860,7 +887,9 @@ mod tests {
     #[test]
     fn each_missing_system_line_fails_its_check() {
         let fails = |from: &str, to: &str| system_failures(&SYSTEM_LOG.replace(from, to), None);
-        assert_eq!(fails("2 buses, 9 modules", "2 buses, 3 modules"), ["virt-gic2/system-summary"]);
+        assert_eq!(fails("2 buses, 10 modules", "2 buses, 3 modules"), ["virt-gic2/system-summary"]);
+        assert_eq!(fails("(it panicked)", "(VM fault at 0x0)"), ["virt-gic2/system-panic"]);
+        assert_eq!(fails("after a panic, restart 1", "after a panic, restart 0"), ["virt-gic2/system-panic"]);
         assert_eq!(
             fails("driver restarted (1), read back identical", "driver restarted (0), read back identical"),
             ["virt-gic2/system-blk-client"]
@@ -872,7 +901,10 @@ mod tests {
         assert_eq!(fails("module timer (timer) started", "module timer"), ["virt-gic2/system-started"]);
         assert_eq!(fails(": beat 2", ": beat 22"), ["virt-gic2/system-beats"]);
         assert_eq!(fails("member 2: beat 3", "member 4: beat 3"), ["virt-gic2/system-beats"]);
-        assert_eq!(fails("(1 of 3)", "(2 of 3)"), ["virt-gic2/system-restart"]);
+        assert_eq!(
+            fails("VM fault at 0x0), restarted (1 of 3)", "VM fault at 0x0), restarted (2 of 3)"),
+            ["virt-gic2/system-restart"]
+        );
         assert_eq!(fails("member 3: timer", "member 2: timer"), ["virt-gic2/system-timer-back"]);
         assert_eq!(
             fails("class 17 from bus 2 member 3", "class 17 from bus 1 member 3"),
@@ -884,6 +916,6 @@ mod tests {
             system_failures(SYSTEM_LOG, Some((3, 2))),
             ["virt-gic2/system-beats", "virt-gic2/system-timer-back"]
         );
-        assert_eq!(system_failures("", None).len(), 9);
+        assert_eq!(system_failures("", None).len(), 10);
     }
 }

@@ -364,13 +364,28 @@ fn frequency() -> u64 {
 struct Fault {
     label: u64,
     address: u64,
+    /// For an unknown-syscall fault: the number, and the x0 word (a module's end reason).
+    syscall: (i64, u64),
+}
+
+impl Fault {
+    /// Whether the module ended itself (its entry returned) rather than failing: what only an
+    /// `always` policy restarts.
+    fn is_exit(&self) -> bool {
+        self.label == 2 && self.syscall == (syscall::number::MODULE_END, syscall::end::RETURNED)
+    }
 }
 
 impl core::fmt::Display for Fault {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self.label {
             1 => write!(f, "capability fault on {:#x}", self.address),
-            2 => f.write_str("unknown syscall"),
+            2 if self.syscall.0 == syscall::number::MODULE_END => match self.syscall.1 {
+                syscall::end::RETURNED => f.write_str("its entry returned"),
+                syscall::end::PANICKED => f.write_str("it panicked"),
+                other => write!(f, "it ended (reason {other})"),
+            },
+            2 => write!(f, "unknown syscall {}", self.syscall.0),
             3 => f.write_str("user exception"),
             6 => write!(f, "VM fault at {:#x}", self.address),
             other => write!(f, "fault {other}"),
@@ -393,11 +408,19 @@ pub fn supervise(mut system: System) -> ! {
         let Some(module) = system.modules.iter_mut().find(|m| m.index == index) else {
             continue;
         };
-        let fault = Fault { label: message.info.label(), address: message.mrs[1] };
+        // An unknown-syscall fault's syscall word is MR12, in the IPC buffer.
+        let syscall_word = ipc_buffer().msg[12] as i64;
+        let fault =
+            Fault { label: message.info.label(), address: message.mrs[1], syscall: (syscall_word, message.mrs[0]) };
         let name = module.plan.name;
         let (max, window_ms) = match module.plan.restart {
             RestartPlan::Never => {
                 log::info!("supervisor: {name} failed ({fault}), not restarted (its policy is never)");
+                module.state = State::Failed;
+                continue;
+            }
+            RestartPlan::OnFault { .. } if fault.is_exit() => {
+                log::info!("supervisor: {name} ended ({fault}), not restarted (its policy restarts after faults)");
                 module.state = State::Failed;
                 continue;
             }

@@ -17,6 +17,10 @@
 //! statics of the program's image. A restarted module runs `_start` again over the same image:
 //! the stack starts over, the heap is made anew over the same arena (whatever the previous run
 //! allocated is forgotten) and the logger, already set, stays.
+//!
+//! A module that panics or whose entry returns tells its parent so, by a fault the parent
+//! receives as its fault handler ([`hmk_sys::syscall::report_end`]); the root task suspends
+//! itself instead.
 #![no_std]
 
 extern crate alloc;
@@ -144,8 +148,21 @@ impl log::Log for Logger {
 
 static LOGGER: Logger = Logger;
 
-/// Stops this thread for good: suspend it through its own TCB capability.
+/// Whether this program is a module (its parent passed its IPC buffer in x1), not the root
+/// task.
+static IS_MODULE: AtomicUsize = AtomicUsize::new(0);
+
+/// Stops this thread for good. The root task suspends itself through its own TCB capability;
+/// a module has none (slot 1 of its CSpace is its notification), so it tells its parent, which
+/// holds its TCB and restarts it or not as its policy says ([`syscall::report_end`]).
 pub fn stop_thread() -> ! {
+    end(syscall::end::RETURNED)
+}
+
+fn end(reason: u64) -> ! {
+    if IS_MODULE.load(Ordering::SeqCst) != 0 {
+        syscall::report_end(reason);
+    }
     let _ = Tcb(slot::INIT_THREAD_TCB).suspend();
     loop {
         syscall::yield_now();
@@ -155,7 +172,7 @@ pub fn stop_thread() -> ! {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     let _ = writeln!(DebugConsole, "user panic: {info}");
-    stop_thread()
+    end(syscall::end::PANICKED)
 }
 
 unsafe extern "Rust" {
@@ -168,6 +185,7 @@ unsafe extern "Rust" {
 extern "C" fn hmk_rt_start(argument: u64, ipc_buffer: u64) -> ! {
     let ipc_buffer = if ipc_buffer != 0 {
         // A module: its parent passes its IPC buffer in x1.
+        IS_MODULE.store(1, Ordering::SeqCst);
         ipc_buffer
     } else {
         // SAFETY: the root task: the kernel passes the BootInfo frame in x0, mapped read-only

@@ -22,6 +22,28 @@ pub mod number {
     pub const DEBUG_CAP_IDENTIFY: i64 = -15;
     pub const DEBUG_SNAPSHOT: i64 = -16;
     pub const DEBUG_NAME_THREAD: i64 = -17;
+    /// Not a kernel system call: a module's runtime makes it to tell its parent that the module
+    /// ended ([`super::report_end`]). The kernel knows no such number, so the thread takes an
+    /// unknown-syscall fault, which its fault handler, the parent, receives with this number
+    /// in the message's syscall word and the reason ([`super::end`]) in its x0 word.
+    pub const MODULE_END: i64 = -0x4d0;
+}
+
+/// Why a module ended: the x0 word of its [`number::MODULE_END`] fault.
+pub mod end {
+    /// Its `main` returned.
+    pub const RETURNED: u64 = 1;
+    /// It panicked.
+    pub const PANICKED: u64 = 2;
+}
+
+/// Tells the module's parent that the module ended for `reason` ([`end`]): an unknown-syscall
+/// fault with number [`number::MODULE_END`]. The thread waits there until its parent restarts
+/// it (or forever); if a handler ever resumes it, it reports again.
+pub fn report_end(reason: u64) -> ! {
+    loop {
+        raw(number::MODULE_END, Registers { cap_or_badge: reason, ..Registers::default() });
+    }
 }
 
 /// The registers a send-type syscall passes and gets back.
