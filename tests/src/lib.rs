@@ -289,9 +289,29 @@ pub const SHELL_READY: &str = "shell: ready; type help";
 /// The last lines the boot system's logger prints: a run is complete once they appear.
 pub const SYSTEM_LAST_BEAT: &str = ": beat 3";
 pub const SYSTEM_TIMER_BACK: &str = ": timer back after 1 restart: fresh data, interrupt again";
-/// What the supervisor and the restarted module say of a module's panic.
+/// What the supervisor and the restarted module say of a module's panic and, after the module
+/// said where its stack's guard page is, its stack overflow.
 pub const SYSTEM_PANIC_RESTART: &str = "supervisor: panicker failed (it panicked), restarted (1 of 3)";
-pub const SYSTEM_PANICKER_BACK: &str = ": panicker back after a panic, restart 1";
+pub const SYSTEM_PANICKER_GUARD: &str = ": panicker: guard page at [";
+pub const SYSTEM_OVERFLOW_RESTART: &str = "supervisor: panicker failed (VM fault at ";
+pub const SYSTEM_PANICKER_BACK: &str = ": panicker back after a panic and a stack overflow, restart 2";
+
+/// Whether the log's stack overflow of the panicker faulted inside the guard page it named.
+fn overflow_on_guard_page(log: &str) -> bool {
+    let hex = |text: &str| u64::from_str_radix(text.trim_start_matches("0x"), 16).ok();
+    let guard = log.lines().find_map(|l| {
+        let rest = &l[l.find(SYSTEM_PANICKER_GUARD)? + SYSTEM_PANICKER_GUARD.len()..];
+        let (start, end) = rest.trim_end().strip_suffix(')')?.split_once(", ")?;
+        Some((hex(start)?, hex(end)?))
+    });
+    let fault = log.lines().find_map(|l| {
+        let rest = &l[l.find(SYSTEM_OVERFLOW_RESTART)? + SYSTEM_OVERFLOW_RESTART.len()..];
+        let (address, after) = rest.split_once("), restarted (2 of 3)")?;
+        after.is_empty().then_some(())?;
+        hex(address)
+    });
+    matches!((guard, fault), (Some((start, end)), Some(at)) if (start..end).contains(&at))
+}
 /// What the timer service's client says once its timer outlived the driver's restart.
 pub const SYSTEM_TICKER: &str = ": ticker: 3 ticks, the timer restarted (1), 3 ticks more";
 
@@ -544,7 +564,16 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
     let restart = "supervisor: timer failed (VM fault at 0x0), restarted (1 of 3)";
     // The supervisor and the logger share the console: the supervisor's line may land inside
     // one of the logger's (seen on virt and raspi4b). The beats are read with it taken out.
-    let untangled = log.replace(&format!("{restart}\n"), "").replace(&format!("{SYSTEM_PANIC_RESTART}\n"), "");
+    // The panicker's restarts are taken out too.
+    let untangled: String = log
+        .replace(&format!("{restart}\n"), "")
+        .replace(&format!("{SYSTEM_PANIC_RESTART}\n"), "")
+        .lines()
+        .map(|l| match l.find(SYSTEM_OVERFLOW_RESTART) {
+            Some(at) => l[..at].to_string(),
+            None => format!("{l}\n"),
+        })
+        .collect();
     let beats: Vec<Option<u16>> = (1..=3).map(|n| member_in(&untangled, &from, &format!(": beat {n}"))).collect();
     let heartbeat = beats[0];
     let wanted_heartbeat = members.map(|(h, _)| h);
@@ -574,10 +603,16 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
         check(&name("timer-client"), ticker_ok, || {
             format!("want \"{from}M{SYSTEM_TICKER}\" from a third member; found member {ticker:?}")
         }),
+        check(&name("panic"), contains(SYSTEM_PANIC_RESTART), || format!("no line contains {SYSTEM_PANIC_RESTART:?}")),
         check(
-            &name("panic"),
-            contains(SYSTEM_PANIC_RESTART) && member_in(log, &from, SYSTEM_PANICKER_BACK).is_some(),
-            || format!("want lines with {SYSTEM_PANIC_RESTART:?} and \"{from}M{SYSTEM_PANICKER_BACK}\""),
+            &name("stack-guard"),
+            overflow_on_guard_page(log) && member_in(log, &from, SYSTEM_PANICKER_BACK).is_some(),
+            || {
+                format!(
+                    "want \"{from}M{SYSTEM_PANICKER_GUARD}A, B)\", \"{SYSTEM_OVERFLOW_RESTART}X), restarted (2 of 3)\" \
+                 with A <= X < B, and \"{from}M{SYSTEM_PANICKER_BACK}\""
+                )
+            },
         ),
     ];
     // What the root bus's drivers and clients said, as the logger logged it: any member.
@@ -831,7 +866,9 @@ mod tests {
         system: module ticker (ticker) started\n\
         system: module panicker (panicker) started\n\
         supervisor: panicker failed (it panicked), restarted (1 of 3)\n\
-        logger: class 17 from bus 2 member 6: panicker back after a panic, restart 1\n\
+        logger: class 17 from bus 2 member 6: panicker: guard page at [0x508000, 0x509000)\n\
+        supervisor: panicker failed (VM fault at 0x508ff0), restarted (2 of 3)\n\
+        logger: class 17 from bus 2 member 6: panicker back after a panic and a stack overflow, restart 2\n\
         [logger] logger: class 17 from bus 2 member 2: beat 1\n\
         logger: class 17 from bus 2 member 2: beat 2\n\
         supervisor: timer failed (VM fault at 0x0), restarted (1 of 3)\n\
@@ -846,7 +883,7 @@ mod tests {
 
     fn system_failures(log: &str, members: Option<(u16, u16)>) -> Vec<String> {
         let results = check_system_members(&SUITES[0], log, members);
-        assert_eq!(results.len(), 10);
+        assert_eq!(results.len(), 11);
         results.into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
     }
 
@@ -889,7 +926,9 @@ mod tests {
         let fails = |from: &str, to: &str| system_failures(&SYSTEM_LOG.replace(from, to), None);
         assert_eq!(fails("2 buses, 10 modules", "2 buses, 3 modules"), ["virt-gic2/system-summary"]);
         assert_eq!(fails("(it panicked)", "(VM fault at 0x0)"), ["virt-gic2/system-panic"]);
-        assert_eq!(fails("after a panic, restart 1", "after a panic, restart 0"), ["virt-gic2/system-panic"]);
+        assert_eq!(fails("VM fault at 0x508ff0", "VM fault at 0x507ff0"), ["virt-gic2/system-stack-guard"]);
+        assert_eq!(fails("0x509000)", "0x508800)"), ["virt-gic2/system-stack-guard"]);
+        assert_eq!(fails("overflow, restart 2", "overflow, restart 3"), ["virt-gic2/system-stack-guard"]);
         assert_eq!(
             fails("driver restarted (1), read back identical", "driver restarted (0), read back identical"),
             ["virt-gic2/system-blk-client"]
@@ -916,6 +955,6 @@ mod tests {
             system_failures(SYSTEM_LOG, Some((3, 2))),
             ["virt-gic2/system-beats", "virt-gic2/system-timer-back"]
         );
-        assert_eq!(system_failures("", None).len(), 10);
+        assert_eq!(system_failures("", None).len(), 11);
     }
 }

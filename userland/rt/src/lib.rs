@@ -56,8 +56,23 @@ core::arch::global_asm!(
 #[repr(C, align(16))]
 struct Stack([u8; STACK_SIZE]);
 
+/// In a section of its own, above an unmapped guard page (linker/user.ld).
 #[unsafe(no_mangle)]
+#[unsafe(link_section = ".hmk_stack")]
 static mut STACK: Stack = Stack([0; STACK_SIZE]);
+
+unsafe extern "C" {
+    /// The first byte of the unmapped page below the stack (linker/user.ld).
+    static __stack_guard: u8;
+}
+
+/// The unmapped guard page below the initial thread's stack: `[start, end)`. A stack overflow
+/// faults there.
+pub fn stack_guard() -> (u64, u64) {
+    // Only the symbol's address is taken; nothing is read from it.
+    let start = core::ptr::addr_of!(__stack_guard) as u64;
+    (start, start + 4096)
+}
 
 #[repr(C, align(4096))]
 struct HeapArena([u8; HEAP_SIZE]);
