@@ -40,6 +40,11 @@ impl ClassSet {
     pub const fn is_empty(self) -> bool {
         self.0[0] | self.0[1] | self.0[2] | self.0[3] == 0
     }
+
+    /// Whether every class of this set is in `other`.
+    pub fn is_subset_of(self, other: ClassSet) -> bool {
+        (0..4).all(|k| self.0[k] & !other.0[k] == 0)
+    }
 }
 
 #[cfg(test)]
@@ -71,5 +76,17 @@ mod tests {
         assert_eq!(ClassSet::from_words(set.to_words()), set);
         assert!((0..=255).all(|c| ClassSet::ALL.contains(c)));
         assert!((0..=255).all(|c| !ClassSet::EMPTY.contains(c)));
+    }
+
+    #[test]
+    fn subsets() {
+        let mut small = ClassSet::EMPTY;
+        small.insert(3);
+        small.insert(200);
+        let mut large = small;
+        large.insert(64);
+        assert!(small.is_subset_of(large) && !large.is_subset_of(small));
+        assert!(ClassSet::EMPTY.is_subset_of(small) && small.is_subset_of(ClassSet::ALL));
+        assert!(!ClassSet::ALL.is_subset_of(large));
     }
 }

@@ -21,5 +21,5 @@ pub mod services;
 pub use class::ClassSet;
 pub use inbox::{InboxReader, InboxWriter, Offered};
 pub use message::{Header, Message, MessageError, Scope};
-pub use routing::{MemberSet, Role, RouteError, Routes};
+pub use routing::{MemberSet, Rights, Role, RouteError, Routes};
 pub use server::{BusServer, Reply, Transport};

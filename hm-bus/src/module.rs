@@ -5,7 +5,7 @@
 
 use crate::inbox::{INBOX_BYTES, InboxReader, InboxWriter};
 use crate::message::{LINK_PUBLISH_WORDS, Message, MessageError, Scope};
-use crate::routing::{MAX_MEMBER, Role};
+use crate::routing::{MAX_MEMBER, Rights, Role};
 use crate::server::{BusServer, Transport, label};
 use crate::{ClassSet, server};
 use hmk_sys::invocation::CPtr;
@@ -32,7 +32,7 @@ pub struct BusLayout {
 }
 
 /// Bytes of a bus's state region (two pages).
-pub const STATE_BYTES: usize = 2 * 4096;
+pub const STATE_BYTES: usize = 4 * 4096;
 
 /// What a bus keeps in its state region: a mark that it is initialised, for which bus, and the
 /// request handler's whole state.
@@ -208,6 +208,16 @@ impl Owner {
     pub fn add(&self, id: u16, role: Role, filter: ClassSet) -> Result<(), BusError> {
         let [a, b, c, d] = filter.to_words();
         request(self.0, label::ADD_MEMBER, &[u64::from(id), role as u64, a, b, c, d]).map(|_| ())
+    }
+
+    /// Adds member `id` with `rights`: the classes it may subscribe to and publish.
+    pub fn add_member(&self, id: u16, rights: Rights) -> Result<(), BusError> {
+        let mut words = [0; 10];
+        words[0] = u64::from(id);
+        words[1] = Role::Member as u64;
+        words[2..6].copy_from_slice(&rights.subscribe.to_words());
+        words[6..10].copy_from_slice(&rights.publish.to_words());
+        request(self.0, label::ADD_MEMBER, &words).map(|_| ())
     }
 
     pub fn remove(&self, id: u16) -> Result<(), BusError> {

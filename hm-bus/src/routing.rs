@@ -77,12 +77,30 @@ pub enum RouteError {
     SecondUpLink,
     /// The membership is a link, whose class set only the owner sets.
     NotAMember,
+    /// The member's rights do not cover the classes (a subscription beyond what it may
+    /// subscribe to).
+    NotPermitted,
+}
+
+/// What a member may do on the bus, set by the owner when it adds the member (from the system
+/// description): the classes it may subscribe to, and those it may publish. A link's rights are
+/// its filter.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Rights {
+    pub subscribe: ClassSet,
+    pub publish: ClassSet,
+}
+
+impl Rights {
+    /// Any class, either way.
+    pub const ALL: Rights = Rights { subscribe: ClassSet::ALL, publish: ClassSet::ALL };
 }
 
 #[derive(Clone, Copy)]
 struct Entry {
     role: Role,
     classes: ClassSet,
+    rights: Rights,
 }
 
 /// The memberships of one bus.
@@ -109,8 +127,20 @@ impl Routes {
     }
 
     /// Adds membership `id` with `role`, and `classes` as its subscriptions (a member) or its
-    /// filter (a link).
+    /// filter (a link); a member may subscribe to and publish any class.
     pub fn add(&mut self, id: u16, role: Role, classes: ClassSet) -> Result<(), RouteError> {
+        self.add_with_rights(id, role, classes, Rights::ALL)
+    }
+
+    /// [`Routes::add`] with the member's `rights` (ignored for a link). A member's initial
+    /// subscriptions are cut to what its rights allow.
+    pub fn add_with_rights(
+        &mut self,
+        id: u16,
+        role: Role,
+        classes: ClassSet,
+        rights: Rights,
+    ) -> Result<(), RouteError> {
         let index = Routes::index(id)?;
         if self.entries[index].is_some() {
             return Err(RouteError::Duplicate);
@@ -121,7 +151,11 @@ impl Routes {
             }
             self.up_link = Some(id);
         }
-        self.entries[index] = Some(Entry { role, classes });
+        let (classes, rights) = match role {
+            Role::Member => (intersection(classes, rights.subscribe), rights),
+            _ => (classes, Rights { subscribe: ClassSet::EMPTY, publish: classes }),
+        };
+        self.entries[index] = Some(Entry { role, classes, rights });
         Ok(())
     }
 
@@ -134,14 +168,32 @@ impl Routes {
         Ok(entry.role)
     }
 
-    /// Replaces the subscriptions of member `id`.
+    /// Replaces the subscriptions of member `id`, if its rights cover them.
     pub fn subscribe(&mut self, id: u16, classes: ClassSet) -> Result<(), RouteError> {
         let entry = self.entries[Routes::index(id)?].as_mut().ok_or(RouteError::Missing)?;
         if entry.role != Role::Member {
             return Err(RouteError::NotAMember);
         }
+        if !classes.is_subset_of(entry.rights.subscribe) {
+            return Err(RouteError::NotPermitted);
+        }
         entry.classes = classes;
         Ok(())
+    }
+
+    /// Whether membership `id` may hand the bus a message of `class`: a member if its rights
+    /// say so, a link always (what it forwards passed the filter of the link it came from).
+    pub fn may_publish(&self, id: u16, class: u8) -> bool {
+        match self.entries.get(usize::from(id)).copied().flatten() {
+            Some(entry) if entry.role == Role::Member => entry.rights.publish.contains(class),
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    /// The rights of membership `id`, if it is one.
+    pub fn rights(&self, id: u16) -> Option<Rights> {
+        Some(self.entries.get(usize::from(id))?.as_ref()?.rights)
     }
 
     /// The role of membership `id`, if it is one.
@@ -188,6 +240,11 @@ impl Routes {
         }
         targets
     }
+}
+
+fn intersection(a: ClassSet, b: ClassSet) -> ClassSet {
+    let (a, b) = (a.to_words(), b.to_words());
+    ClassSet::from_words([a[0] & b[0], a[1] & b[1], a[2] & b[2], a[3] & b[3]])
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 use crate::class::ClassSet;
 use crate::inbox::{InboxWriter, Offered};
 use crate::message::{LINK_PUBLISH_WORDS, Message, MessageError};
-use crate::routing::{MAX_MEMBER, Role, RouteError, Routes};
+use crate::routing::{MAX_MEMBER, Rights, Role, RouteError, Routes};
 
 /// The badge of the bus owner's capability, the only one that may change membership.
 pub const OWNER_BADGE: u64 = 1 << 32;
@@ -130,7 +130,7 @@ fn route_error(error: RouteError) -> u64 {
     match error {
         RouteError::BadId | RouteError::SecondUpLink => error::BAD_MEMBER,
         RouteError::Duplicate | RouteError::Missing => error::MEMBERSHIP,
-        RouteError::NotAMember => error::NOT_ALLOWED,
+        RouteError::NotAMember | RouteError::NotPermitted => error::NOT_ALLOWED,
     }
 }
 
@@ -214,6 +214,9 @@ impl BusServer {
         transport: &mut impl Transport,
     ) -> Result<Reply, u64> {
         let mut message = Message::from_publish_words(words).map_err(message_error)?;
+        if !self.routes.may_publish(source, message.header.class) {
+            return Err(error::NOT_ALLOWED);
+        }
         let header = &mut message.header;
         header.source = source;
         if role.is_link() {
@@ -309,7 +312,14 @@ impl BusServer {
         let id = member_id(word(words, 0)?)?;
         let role = Role::from_number(word(words, 1)?).ok_or(error::BAD_MEMBER)?;
         let classes = if role.is_link() { class_set(words, 2)? } else { ClassSet::EMPTY };
-        self.routes.add(id, role, classes).map_err(route_error)?;
+        // A member's rights, if given: what it may subscribe to (MR2..MR5), what it may publish
+        // (MR6..MR9); without them it may do either with any class.
+        let rights = if !role.is_link() && words.len() >= 10 {
+            Rights { subscribe: class_set(words, 2)?, publish: class_set(words, 6)? }
+        } else {
+            Rights::ALL
+        };
+        self.routes.add_with_rights(id, role, classes, rights).map_err(route_error)?;
         Ok(Reply::ok(&[]))
     }
 }
@@ -543,6 +553,53 @@ mod tests {
         assert_eq!(server.handle(OWNER_BADGE, label::REMOVE_MEMBER, &[A.into()], &mut t), ok(&[]));
         assert_eq!(server.handle(OWNER_BADGE, label::ADD_MEMBER, &[A.into(), 0], &mut t), ok(&[]));
         assert_eq!(stats(&mut server, &mut t, u64::from(A)), ok(&[1, 0, 0, 0]));
+    }
+
+    #[test]
+    fn members_subscribe_and_publish_within_their_rights() {
+        let (mut server, mut t) = bus();
+        const D: u16 = 13;
+        // D may subscribe to 5 and 6 and publish 7 only.
+        let (may_subscribe, may_publish) = (subscribe_words(&[5, 6]), subscribe_words(&[7]));
+        let mut words = vec![u64::from(D), 0];
+        words.extend(may_subscribe);
+        words.extend(may_publish);
+        assert_eq!(server.handle(OWNER_BADGE, label::ADD_MEMBER, &words, &mut t), ok(&[]));
+        assert_eq!(server.routes().rights(D).map(|r| r.publish), Some(ClassSet::from_words(may_publish)));
+        // Every class, or one beyond its rights, is refused and leaves its subscriptions alone.
+        assert_eq!(
+            server.handle(D.into(), label::SUBSCRIBE, &ClassSet::ALL.to_words(), &mut t),
+            err(error::NOT_ALLOWED)
+        );
+        assert_eq!(
+            server.handle(D.into(), label::SUBSCRIBE, &subscribe_words(&[5, 9]), &mut t),
+            err(error::NOT_ALLOWED)
+        );
+        assert_eq!(server.routes().classes(D), Some(ClassSet::EMPTY));
+        assert_eq!(server.handle(D.into(), label::SUBSCRIBE, &subscribe_words(&[6]), &mut t), ok(&[0]));
+        // It publishes 7, not 5 (which A and B take): nothing of it is delivered or counted.
+        let published = server.statistics().published;
+        assert_eq!(
+            server.handle(D.into(), label::PUBLISH, &publish_words(5, Scope::Local, b"x"), &mut t),
+            err(error::NOT_ALLOWED)
+        );
+        assert_eq!(server.statistics().published, published);
+        assert!(t.take_all(A).is_empty());
+        assert_eq!(server.handle(D.into(), label::PUBLISH, &publish_words(7, Scope::Local, b"x"), &mut t), ok(&[0, 0]));
+        // So it cannot replace a retained message of a class it may not publish.
+        assert_eq!(server.handle(OWNER_BADGE, label::RETAIN, &subscribe_words(&[5]), &mut t), ok(&[]));
+        assert_eq!(
+            server.handle(A.into(), label::PUBLISH, &publish_words(5, Scope::Local, b"cfg"), &mut t),
+            ok(&[1, 0])
+        );
+        assert_eq!(
+            server.handle(D.into(), label::PUBLISH, &publish_words(5, Scope::Local, b"bad"), &mut t),
+            err(error::NOT_ALLOWED)
+        );
+        assert_eq!(server.handle(C.into(), label::SUBSCRIBE, &subscribe_words(&[5]), &mut t), ok(&[1]));
+        assert_eq!(t.take_all(C)[0].bytes(), b"cfg");
+        // A member added without rights (two words) may do anything, as before.
+        assert_eq!(server.routes().rights(A), Some(Rights::ALL));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::board::{Board, BoardName, DeviceNode};
 use crate::format::{BusEntry, ClassFilter, Description, DeviceEntry, IrqEntry, ModuleEntry, RestartEntry};
 use crate::plan::{Member, Plan, PlannedBus, PlannedDevice, PlannedMemory, PlannedModule, Restart, Role};
 use hm_bus::class::ClassSet;
+use hm_bus::services::classes::{LOG as LOG_CLASS, LOG_MORE as LOG_MORE_CLASS};
 use hmk_platform::region::Region;
 use std::collections::HashMap;
 use std::fmt;
@@ -466,6 +467,16 @@ impl Checker<'_> {
             }
             None => ClassSet::EMPTY,
         };
+        let publish = match &m.publish {
+            Some(classes) => {
+                let mut set = self.class_set(&format!("module {name:?}: publish"), classes.span(), classes.get_ref());
+                // Every module may log (docs/module-api.md, "Logging").
+                set.insert(LOG_CLASS);
+                set.insert(LOG_MORE_CLASS);
+                set
+            }
+            None => ClassSet::ALL,
+        };
         let restart = match &m.restart {
             Some(restart) => self.restart(name, restart),
             None => Restart::Never,
@@ -491,6 +502,7 @@ impl Checker<'_> {
             period_us: u64::try_from(period).unwrap_or(0),
             memberships: Vec::new(),
             subscribe,
+            publish,
             devices,
             irqs,
             restart,

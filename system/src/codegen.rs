@@ -175,6 +175,7 @@ fn module_source(out: &mut String, plan: &Plan, module: &PlannedModule) {
          \x20           period_us: {period},\n\
          \x20           memberships: &[{memberships}],\n\
          \x20           subscribe: {subscribe},\n\
+         \x20           publish: {publish},\n\
          \x20           devices: &[{devices}],\n\
          \x20           registers: &[{registers}],\n\
          \x20           irqs: &[{irqs}],\n\
@@ -190,6 +191,7 @@ fn module_source(out: &mut String, plan: &Plan, module: &PlannedModule) {
         period = module.period_us,
         memberships = memberships.join(", "),
         subscribe = words(module.subscribe),
+        publish = words(module.publish),
         devices = devices.join(", "),
         registers = registers.join(", "),
         irqs = irqs.join(", "),
@@ -275,6 +277,7 @@ pub const PLAN: hm_parent::plan::SystemPlan = hm_parent::plan::SystemPlan {
             period_us: 10000,
             memberships: &[(2, 2), (1, 1)],
             subscribe: [0x10000, 0x0, 0x0, 0x0],
+            publish: [0xffffffffffffffff, 0xffffffffffffffff, 0xffffffffffffffff, 0xffffffffffffffff],
             devices: &[(0x9000000, 4096)],
             registers: &[(0x9000000, 0x1000)],
             irqs: &[33],
@@ -292,6 +295,7 @@ pub const PLAN: hm_parent::plan::SystemPlan = hm_parent::plan::SystemPlan {
             period_us: 10000,
             memberships: &[(1, 2)],
             subscribe: [0x0, 0x0, 0x0, 0x0],
+            publish: [0xffffffffffffffff, 0xffffffffffffffff, 0xffffffffffffffff, 0xffffffffffffffff],
             devices: &[],
             registers: &[],
             irqs: &[],

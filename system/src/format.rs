@@ -81,8 +81,11 @@ pub struct ModuleEntry {
     pub period_us: Spanned<i64>,
     #[serde(default)]
     pub buses: Vec<Spanned<String>>,
-    /// Classes the module subscribes to on every bus it joins.
+    /// Classes the module subscribes to on every bus it joins (and all it may subscribe to).
     pub subscribe: Option<Spanned<Vec<i64>>>,
+    /// Classes the module may publish (log lines, 24 and 26, always); every class when left
+    /// out.
+    pub publish: Option<Spanned<Vec<i64>>>,
     #[serde(default)]
     pub devices: Vec<Spanned<DeviceEntry>>,
     #[serde(default)]

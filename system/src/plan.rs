@@ -68,6 +68,8 @@ pub struct PlannedModule {
     /// `(bus, member id)` in the order the module listed its buses.
     pub memberships: Vec<(String, u8)>,
     pub subscribe: ClassSet,
+    /// The classes it may publish.
+    pub publish: ClassSet,
     pub devices: Vec<PlannedDevice>,
     /// INTIDs, from its devices and explicit, in the order written.
     pub irqs: Vec<u32>,

@@ -7,7 +7,7 @@
 use crate::{Allocator, DEPTH, Process, ROOT, Result, SetupError, Step};
 use hm_bus::module::{BusLayout, Link, Owner};
 use hm_bus::server::OWNER_BADGE;
-use hm_bus::{ClassSet, Role};
+use hm_bus::{ClassSet, Rights, Role};
 use hmk_sys::invocation::{CNode, CPtr};
 use hmk_sys::message::CapRights;
 use hmk_sys::object::{ObjectType, vm_attributes};
@@ -147,7 +147,8 @@ pub fn restart_bus(bus: &Bus) -> Result<()> {
 /// VSpace and the address it maps the inbox at) and is signalled through `notification`
 /// (with the badge `1 << id`): maps a fresh inbox in both spaces, gives the bus a send
 /// capability to the notification, adds the membership, and returns the party's badged
-/// capability to the bus (in the root CNode).
+/// capability to the bus (in the root CNode). A member joined so may subscribe to and publish
+/// any class ([`join_member`] gives it rights).
 pub fn join(
     alloc: &mut Allocator,
     bus: &Bus,
@@ -156,6 +157,29 @@ pub fn join(
     filter: ClassSet,
     reader: (CPtr, u64),
     notification: CPtr,
+) -> Result<CPtr> {
+    join_with(alloc, bus, id, reader, notification, |owner| owner.add(id, role, filter))
+}
+
+/// [`join`] for a member with `rights`: the classes it may subscribe to and publish.
+pub fn join_member(
+    alloc: &mut Allocator,
+    bus: &Bus,
+    id: u16,
+    rights: Rights,
+    reader: (CPtr, u64),
+    notification: CPtr,
+) -> Result<CPtr> {
+    join_with(alloc, bus, id, reader, notification, |owner| owner.add_member(id, rights))
+}
+
+fn join_with(
+    alloc: &mut Allocator,
+    bus: &Bus,
+    id: u16,
+    reader: (CPtr, u64),
+    notification: CPtr,
+    add: impl FnOnce(&Owner) -> core::result::Result<(), hm_bus::module::BusError>,
 ) -> Result<CPtr> {
     let inbox = alloc.make(ObjectType::SmallPage, 0)?;
     let bus_copy = alloc.slot()?;
@@ -168,7 +192,7 @@ pub fn join(
     CNode(bus.process.cnode)
         .mint(BUS_NOTIFICATIONS + u64::from(id), BUS_CNODE_BITS, ROOT, notification, DEPTH, send_only, 1 << id)
         .step("the bus's capability to the member's notification")?;
-    bus.owner.add(id, role, filter).map_err(|_| SetupError { step: "adding the membership", error: None })?;
+    add(&bus.owner).map_err(|_| SetupError { step: "adding the membership", error: None })?;
     let cap = alloc.slot()?;
     ROOT.mint(cap, DEPTH, ROOT, bus.endpoint, DEPTH, call_only(), u64::from(id)).step("the member's capability")?;
     Ok(cap)

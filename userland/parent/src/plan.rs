@@ -61,8 +61,10 @@ pub struct ModulePlan {
     pub period_us: u64,
     /// `(bus id, member id)`, in the order the module listed its buses.
     pub memberships: &'static [(u16, u16)],
-    /// The classes it subscribes to on each of its buses.
+    /// The classes it subscribes to on each of its buses, and all it may subscribe to.
     pub subscribe: [u64; 4],
+    /// The classes it may publish (a class set as words).
+    pub publish: [u64; 4],
     /// Device frames to map: `(physical address, bytes)`, each 4 KiB aligned.
     pub devices: &'static [(u64, u64)],
     /// The register blocks in those frames, as the device tree gives them: `(physical

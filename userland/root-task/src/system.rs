@@ -7,7 +7,7 @@
 
 use crate::programs;
 use alloc::vec::Vec;
-use hm_bus::{ClassSet, Role};
+use hm_bus::{ClassSet, Rights};
 use hm_parent::bus::{Bus, Crossing};
 use hm_parent::control::{self, CONTROL_BADGE, Refusal, STATUS_WORDS, State, Status};
 use hm_parent::info::{
@@ -201,15 +201,11 @@ fn start_module(
     for (k, &(bus_id, member)) in module.memberships.iter().enumerate() {
         let bus = buses.get(usize::from(bus_id).wrapping_sub(1)).ok_or(refused("a module's bus"))?;
         let inbox = MODULE_INBOXES + k as u64 * 4096;
-        let cap = hm_parent::bus::join(
-            alloc,
-            bus,
-            member,
-            Role::Member,
-            ClassSet::EMPTY,
-            (process.vspace, inbox),
-            notification,
-        )?;
+        // It may subscribe to what its description subscribes it to, and publish what it
+        // lists (everything when it lists nothing).
+        let rights =
+            Rights { subscribe: ClassSet::from_words(module.subscribe), publish: ClassSet::from_words(module.publish) };
+        let cap = hm_parent::bus::join_member(alloc, bus, member, rights, (process.vspace, inbox), notification)?;
         let seat = MODULE_BUS_CAPS + k as u64;
         cnode.move_(seat, MODULE_CNODE_BITS, ROOT, cap, DEPTH).step("the module's bus capability")?;
         info.seats[k] = Seat { bus: u64::from(bus_id), member: u64::from(member), endpoint: seat, inbox };

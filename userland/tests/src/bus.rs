@@ -11,7 +11,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use hm_bus::module::{BusError, Member, Owner, refusal};
 use hm_bus::server::error;
-use hm_bus::{ClassSet, Message, Role, Scope};
+use hm_bus::{ClassSet, Message, Rights, Role, Scope};
 use hm_parent::bus::{Bus, CHILD_STACK_TOP, Crossing};
 use hm_parent::{Allocator, DEPTH, Process, ROOT, Step};
 use hmk_sys::bootinfo::slot;
@@ -39,6 +39,10 @@ pub const CASES: &[(&str, Case)] = &[
         requests_sent_while_a_driver_is_down_are_served_after_restart,
     ),
     ("restarted_bus_keeps_members_subscriptions_and_shadow", restarted_bus_keeps_members_subscriptions_and_shadow),
+    (
+        "bus_member_subscribes_and_publishes_only_within_its_rights",
+        bus_member_subscribes_and_publishes_only_within_its_rights,
+    ),
 ];
 
 /// Slots a case's programs may use (each mirrors the suite's image: a copy per frame).
@@ -81,6 +85,16 @@ fn member(alloc: &mut Allocator, bus: &Bus, id: u16, notification: CPtr) -> Made
     let cap = join(alloc, bus, id, Role::Member, ClassSet::EMPTY, (slot::INIT_THREAD_VSPACE, address), notification)?;
     // SAFETY: `join` mapped the member's fresh inbox frame at `address` in the suite's VSpace;
     // only this member reads it.
+    Ok(unsafe { Member::new(cap, address as *mut u8) })
+}
+
+/// [`member`] with `rights`.
+fn member_with_rights(alloc: &mut Allocator, bus: &Bus, id: u16, rights: Rights, notification: CPtr) -> Made<Member> {
+    let address = SUITE_INBOXES + (u64::from(bus.id) * 64 + u64::from(id)) * 4096;
+    let reader = (slot::INIT_THREAD_VSPACE, address);
+    let cap = made(hm_parent::bus::join_member(alloc, bus, id, rights, reader, notification))?;
+    // SAFETY: `join_member` mapped the member's fresh inbox frame at `address` in the suite's
+    // VSpace; only this member reads it.
     Ok(unsafe { Member::new(cap, address as *mut u8) })
 }
 
@@ -603,5 +617,41 @@ pub fn restarted_bus_keeps_members_subscriptions_and_shadow(env: &mut Env) -> Re
         "the replayed configuration: {:?}",
         config.first().map(|m| m.bytes().to_vec())
     );
+    Ok(())
+}
+
+/// A member the owner gave rights (may subscribe to class 5, may publish class 6) cannot
+/// subscribe to every class and read the others' traffic, nor to one class beyond its rights,
+/// nor publish a class it may not (which would also replace that class's retained message, the
+/// configuration a restarted driver gets back). The bus refuses each with "not allowed", and
+/// what it was allowed still works.
+pub fn bus_member_subscribes_and_publishes_only_within_its_rights(env: &mut Env) -> Result {
+    let mut alloc = env.allocator(CHILD_SLOTS);
+    let bus = start_bus(&mut alloc, 1)?;
+    let ntfn = made(alloc.make(ObjectType::Notification, 0))?;
+    let mut driver = member(&mut alloc, &bus, 1, ntfn)?;
+    let rights = Rights { subscribe: classes(&[5]), publish: classes(&[6]) };
+    let mut limited = member_with_rights(&mut alloc, &bus, 2, rights, ntfn)?;
+    bus_ok(bus.owner.retain(classes(&[9])), "retain class 9")?;
+    bus_ok(driver.publish(9, Scope::Local, b"driver config"), "the driver's configuration")?;
+    let not_allowed = Err(BusError::Refused(error::NOT_ALLOWED));
+    ensure!(limited.subscribe(ClassSet::ALL).map(drop) == not_allowed, "subscribing to every class was not refused");
+    ensure!(
+        limited.subscribe(classes(&[5, 9])).map(drop) == not_allowed,
+        "subscribing beyond the rights was not refused"
+    );
+    ensure!(drain(&mut limited).is_empty(), "a refused subscription replayed retained messages");
+    ensure!(limited.publish(9, Scope::Local, b"forged").map(drop) == not_allowed, "publishing class 9 was not refused");
+    bus_ok(driver.subscribe(classes(&[6, 9])), "the driver subscribes")?;
+    let replayed = drain(&mut driver);
+    ensure!(
+        replayed.len() == 1 && replayed[0].bytes() == b"driver config",
+        "the retained configuration is {:?}",
+        replayed.iter().map(|m| m.bytes()).collect::<Vec<_>>()
+    );
+    bus_ok(limited.subscribe(classes(&[5])), "subscribing within the rights")?;
+    let delivery = bus_ok(limited.publish(6, Scope::Local, b"allowed"), "publishing within the rights")?;
+    ensure!(delivery.delivered == 1, "the allowed message reached {} members", delivery.delivered);
+    ensure!(drain(&mut driver).len() == 1, "the driver did not get the allowed message");
     Ok(())
 }
