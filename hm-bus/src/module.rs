@@ -93,6 +93,14 @@ pub fn serve(layout: BusLayout) -> ! {
     };
     let mut inboxes = Inboxes { layout, writers: [const { None }; MAX_MEMBER as usize + 1] };
     let mut words = [0; MAX_MESSAGE_LENGTH];
+    // A restarted bus first answers the caller it was serving when it stopped, if any (its
+    // reply object still holds it; on a first start it holds no one and this does nothing).
+    let restarted = Registers {
+        cap_or_badge: layout.reply,
+        info: MessageInfo::new(label::ERROR, 0, 0, 1),
+        mrs: [server::error::RESTARTED, 0, 0, 0],
+    };
+    syscall::send(restarted);
     let mut request = syscall::recv(layout.endpoint, layout.reply);
     loop {
         let length = received_words(&request, &mut words);

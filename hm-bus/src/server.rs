@@ -43,6 +43,9 @@ pub mod error {
     pub const BAD_MEMBER: u64 = 4;
     /// The member is already present, or not present.
     pub const MEMBERSHIP: u64 = 5;
+    /// The bus was restarted while it served the request: it may have been done in part (a
+    /// message delivered to some inboxes); the caller may ask again.
+    pub const RESTARTED: u64 = 6;
 }
 
 /// What the handler needs of the world: the inbox of a membership and its notification.

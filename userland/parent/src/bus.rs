@@ -88,10 +88,23 @@ fn launch(
     }
 }
 
+/// Starts bus `id` as [`start_bus`] does, with `fault_handler` (a badged endpoint capability of
+/// its parent, 0 for none): a fault of the bus is a message to its parent, which may restart it
+/// ([`restart_bus`]).
+pub fn start_bus_supervised(
+    alloc: &mut Allocator,
+    id: u16,
+    priority: u64,
+    image: Option<&[u8]>,
+    fault_handler: CPtr,
+) -> Result<Bus> {
+    start_bus_with(alloc, id, priority, image, fault_handler)
+}
+
 /// Gives `process` a stack at [`CHILD_STACK_TOP`] and starts it at `entry(argument)`.
 pub fn run(
     alloc: &mut Allocator,
-    process: &Process,
+    process: &mut Process,
     entry: extern "C" fn(u64) -> !,
     argument: u64,
     priority: u64,
@@ -118,7 +131,18 @@ pub struct Bus {
 /// Starts bus `id` (its id in the tree) at `priority`, running `image` (the bus program's ELF)
 /// or, without one, the parent's own copy of the bus code.
 pub fn start_bus(alloc: &mut Allocator, id: u16, priority: u64, image: Option<&[u8]>) -> Result<Bus> {
+    start_bus_with(alloc, id, priority, image, 0)
+}
+
+fn start_bus_with(
+    alloc: &mut Allocator,
+    id: u16,
+    priority: u64,
+    image: Option<&[u8]>,
+    fault_handler: CPtr,
+) -> Result<Bus> {
     let mut process = new_process(alloc, image, BUS_CNODE_BITS)?;
+    process.fault_handler = fault_handler;
     let endpoint = alloc.make(ObjectType::Endpoint, 0)?;
     CNode(process.cnode)
         .mint(BUS_ENDPOINT, BUS_CNODE_BITS, ROOT, endpoint, DEPTH, CapRights::READ, 0)
@@ -134,13 +158,21 @@ pub fn start_bus(alloc: &mut Allocator, id: u16, priority: u64, image: Option<&[
 
 /// Restarts a bus module (after a fault, say): its thread starts over, its state (memberships,
 /// subscriptions, retained messages) is where it left it, and its members' inboxes and
-/// capabilities are untouched, so no member loses its membership.
+/// capabilities are untouched, so no member loses its membership. A member whose request the
+/// bus held when it stopped gets the reply "restarted" (`hm_bus::server::error::RESTARTED`)
+/// first, and may ask again.
 pub fn restart_bus(bus: &Bus) -> Result<()> {
     if bus.process.entry != 0 {
         bus.process.restart_image(u64::from(bus.id))
     } else {
         bus.process.restart(bus_main, u64::from(bus.id), CHILD_STACK_TOP)
     }
+}
+
+/// Restarts a bridge module: its thread starts over, forwarding from its two inboxes again
+/// (what they hold waits there).
+pub fn restart_bridge(bridge: &Process) -> Result<()> {
+    if bridge.entry != 0 { bridge.restart_image(0) } else { bridge.restart(bridge_main, 0, CHILD_STACK_TOP) }
 }
 
 /// Sets up membership `id` of `bus` for a party that reads its inbox through `reader` (a
@@ -212,13 +244,27 @@ pub struct Crossing {
 /// (`down.id` there, letting `down.filter` pass to the child).
 pub fn bridge(
     alloc: &mut Allocator,
-    (child_bus, parent_bus): (&Bus, &Bus),
+    buses: (&Bus, &Bus),
     up: Crossing,
     down: Crossing,
     priority: u64,
     image: Option<&[u8]>,
 ) -> Result<Process> {
+    bridge_supervised(alloc, buses, (up, down), priority, image, 0)
+}
+
+/// [`bridge`] with `fault_handler` (0 for none), as [`start_bus_supervised`]; a parent restarts
+/// a failed bridge with [`restart_bridge`].
+pub fn bridge_supervised(
+    alloc: &mut Allocator,
+    (child_bus, parent_bus): (&Bus, &Bus),
+    (up, down): (Crossing, Crossing),
+    priority: u64,
+    image: Option<&[u8]>,
+    fault_handler: CPtr,
+) -> Result<Process> {
     let mut bridge = new_process(alloc, image, BRIDGE_CNODE_BITS)?;
+    bridge.fault_handler = fault_handler;
     let wake = alloc.make(ObjectType::Notification, 0)?;
     CNode(bridge.cnode)
         .mint(BRIDGE_WAKE, BRIDGE_CNODE_BITS, ROOT, wake, DEPTH, CapRights::READ, 0)

@@ -245,7 +245,8 @@ pub struct Process {
     /// frames, in the order of their pages, and a free slot to copy one of them into.
     pub writable: Range<CPtr>,
     pub reload_slot: CPtr,
-    /// Its scheduling context, once started with [`Process::start_image`] (0 before).
+    /// Its scheduling context, once started with [`Process::start_image`] or
+    /// [`Process::start_with`] (0 before).
     pub sc: CPtr,
     /// Pages of RAM mapped into it by [`Process::from_elf`] (its image and IPC buffer).
     pub pages: u64,
@@ -438,16 +439,18 @@ impl Process {
         self.launch(alloc, entry as usize as u64, 0, stack_top, priority).map(drop)
     }
 
-    /// As [`Process::start`], for an entry that gets `argument` in x0.
+    /// As [`Process::start`], for an entry that gets `argument` in x0; keeps the scheduling
+    /// context in [`Process::sc`].
     pub fn start_with(
-        &self,
+        &mut self,
         alloc: &mut Allocator,
         entry: extern "C" fn(u64) -> !,
         argument: u64,
         stack_top: u64,
         priority: u64,
     ) -> Result<()> {
-        self.launch(alloc, entry as usize as u64, argument, stack_top, priority).map(drop)
+        self.sc = self.launch(alloc, entry as usize as u64, argument, stack_top, priority)?;
+        Ok(())
     }
 
     /// Gives the thread a new scheduling context and starts it; returns the context.

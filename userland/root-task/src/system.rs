@@ -25,6 +25,12 @@ use hmk_sys::message::{CapRights, MessageInfo};
 use hmk_sys::object::{ObjectType, vm_attributes};
 use hmk_sys::syscall;
 
+/// The badges of buses' and bridges' fault handler capabilities (with the bus's id below).
+const BUS_FAULT_BADGE: u64 = 1 << 41;
+const BRIDGE_FAULT_BADGE: u64 = 1 << 42;
+/// How many times buses and bridges are restarted in all before the supervisor gives up on them.
+const MAX_BUS_RESTARTS: u32 = 16;
+
 /// Bus modules and bridges run above the modules they serve.
 const BUS_PRIORITY: u64 = 210;
 const BRIDGE_PRIORITY: u64 = 205;
@@ -67,6 +73,12 @@ struct Region {
 pub struct System {
     plan: &'static SystemPlan,
     modules: Vec<Supervised>,
+    /// The bus modules, by id - 1, and each child bus's bridge with that bus's id.
+    buses: Vec<Bus>,
+    bridges: Vec<(u16, Process)>,
+    /// Restarts of buses and bridges since boot (they have no policy: at most
+    /// [`MAX_BUS_RESTARTS`] in all).
+    bus_restarts: u32,
     alloc: Allocator,
     faults: CPtr,
     fault_reply: CPtr,
@@ -80,8 +92,8 @@ fn refused(step: &'static str) -> SetupError {
 /// setup fails is reported (its name, the step, the kernel's error) and left out; the rest
 /// start. Whatever the failed setup had made stays allocated.
 pub fn build(plan: &'static SystemPlan, mut alloc: Allocator) -> Result<System> {
-    let buses = build_buses(plan, &mut alloc)?;
     let (faults, fault_reply) = fault_endpoint(&mut alloc)?;
+    let (buses, bridges) = build_buses(plan, &mut alloc, faults)?;
     let mut regions = Vec::new();
     for memory in plan.memories {
         regions.push(shared_region(&mut alloc, memory, plan.dma_limit)?);
@@ -105,7 +117,7 @@ pub fn build(plan: &'static SystemPlan, mut alloc: Allocator) -> Result<System> 
             }
         }
     }
-    Ok(System { plan, modules, alloc, faults, fault_reply })
+    Ok(System { plan, modules, buses, bridges, bus_restarts: 0, alloc, faults, fault_reply })
 }
 
 /// The directory every module's info page carries: the plan's buses and every module's
@@ -144,25 +156,44 @@ fn fault_endpoint(alloc: &mut Allocator) -> Result<(CPtr, CPtr)> {
     Ok((alloc.make(ObjectType::Endpoint, 0)?, alloc.make(ObjectType::Reply, 0)?))
 }
 
-/// Every bus of `plan` as a bus module, and a bridge for each child bus.
-fn build_buses(plan: &'static SystemPlan, alloc: &mut Allocator) -> Result<Vec<Bus>> {
+/// A capability to the root task's fault endpoint badged `badge`, for a child's faults.
+fn fault_handler(alloc: &mut Allocator, faults: CPtr, badge: u64) -> Result<CPtr> {
+    let handler = alloc.slot()?;
+    ROOT.mint(handler, DEPTH, ROOT, faults, DEPTH, CapRights::ALL, badge).step("a fault handler capability")?;
+    Ok(handler)
+}
+
+/// Every bus of `plan` as a bus module, and a bridge for each child bus (the bridge's entry
+/// has the child bus's id), each with a fault handler capability to the root task.
+fn build_buses(
+    plan: &'static SystemPlan,
+    alloc: &mut Allocator,
+    faults: CPtr,
+) -> Result<(Vec<Bus>, Vec<(u16, Process)>)> {
     log::info!("system: {}: {} buses, {} modules", plan.name, plan.buses.len(), plan.modules.len());
     let mut buses: Vec<Bus> = Vec::new();
     if programs::image("bus-server").is_none() || programs::image("bridge").is_none() {
         log::warn!("system: no bus or bridge program embedded; they run as mirrors of the root task");
     }
     for bus in plan.buses {
-        buses.push(hm_parent::bus::start_bus(alloc, bus.id, BUS_PRIORITY, programs::image("bus-server"))?);
+        let handler = fault_handler(alloc, faults, BUS_FAULT_BADGE | u64::from(bus.id))?;
+        let image = programs::image("bus-server");
+        buses.push(hm_parent::bus::start_bus_supervised(alloc, bus.id, BUS_PRIORITY, image, handler)?);
     }
+    let mut bridges = Vec::new();
     for bus in plan.buses {
         let Some(parent) = bus.parent else { continue };
         let child = &buses[usize::from(bus.id) - 1];
         let parent = buses.get(usize::from(parent) - 1).ok_or(refused("a bus's parent"))?;
         let up = Crossing { id: bus.up_link, filter: ClassSet::from_words(bus.up) };
         let down = Crossing { id: bus.down_link, filter: ClassSet::from_words(bus.down) };
-        hm_parent::bus::bridge(alloc, (child, parent), up, down, BRIDGE_PRIORITY, programs::image("bridge"))?;
+        let handler = fault_handler(alloc, faults, BRIDGE_FAULT_BADGE | u64::from(bus.id))?;
+        let image = programs::image("bridge");
+        let bridge =
+            hm_parent::bus::bridge_supervised(alloc, (child, parent), (up, down), BRIDGE_PRIORITY, image, handler)?;
+        bridges.push((bus.id, bridge));
     }
-    Ok(buses)
+    Ok((buses, bridges))
 }
 
 fn start_module(
@@ -400,6 +431,10 @@ pub fn supervise(mut system: System) -> ! {
             reply(system.fault_reply, label, &words);
             continue;
         }
+        if message.cap_or_badge & (BUS_FAULT_BADGE | BRIDGE_FAULT_BADGE) != 0 {
+            restart_bus_or_bridge(&mut system, message.cap_or_badge, message.info.label(), message.mrs[1]);
+            continue;
+        }
         let index = (message.cap_or_badge as usize).wrapping_sub(1);
         let Some(module) = system.modules.iter_mut().find(|m| m.index == index) else {
             continue;
@@ -438,6 +473,30 @@ pub fn supervise(mut system: System) -> ! {
             Ok(()) => log::info!("supervisor: {name} failed ({fault}), restarted ({} of {max})", module.restarts),
             Err(e) => log::warn!("supervisor: restarting {name} failed: {} ({:?})", e.step, e.error),
         }
+    }
+}
+
+/// Restarts the bus or bridge whose fault came with `badge` (their state, memberships and
+/// inboxes outlive them; a member whose request the bus held is answered "restarted").
+fn restart_bus_or_bridge(system: &mut System, badge: u64, label: u64, address: u64) {
+    let id = (badge & 0xffff) as u16;
+    let what = if badge & BUS_FAULT_BADGE != 0 { "bus" } else { "bridge of bus" };
+    let name = system.plan.buses.get(usize::from(id).wrapping_sub(1)).map_or("?", |b| b.name);
+    let fault = Fault { label, address, syscall: (0, 0) };
+    if system.bus_restarts >= MAX_BUS_RESTARTS {
+        log::warn!("supervisor: {what} {name} failed ({fault}), not restarted ({MAX_BUS_RESTARTS} restarts of buses)");
+        return;
+    }
+    system.bus_restarts += 1;
+    let restarted = if badge & BUS_FAULT_BADGE != 0 {
+        system.buses.iter().find(|b| b.id == id).map(hm_parent::bus::restart_bus)
+    } else {
+        system.bridges.iter().find(|(bus, _)| *bus == id).map(|(_, bridge)| hm_parent::bus::restart_bridge(bridge))
+    };
+    match restarted {
+        Some(Ok(())) => log::info!("supervisor: {what} {name} failed ({fault}), restarted"),
+        Some(Err(e)) => log::warn!("supervisor: restarting {what} {name} failed: {} ({:?})", e.step, e.error),
+        None => log::warn!("supervisor: a fault from an unknown {what} ({id})"),
     }
 }
 

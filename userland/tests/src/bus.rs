@@ -4,18 +4,20 @@
 //! bridge module joining a child bus to its parent.
 
 use crate::cases::Case;
-use crate::check::ensure;
+use crate::check::{ensure, ok};
 use crate::env::Env;
+use crate::threads::{counter, elapsed_us, spawn};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 use hm_bus::module::{BusError, Member, Owner, refusal};
 use hm_bus::server::error;
 use hm_bus::{ClassSet, Message, Rights, Role, Scope};
 use hm_parent::bus::{Bus, CHILD_STACK_TOP, Crossing};
 use hm_parent::{Allocator, DEPTH, Process, ROOT, Step};
 use hmk_sys::bootinfo::slot;
-use hmk_sys::invocation::{CNode, CPtr};
+use hmk_sys::invocation::{CNode, CPtr, SchedContext, SchedControl, Tcb};
 use hmk_sys::message::CapRights;
 use hmk_sys::object::ObjectType;
 use hmk_sys::syscall;
@@ -43,6 +45,7 @@ pub const CASES: &[(&str, Case)] = &[
         "bus_member_subscribes_and_publishes_only_within_its_rights",
         bus_member_subscribes_and_publishes_only_within_its_rights,
     ),
+    ("bus_restarted_while_it_holds_a_request_answers_it", bus_restarted_while_it_holds_a_request_answers_it),
 ];
 
 /// Slots a case's programs may use (each mirrors the suite's image: a copy per frame).
@@ -75,7 +78,12 @@ fn join(
     made(hm_parent::bus::join(alloc, bus, id, role, filter, reader, notification))
 }
 
-fn start_child(alloc: &mut Allocator, process: &Process, entry: extern "C" fn(u64) -> !, argument: u64) -> Made<()> {
+fn start_child(
+    alloc: &mut Allocator,
+    process: &mut Process,
+    entry: extern "C" fn(u64) -> !,
+    argument: u64,
+) -> Made<()> {
     made(hm_parent::bus::run(alloc, process, entry, argument, CHILD_PRIORITY))
 }
 
@@ -494,7 +502,7 @@ fn supervised_scaler(env: &mut Env) -> Made<Supervised> {
     let handler = made(alloc.slot())?;
     made(ROOT.mint(handler, DEPTH, ROOT, faults, DEPTH, CapRights::ALL, SCALER_FAULT_BADGE).step("the fault handler"))?;
     made(driver.set_fault_handler(handler))?;
-    start_child(&mut alloc, &driver, scaler_main, 0)?;
+    start_child(&mut alloc, &mut driver, scaler_main, 0)?;
     settle();
     Ok(Supervised { client, driver, faults, fault_reply })
 }
@@ -653,5 +661,68 @@ pub fn bus_member_subscribes_and_publishes_only_within_its_rights(env: &mut Env)
     let delivery = bus_ok(limited.publish(6, Scope::Local, b"allowed"), "publishing within the rights")?;
     ensure!(delivery.delivered == 1, "the allowed message reached {} members", delivery.delivered);
     ensure!(drain(&mut driver).len() == 1, "the driver did not get the allowed message");
+    Ok(())
+}
+
+/// The publisher thread of [`bus_restarted_while_it_holds_a_request_answers_it`]: its bus
+/// capability, and what its one publish came back with (0 not yet, 1 done, 2 "restarted", 3
+/// another error).
+static HELD_PUBLISHER: AtomicU64 = AtomicU64::new(0);
+static HELD_OUTCOME: AtomicU64 = AtomicU64::new(0);
+static HELD_WAIT: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn publish_once(_: u64) -> ! {
+    let outcome = match hm_bus::module::publish(HELD_PUBLISHER.load(Ordering::SeqCst), 7, Scope::Local, b"held") {
+        Ok(_) => 1,
+        Err(BusError::Refused(error::RESTARTED)) => 2,
+        Err(_) => 3,
+    };
+    HELD_OUTCOME.store(outcome, Ordering::SeqCst);
+    loop {
+        syscall::wait(HELD_WAIT.load(Ordering::SeqCst));
+    }
+}
+
+/// A bus restarted while it holds a member's request (here: out of budget in the middle of a
+/// publish to 60 subscribers) first answers that member "restarted" (error 6), so the member is
+/// not left waiting for good; the restarted bus then serves the member's next request.
+pub fn bus_restarted_while_it_holds_a_request_answers_it(env: &mut Env) -> Result {
+    let mut alloc = env.allocator(CHILD_SLOTS);
+    let bus = start_bus(&mut alloc, 1)?;
+    let ntfn = made(alloc.make(ObjectType::Notification, 0))?;
+    HELD_WAIT.store(made(alloc.make(ObjectType::Notification, 0))?, Ordering::SeqCst);
+    let publisher = member(&mut alloc, &bus, 1, ntfn)?;
+    let mut readers = Vec::new();
+    for id in 2..62 {
+        let reader = member(&mut alloc, &bus, id, ntfn)?;
+        bus_ok(reader.subscribe(classes(&[7])), "subscribe")?;
+        readers.push(reader);
+    }
+    // The bus gets 20 µs every 10 s: a publish to 60 inboxes outruns it.
+    let control = SchedControl(env.bootinfo.sched_control.start);
+    ok(control.configure_flags(SchedContext(bus.process.sc), 20, 10_000_000, 0, 0, 0), "the bus's short budget")?;
+    HELD_PUBLISHER.store(publisher.endpoint(), Ordering::SeqCst);
+    HELD_OUTCOME.store(0, Ordering::SeqCst);
+    let worker = spawn(env, 0, publish_once, 150, true)?;
+    // Below the publisher and the bus for 50 ms: the bus takes the request and runs out.
+    let me = Tcb(slot::INIT_THREAD_TCB);
+    let _ = me.set_priority(me, 100);
+    let start = counter().0;
+    while elapsed_us(start) < 50_000 {}
+    let _ = me.set_priority(me, 255);
+    let before = HELD_OUTCOME.load(Ordering::SeqCst);
+    ensure!(before == 0, "the publish came back ({before}) before the bus ran out of budget");
+    // Restarted with a budget again, the bus answers the held request first.
+    ok(control.configure_flags(SchedContext(bus.process.sc), 5_000, 10_000, 0, 0, 0), "the bus's budget back")?;
+    made(hm_parent::bus::restart_bus(&bus))?;
+    let _ = me.set_priority(me, 100);
+    let start = counter().0;
+    while elapsed_us(start) < 20_000 && HELD_OUTCOME.load(Ordering::SeqCst) == 0 {}
+    let _ = me.set_priority(me, 255);
+    let outcome = HELD_OUTCOME.load(Ordering::SeqCst);
+    ok(Tcb(worker.tcb).suspend(), "stop the publisher")?;
+    ensure!(outcome == 2, "the held publish came back with {outcome}, want 2 (restarted); 0 is still waiting");
+    let delivery = bus_ok(publisher.publish(7, Scope::Local, b"again"), "the next publish")?;
+    ensure!(delivery.delivered == 60, "the next publish reached {} of 60", delivery.delivered);
     Ok(())
 }
