@@ -75,7 +75,7 @@ pub struct System {
     modules: Vec<Supervised>,
     /// The bus modules, by id - 1, and each child bus's bridge with that bus's id.
     buses: Vec<Bus>,
-    bridges: Vec<(u16, Process)>,
+    bridges: Vec<Bridge>,
     /// Restarts of buses and bridges since boot (they have no policy: at most
     /// [`MAX_BUS_RESTARTS`] in all).
     bus_restarts: u32,
@@ -156,6 +156,9 @@ fn fault_endpoint(alloc: &mut Allocator) -> Result<(CPtr, CPtr)> {
     Ok((alloc.make(ObjectType::Endpoint, 0)?, alloc.make(ObjectType::Reply, 0)?))
 }
 
+/// A child bus's bridge module, with that bus's id.
+type Bridge = (u16, Process);
+
 /// A capability to the root task's fault endpoint badged `badge`, for a child's faults.
 fn fault_handler(alloc: &mut Allocator, faults: CPtr, badge: u64) -> Result<CPtr> {
     let handler = alloc.slot()?;
@@ -165,11 +168,7 @@ fn fault_handler(alloc: &mut Allocator, faults: CPtr, badge: u64) -> Result<CPtr
 
 /// Every bus of `plan` as a bus module, and a bridge for each child bus (the bridge's entry
 /// has the child bus's id), each with a fault handler capability to the root task.
-fn build_buses(
-    plan: &'static SystemPlan,
-    alloc: &mut Allocator,
-    faults: CPtr,
-) -> Result<(Vec<Bus>, Vec<(u16, Process)>)> {
+fn build_buses(plan: &'static SystemPlan, alloc: &mut Allocator, faults: CPtr) -> Result<(Vec<Bus>, Vec<Bridge>)> {
     log::info!("system: {}: {} buses, {} modules", plan.name, plan.buses.len(), plan.modules.len());
     let mut buses: Vec<Bus> = Vec::new();
     if programs::image("bus-server").is_none() || programs::image("bridge").is_none() {
