@@ -107,6 +107,28 @@ impl InboxWriter {
         outcome
     }
 
+    /// Counts `message` offered and dropped without looking at the ring: the bus refused it (a
+    /// publisher over its share of this inbox).
+    pub fn refuse(&mut self) -> Offered {
+        let offered = self.word(OFFERED_OFFSET).load(Ordering::Relaxed);
+        let dropped = self.word(DROPPED_OFFSET).load(Ordering::Relaxed);
+        self.word(DROPPED_OFFSET).store(dropped.wrapping_add(1), Ordering::Release);
+        self.word(OFFERED_OFFSET).store(offered.wrapping_add(1), Ordering::Release);
+        Offered::Dropped { sequence: offered as u32 }
+    }
+
+    /// Messages written so far: the index the next one goes to.
+    pub fn head(&self) -> u64 {
+        self.word(HEAD_OFFSET).load(Ordering::Relaxed)
+    }
+
+    /// Messages written and not yet taken (what the reader says it took, trusted only as far as
+    /// it makes sense: at most the ring's size).
+    pub fn pending(&self) -> u64 {
+        let tail = self.word(TAIL_OFFSET).load(Ordering::Acquire);
+        self.head().wrapping_sub(tail).min(SLOT_COUNT)
+    }
+
     /// Messages offered so far, written or dropped.
     pub fn offered(&self) -> u64 {
         self.word(OFFERED_OFFSET).load(Ordering::Relaxed)

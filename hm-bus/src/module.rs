@@ -32,7 +32,7 @@ pub struct BusLayout {
 }
 
 /// Bytes of a bus's state region (two pages).
-pub const STATE_BYTES: usize = 4 * 4096;
+pub const STATE_BYTES: usize = 8 * 4096;
 
 /// What a bus keeps in its state region: a mark that it is initialised, for which bus, and the
 /// request handler's whole state.

@@ -6,7 +6,7 @@
 //! [`Transport`], so the handler runs the same on the host and on the target.
 
 use crate::class::ClassSet;
-use crate::inbox::{InboxWriter, Offered};
+use crate::inbox::{InboxWriter, Offered, SLOT_COUNT};
 use crate::message::{LINK_PUBLISH_WORDS, Message, MessageError};
 use crate::routing::{MAX_MEMBER, Rights, Role, RouteError, Routes};
 
@@ -117,6 +117,29 @@ pub struct BusServer {
     statistics: Statistics,
     /// By member id (0 unused); a membership removed and added again starts from zero.
     traffic: [MemberTraffic; MAX_MEMBER as usize + 1],
+    /// For each member's inbox, the origin (bus << 16 | member) of the message in each slot the
+    /// bus wrote, by slot index: what [`share_left`] counts a publisher's share by.
+    slot_origins: [[u32; SLOT_COUNT as usize]; MAX_MEMBER as usize + 1],
+}
+
+/// Whether a message from `origin` may take a slot of an inbox whose writer is at `head` with
+/// `pending` messages not yet taken, whose slots hold the origins `slots` (by index): a
+/// publisher may hold at most `SLOT_COUNT / (others + 2)` of an inbox's pending messages,
+/// `others` being how many other origins hold some. So one publisher alone fills at most half
+/// of an inbox, and each newcomer finds room left while fewer than three others flood it.
+pub fn share_left(origin: u32, head: u64, pending: u64, slots: &[u32; SLOT_COUNT as usize]) -> bool {
+    let held = (head.wrapping_sub(pending)..head).map(|k| slots[(k % SLOT_COUNT) as usize]);
+    let mut others: [u32; SLOT_COUNT as usize] = [0; SLOT_COUNT as usize];
+    let (mut mine, mut distinct) = (0u64, 0usize);
+    for holder in held {
+        if holder == origin {
+            mine += 1;
+        } else if !others[..distinct].contains(&holder) {
+            others[distinct] = holder;
+            distinct += 1;
+        }
+    }
+    mine < SLOT_COUNT / (distinct as u64 + 2)
 }
 
 /// MR `index` of the request, or the error for a request too short.
@@ -152,6 +175,7 @@ impl BusServer {
             retained: [None; MAX_RETAINED],
             statistics: Statistics { published: 0, delivered: 0, dropped: 0, received: 0 },
             traffic: [MemberTraffic { published: 0, delivered: 0, dropped: 0 }; MAX_MEMBER as usize + 1],
+            slot_origins: [[0; SLOT_COUNT as usize]; MAX_MEMBER as usize + 1],
         }
     }
 
@@ -234,7 +258,20 @@ impl BusServer {
         let (mut delivered, mut dropped) = (0, 0);
         for target in self.routes.targets(source, &message.header).iter() {
             let traffic = &mut self.traffic[usize::from(target)];
-            match transport.inbox(target).map(|inbox| inbox.offer(&message)) {
+            let origin = u32::from(message.header.origin_bus) << 16 | u32::from(message.header.origin_member);
+            let slots = &mut self.slot_origins[usize::from(target)];
+            let offered = transport.inbox(target).map(|inbox| {
+                let (head, pending) = (inbox.head(), inbox.pending());
+                if !share_left(origin, head, pending, slots) {
+                    return inbox.refuse();
+                }
+                let offered = inbox.offer(&message);
+                if let Offered::Written { .. } = offered {
+                    slots[(head % SLOT_COUNT) as usize] = origin;
+                }
+                offered
+            });
+            match offered {
                 Some(Offered::Written { .. }) => {
                     delivered += 1;
                     traffic.delivered = traffic.delivered.wrapping_add(1);
@@ -495,20 +532,49 @@ mod tests {
     }
 
     #[test]
-    fn a_full_inbox_is_reported_dropped() {
+    fn a_flood_takes_at_most_its_share_of_an_inbox() {
         let (mut server, mut t) = bus();
         let words = publish_words(5, Scope::Local, b"x");
-        for _ in 0..SLOT_COUNT {
+        let half = SLOT_COUNT / 2;
+        // A alone floods B: it gets half of B's inbox; the rest is refused, counted dropped.
+        for _ in 0..half {
             assert_eq!(server.handle(A.into(), label::PUBLISH, &words, &mut t), ok(&[1, 0]));
         }
-        assert_eq!(server.handle(A.into(), label::PUBLISH, &words, &mut t), ok(&[0, 1]));
-        assert_eq!(server.handle(C.into(), label::PUBLISH, &words, &mut t), ok(&[1, 1]));
-        assert_eq!(t.signals.len(), 31, "no signal for a dropped message");
+        for _ in 0..5 {
+            assert_eq!(server.handle(A.into(), label::PUBLISH, &words, &mut t), ok(&[0, 1]));
+        }
+        // C still reaches B (and A): beside A, a third of the inbox is its share.
+        for _ in 0..SLOT_COUNT / 3 {
+            assert_eq!(server.handle(C.into(), label::PUBLISH, &words, &mut t), ok(&[2, 0]));
+        }
+        assert_eq!(server.handle(C.into(), label::PUBLISH, &words, &mut t), ok(&[1, 1]), "over its share at B");
         let reader = &mut t.readers[usize::from(B)];
-        assert_eq!(reader.dropped(), 2);
-        assert_eq!(reader.take().unwrap().header.sequence, 0);
+        assert_eq!(reader.dropped(), 6);
+        let sequences: Vec<u32> = std::iter::from_fn(|| reader.take()).map(|m| m.header.sequence).collect();
+        let expected: Vec<u32> = (0..half as u32).chain(20..30).collect();
+        assert_eq!(sequences, expected, "A's first half, then C's ten after A's five refused");
+        // Taken, the inbox has room for A again.
+        assert_eq!(server.handle(A.into(), label::PUBLISH, &words, &mut t), ok(&[1, 0]));
         let statistics = server.statistics();
-        assert_eq!((statistics.published, statistics.delivered, statistics.dropped), (32, 31, 2));
+        assert_eq!((statistics.published, statistics.delivered, statistics.dropped), (32, 37, 6));
+        assert_eq!(t.signals.len(), 37, "no signal for a refused message");
+    }
+
+    #[test]
+    fn shares_follow_how_many_others_hold_slots() {
+        let mut slots = [0u32; SLOT_COUNT as usize];
+        assert!(share_left(7, 0, 0, &slots), "an empty inbox takes anyone");
+        for (k, slot) in slots.iter_mut().enumerate().take(15) {
+            *slot = if k < 14 { 7 } else { 8 };
+        }
+        // 7 holds 14 of 15 pending, 8 holds one: 7's share is 30 / 3 = 10.
+        assert!(!share_left(7, 15, 15, &slots));
+        assert!(share_left(8, 15, 15, &slots), "8 holds 1 of its 10");
+        assert!(share_left(9, 15, 15, &slots), "a newcomer always finds room here");
+        // Only what is pending counts: with 10 taken, 7 holds 4 and 8 one.
+        assert!(share_left(7, 15, 5, &slots));
+        // The head wraps around the ring.
+        assert!(!share_left(7, 15 + SLOT_COUNT, 15, &slots), "the same slots one lap later");
     }
 
     #[test]
@@ -536,19 +602,21 @@ mod tests {
     fn stats_per_member_and_totals() {
         let (mut server, mut t) = bus();
         let words = publish_words(5, Scope::Local, b"x");
-        for _ in 0..SLOT_COUNT {
+        for _ in 0..SLOT_COUNT / 2 {
             assert_eq!(server.handle(A.into(), label::PUBLISH, &words, &mut t), ok(&[1, 0]));
         }
-        // B's inbox is full now: C's message reaches A and is dropped at B.
-        assert_eq!(server.handle(C.into(), label::PUBLISH, &words, &mut t), ok(&[1, 1]));
+        // A is over its share of B's inbox now: its next message is dropped at B; C's reaches
+        // A and B.
+        assert_eq!(server.handle(A.into(), label::PUBLISH, &words, &mut t), ok(&[0, 1]));
+        assert_eq!(server.handle(C.into(), label::PUBLISH, &words, &mut t), ok(&[2, 0]));
         let stats =
             |server: &mut BusServer, t: &mut FakeTransport, id: u64| server.handle(C.into(), label::STATS, &[id], t);
-        assert_eq!(stats(&mut server, &mut t, u64::from(A)), ok(&[1, SLOT_COUNT, 1, 0]));
-        assert_eq!(stats(&mut server, &mut t, u64::from(B)), ok(&[1, 0, SLOT_COUNT, 1]));
+        assert_eq!(stats(&mut server, &mut t, u64::from(A)), ok(&[1, SLOT_COUNT / 2 + 1, 1, 0]));
+        assert_eq!(stats(&mut server, &mut t, u64::from(B)), ok(&[1, 0, SLOT_COUNT / 2 + 1, 1]));
         assert_eq!(stats(&mut server, &mut t, u64::from(C)), ok(&[1, 1, 0, 0]));
         assert_eq!(stats(&mut server, &mut t, u64::from(UP)), ok(&[2, 0, 0, 0]), "an up link: role 1, plus 1");
         assert_eq!(stats(&mut server, &mut t, 40), ok(&[0, 0, 0, 0]), "no member 40");
-        assert_eq!(stats(&mut server, &mut t, 0), ok(&[SLOT_COUNT + 1, SLOT_COUNT + 1, 1, 0]));
+        assert_eq!(stats(&mut server, &mut t, 0), ok(&[SLOT_COUNT / 2 + 2, SLOT_COUNT / 2 + 2, 1, 0]));
         assert_eq!(stats(&mut server, &mut t, 64), err(error::BAD_MEMBER));
         assert_eq!(server.handle(C.into(), label::STATS, &[], &mut t), err(error::BAD_MESSAGE));
         assert_eq!(server.handle(40, label::STATS, &[0], &mut t), err(error::NOT_ALLOWED), "not a member");
