@@ -31,7 +31,7 @@ const BRIDGE_CHILD_INBOX: u64 = 0x3000_0000;
 const BRIDGE_PARENT_INBOX: u64 = 0x3000_1000;
 /// Where every child started by [`run`] has its stack.
 pub const CHILD_STACK_TOP: u64 = 0x1000_8000;
-const CHILD_STACK_PAGES: u64 = 4;
+const CHILD_STACK_PAGES: u64 = 16;
 
 /// A bus module's body: serves bus `bus` in the layout [`start_bus`] builds, forever.
 pub fn serve(bus: u64) -> ! {
