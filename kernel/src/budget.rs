@@ -3,7 +3,9 @@
 //! limited (the root task's, until user level configures it).
 //!
 //! Time is charged the MCS way: while a context runs, the time it uses piles up in the
-//! scheduler's `consumed` count and the refills are left alone. At each kernel entry the
+//! scheduler's `consumed` count and the refills are left alone. It is counted from kernel entry
+//! to kernel entry, so a context is charged the kernel's time in the entry that dispatched it
+//! (seL4 charges from `ksCurTime`). At each kernel entry the
 //! scheduler asks whether the head refill still covers what was consumed with [`sufficient`];
 //! only when it does not is the budget *exhausted* ([`exhaust`]: the used refills move one
 //! period on). When the CPU passes to another context, what was consumed is *committed*

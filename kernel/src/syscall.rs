@@ -199,7 +199,9 @@ fn invoke(context: &mut UserContext, syscall: i64) {
                 &mut reply_length,
                 &mut ops,
             ),
-            Cap::SchedControl { .. } => tcb_invoke::invoke_sched_control(label, args, extra, timer::now(), frequency),
+            Cap::SchedControl { .. } => {
+                tcb_invoke::invoke_sched_control(label, args, extra, thread::kernel_time(), frequency)
+            }
             Cap::Domain => domain_schedule()
                 .invoke(label, args, extra.first().map(|cap| matches!(cap, Cap::Thread { .. })))
                 .map(|()| Outcome::Done),

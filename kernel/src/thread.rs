@@ -4,9 +4,12 @@
 //! one FIFO ready queue per priority (256) and a bitmap of the non-empty ones, and runs the
 //! highest-priority ready thread; a thread keeps the CPU until a higher-priority one is ready
 //! or it gives up its slice (Yield, or the end of a timer slice), then it goes behind the others
-//! of its priority. Registers live in the TCB (the exception entry code saves into and restores
-//! from there directly); FP/SIMD registers are switched with the thread. This module also holds
-//! the kernel's global state (the ASID table) behind [`KernelCell`].
+//! of its priority. The one thread a kernel entry wakes may go ahead of its queue (seL4's
+//! direct switch, [`Woken`]). Time is charged from kernel entry to kernel entry, so the
+//! kernel's own time is the thread's it dispatches (seL4's `ksCurTime`). Registers live in the
+//! TCB (the exception entry code saves into and restores from there directly); FP/SIMD
+//! registers are switched with the thread. This module also holds the kernel's global state
+//! (the ASID table) behind [`KernelCell`].
 
 use crate::arch::aarch64::{exception, mmu, timer};
 use crate::budget;
@@ -59,10 +62,15 @@ pub(crate) struct KernelState {
     /// the others of its priority.
     rotate: bool,
     pub(crate) ready: ReadyQueues,
+    /// Which threads this kernel entry has made ready (see [`Woken`]).
+    woken: Woken,
     /// Threads whose scheduling context has no budget until a refill time, sorted by it.
     pub(crate) release_head: u64,
-    /// When the running thread was last dispatched (counter ticks).
-    dispatch_time: u64,
+    /// When the kernel was last entered (counter ticks; seL4's `ksCurTime`). The running thread
+    /// has been charged up to it; the thread dispatched on the way out is charged from it, so
+    /// the kernel's own time is charged to the thread it chooses, as seL4 charges it. Every
+    /// scheduling decision of an entry is taken at this time.
+    kernel_time: u64,
     /// The scheduling context being charged (the running thread's), and the ticks it has
     /// consumed since it was last committed (seL4's `ksCurSC`, `ksConsumed`; see `budget`).
     pub(crate) current_sc: u64,
@@ -74,13 +82,28 @@ pub(crate) struct KernelState {
     pub(crate) asid_pools: [u64; ASID_POOL_COUNT],
 }
 
+/// The threads a kernel entry has made ready, for the choice on its way out. The one thread an
+/// entry wakes is seL4's scheduler-action candidate (`possibleSwitchTo`): when the running
+/// thread has blocked, or has a lower priority, that thread runs next if no higher priority is
+/// ready, ahead of the threads queued before it at its priority (a server called, a caller
+/// replied to, a thread resumed runs at once). Meanwhile it waits in its ready queue like any
+/// other, and leaving the queue (blocking again) makes it no candidate. When an entry wakes
+/// several, the ready queues alone decide (seL4 `rescheduleRequired`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Woken {
+    None,
+    One(*mut TcbObject),
+    Several,
+}
+
 static STATE: KernelCell<KernelState> = KernelCell::new(KernelState {
     current: core::ptr::null_mut(),
     fp_owner: core::ptr::null_mut(),
     rotate: false,
     ready: ReadyQueues { heads: [0; PRIORITIES], tails: [0; PRIORITIES], bitmap: [0; PRIORITIES / 64] },
+    woken: Woken::None,
     release_head: 0,
-    dispatch_time: 0,
+    kernel_time: 0,
     current_sc: 0,
     consumed: 0,
     budget_end: u64::MAX,
@@ -116,6 +139,25 @@ pub fn asid_pool(index: usize) -> u64 {
     state().asid_pools[index % ASID_POOL_COUNT]
 }
 
+/// When the kernel was entered this time (seL4's `ksCurTime`): the time at which this entry's
+/// scheduling decisions are taken.
+pub fn kernel_time() -> u64 {
+    state().kernel_time
+}
+
+/// Takes the timestamp of a kernel entry; returns the ticks since the previous one, which the
+/// context being charged has used (the kernel's time in the previous entry included).
+fn take_entry_timestamp() -> u64 {
+    let st = state();
+    let now = timer::now();
+    now.saturating_sub(core::mem::replace(&mut st.kernel_time, now))
+}
+
+/// The kernel was entered from idle (an interrupt): the time since the last entry was nobody's.
+pub fn enter_from_idle() {
+    take_entry_timestamp();
+}
+
 /// The TCB of the thread that entered the kernel (null before the first thread runs).
 pub fn current() -> *mut TcbObject {
     state().current
@@ -130,7 +172,7 @@ fn tcb_ref(tcb: u64) -> &'static mut TcbObject {
 /// Whether `tcb` may be scheduled: runnable, with a scheduling context (MCS) that has budget
 /// now.
 pub fn schedulable(tcb: &TcbObject) -> bool {
-    tcb.tcb.state.is_runnable() && tcb.tcb.sched_context != 0 && budget::ready(tcb.tcb.sched_context, timer::now())
+    tcb.tcb.state.is_runnable() && tcb.tcb.sched_context != 0 && budget::ready(tcb.tcb.sched_context, kernel_time())
 }
 
 /// Whether scheduling context `sc` could run a thread now: its head refill is due and covers the
@@ -139,7 +181,7 @@ pub fn schedulable(tcb: &TcbObject) -> bool {
 pub fn has_budget(sc: u64) -> bool {
     let st = state();
     let consumed = if sc == st.current_sc { st.consumed } else { 0 };
-    budget::ready(sc, timer::now()) && budget::sufficient(sc, consumed)
+    budget::ready(sc, st.kernel_time) && budget::sufficient(sc, consumed)
 }
 
 /// Where in the scheduler a thread is (`TcbObject::tcb.in_ready_queue`).
@@ -182,7 +224,11 @@ pub fn dequeue(tcb: *mut TcbObject) {
         release_remove(tcb as u64);
         return;
     }
-    let ready = &mut state().ready;
+    let st = state();
+    if st.woken == Woken::One(tcb) {
+        st.woken = Woken::None;
+    }
+    let ready = &mut st.ready;
     if object.tcb.in_ready_queue == 0 {
         return;
     }
@@ -219,13 +265,17 @@ pub fn make_ready(tcb: *mut TcbObject) {
     if tcb == current() || !object.tcb.state.is_runnable() || object.tcb.sched_context == 0 {
         return;
     }
-    let now = timer::now();
+    let now = kernel_time();
     let sc = object.tcb.sched_context;
     // The context being charged has not been blocked: its refills stay as they are.
     if sc != state().current_sc {
         budget::unblock(sc, now);
     }
     if budget::ready(sc, now) {
+        if object.tcb.in_ready_queue == 0 {
+            let st = state();
+            st.woken = if st.woken == Woken::None { Woken::One(tcb) } else { Woken::Several };
+        }
         enqueue(tcb, false);
     } else {
         release_insert(tcb as u64);
@@ -297,16 +347,18 @@ fn release_due(now: u64) {
     }
 }
 
-/// Charges the running thread for the time since it was dispatched (called on every entry to
-/// the kernel from user mode). While its head refill covers what it consumed, nothing else
-/// happens. When it does not, the budget is charged; a thread left without budget leaves the
+/// Charges the running thread for the time since the previous kernel entry, the kernel's time
+/// then included (called on every entry to the kernel from user mode). Threads whose refill
+/// came due are released only on the way out ([`next_to_run`], as seL4's `awaken` in
+/// `schedule`), after what the thread entered for. While its head refill covers what it
+/// consumed, nothing else happens. When it does not, the budget is charged; a thread left without budget leaves the
 /// CPU until its next refill, and one with a timeout handler gets a timeout fault. Returns
 /// whether the thread may go on; if not, what it entered the kernel for must not happen now
 /// (a system call is restarted when the thread next runs).
 pub fn account() -> bool {
-    let now = timer::now();
+    let used = take_entry_timestamp();
     let st = state();
-    let used = now.saturating_sub(core::mem::replace(&mut st.dispatch_time, now));
+    let now = st.kernel_time;
     let (cur, sc) = (st.current, st.current_sc);
     let mut may_go_on = true;
     if !cur.is_null() && sc != 0 {
@@ -334,7 +386,6 @@ pub fn account() -> bool {
             }
         }
     }
-    release_due(now);
     may_go_on
 }
 
@@ -392,7 +443,7 @@ pub fn yield_current() {
     }
     let consumed = core::mem::take(&mut st.consumed);
     let object = tcb_ref(current as u64);
-    if budget::exhaust(sc, consumed, timer::now()) == budget::Charge::Exhausted
+    if budget::exhaust(sc, consumed, st.kernel_time) == budget::Charge::Exhausted
         && object.tcb.state.is_runnable()
         && object.tcb.sched_context == sc
     {
@@ -405,6 +456,7 @@ pub fn yield_current() {
 /// Makes `tcb` the running thread and switches to its address space. Used for the first
 /// thread; later switches go through [`leave_kernel`].
 pub fn start(tcb: *mut TcbObject) {
+    take_entry_timestamp();
     switch_to(tcb);
 }
 
@@ -493,14 +545,27 @@ pub fn give_up_fp_unit(tcb: *mut TcbObject) {
     }
 }
 
-/// Chooses the thread to run: the current one unless a higher-priority thread is ready or it
-/// gave up its slice, in which case the highest-priority ready thread (FIFO within a priority).
+/// Chooses the thread to run: the one thread this entry woke if it may go first (see
+/// [`Woken`]); else the current one unless a higher-priority thread is ready or it gave up its
+/// slice, in which case the highest-priority ready thread (FIFO within a priority).
 fn choose() -> Option<*mut TcbObject> {
     let st = state();
     let current = st.current;
     let rotate = core::mem::take(&mut st.rotate);
+    let woken = core::mem::replace(&mut st.woken, Woken::None);
     let current_ok = !current.is_null() && schedulable(tcb_ref(current as u64));
     let best = highest_ready();
+    if let Woken::One(thread) = woken {
+        let prio = tcb_ref(thread as u64).tcb.priority as usize;
+        let outranks_current = !current_ok || prio > tcb_ref(current as u64).tcb.priority as usize;
+        if best == Some(prio.min(PRIORITIES - 1)) && outranks_current {
+            if current_ok {
+                enqueue(current, false);
+            }
+            dequeue(thread);
+            return Some(thread);
+        }
+    }
     if current_ok {
         let prio = tcb_ref(current as u64).tcb.priority as usize;
         match best {
@@ -516,12 +581,13 @@ fn choose() -> Option<*mut TcbObject> {
 
 /// The register area of the thread to run next, switching to it; `None` when nothing can run.
 /// The timer is set for the next event: the end of the thread's budget or the next refill due.
+/// All of it happens at the entry's time: the chosen thread is charged from then (seL4
+/// `schedule`, `switchSchedContext`, `setNextInterrupt`).
 pub fn next_to_run() -> Option<*mut UserContext> {
-    release_due(timer::now());
+    let now = kernel_time();
+    release_due(now);
     let next = choose();
-    let now = timer::now();
     let st = state();
-    st.dispatch_time = now;
     let next_sc = next.map_or(0, |thread| tcb_ref(thread as u64).tcb.sched_context);
     if next_sc != st.current_sc {
         // The CPU passes to another scheduling context: the old one's use is committed, and a
@@ -543,14 +609,14 @@ pub fn next_to_run() -> Option<*mut UserContext> {
     Some(&mut tcb_ref(next as u64).tcb.context as *mut UserContext)
 }
 
-/// Time since `since` is nobody's: the dispatched thread's time and the end of its budget move
-/// on by it. Test kernels' invariant checker uses this, so that checking costs no thread any
-/// budget and every thread gets its whole slice.
+/// Time since `since` is nobody's: the time the dispatched thread is charged from and the end
+/// of its budget move on by it. Test kernels' invariant checker uses this, so that checking
+/// costs no thread any budget and every thread gets its whole slice.
 #[cfg(feature = "invariants")]
 pub fn discount_since(since: u64) {
     let st = state();
     let lost = timer::now().saturating_sub(since);
-    st.dispatch_time = st.dispatch_time.saturating_add(lost);
+    st.kernel_time = st.kernel_time.saturating_add(lost);
     // Only the dispatched thread's budget end moves: refill times are absolute.
     st.budget_end = st.budget_end.saturating_add(lost);
     timer::set_deadline(st.budget_end.min(st.next_release));

@@ -34,6 +34,8 @@ pub const CASES: &[(&str, crate::cases::Case)] = &[
     ("sel4_8_ipc_queues_are_in_priority_order", ipc_queues_are_in_priority_order),
     ("sel4_8_nested_timeout_faults_come_from_the_server_then_the_proxy", nested_timeout_faults),
     ("sel4_8_nb_send_wait_gives_a_passive_receiver_the_context", nb_send_wait_gives_a_passive_receiver_the_context),
+    ("sel4_8_a_woken_thread_runs_before_its_ready_equals", woken_thread_runs_before_its_ready_equals),
+    ("sel4_8_kernel_time_is_charged_to_the_thread_dispatched", kernel_time_is_charged_to_the_thread_dispatched),
     ("sel4_9_yield_gives_up_a_sporadic_budget_resume_gives_none", yield_gives_up_a_sporadic_budget),
     ("sel4_10_vspace_copy_deleted_after_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, false)),
     ("sel4_10_vspace_copy_deleted_before_its_original_leaves_no_child", |e| vspace_copy_leaves_no_child(e, true)),
@@ -820,6 +822,80 @@ fn nested_timeout_faults(env: &mut Env) -> Result {
     for worker in [&client, &proxy, &server] {
         ok(Tcb(worker.tcb).suspend(), "stop a thread")?;
     }
+    Ok(())
+}
+
+/// Receives once on the endpoint, records its index, signals the notification, then stops.
+extern "C" fn receive_record_and_signal(index: u64) -> ! {
+    syscall::recv(ENDPOINT.load(Ordering::SeqCst), 0);
+    record(index);
+    syscall::signal(NOTIFICATION.load(Ordering::SeqCst));
+    stop_self(index)
+}
+
+/// Records its index, then stops.
+extern "C" fn record_and_stop(index: u64) -> ! {
+    record(index);
+    stop_self(index)
+}
+
+/// 8. The one thread a system call wakes runs next when its waker blocks, ahead of the threads
+///    that were ready before it at its priority, if no higher priority is ready (seL4
+///    `possibleSwitchTo`: it is the scheduler's candidate, switched to directly). The suite's
+///    NBSendRecv wakes worker 0 and waits; worker 1, of the same priority, has been ready since
+///    before. sel4test TIMEOUTFAULT0003 counts on it: its handler restores the proxy and waits
+///    for it while the client, of the proxy's priority, is ready again (its refill came due).
+fn woken_thread_runs_before_its_ready_equals(env: &mut Env) -> Result {
+    reset_records();
+    ENDPOINT.store(env.make(ObjectType::Endpoint, 0)?, Ordering::SeqCst);
+    NOTIFICATION.store(env.make(ObjectType::Notification, 0)?, Ordering::SeqCst);
+    spawn(env, 0, receive_record_and_signal, 200, true)?;
+    settle();
+    spawn(env, 1, record_and_stop, 200, true)?;
+    let message = Registers {
+        cap_or_badge: ENDPOINT.load(Ordering::SeqCst),
+        info: MessageInfo::new(0, 0, 0, 1),
+        mrs: [1, 0, 0, 0],
+    };
+    syscall::nb_send_recv(ENDPOINT.load(Ordering::SeqCst), message, NOTIFICATION.load(Ordering::SeqCst), 0);
+    // Worker 0 ran and woke the suite; worker 1 runs only once the suite lets it.
+    let first = log_contents();
+    settle();
+    ensure!(
+        first == [0] && log_contents() == [0, 1],
+        "ran {first:?} before the suite woke, {:?} in all: want the woken worker 0 first",
+        log_contents()
+    );
+    Ok(())
+}
+
+/// 8. The kernel's own time is charged to the thread it dispatches (seL4 charges from the
+///    kernel entry's timestamp, `ksCurTime`, on): a retype that clears a 2 MiB untyped (its
+///    reset) takes a while in the kernel, and the suite, which made it and runs on, finds that
+///    time in what its scheduling context consumed. (A test kernel's invariant checker, whose
+///    time is nobody's, runs at each entry: it is part of the elapsed time but not of what is
+///    charged, so only half of the elapsed time is asked for.)
+fn kernel_time_is_charged_to_the_thread_dispatched(env: &mut Env) -> Result {
+    use crate::threads::{counter, elapsed_us};
+    use hmk_sys::invocation::{SchedContext, Untyped};
+    let (root, depth) = (crate::env::ROOT, crate::env::DEPTH);
+    let suite_sc = SchedContext(hmk_sys::bootinfo::slot::INIT_THREAD_SC);
+    // An untyped whose watermark is at its top and that has no children: its next retype
+    // clears all of it first.
+    let untyped = env.make(ObjectType::Untyped, 21)?;
+    let whole = env.slot();
+    ok(Untyped(untyped).retype(ObjectType::Untyped, 21, root, 0, 0, whole, 1), "fill the untyped")?;
+    ok(root.delete(whole, depth), "empty it again")?;
+    let endpoint = env.slot();
+    ok(suite_sc.consumed(), "reset the consumed count")?;
+    let (start, _) = counter();
+    ok(Untyped(untyped).retype(ObjectType::Endpoint, 0, root, 0, 0, endpoint, 1), "the clearing retype")?;
+    let elapsed = elapsed_us(start);
+    let consumed = ok(suite_sc.consumed(), "consumed")?;
+    ensure!(
+        consumed * 2 >= elapsed,
+        "the retype took {elapsed} µs, of which the suite was charged {consumed} µs: want at least half"
+    );
     Ok(())
 }
 

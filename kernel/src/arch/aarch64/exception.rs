@@ -68,6 +68,7 @@ const EC_FP_TRAP: u64 = 0x07;
 extern "C" fn handle_exception(kind: u64, frame: &mut TrapFrame) {
     match kind {
         1 | 5 => {
+            thread::enter_from_idle();
             handle_irq();
             // An interrupt while idle may have made a thread runnable.
             if let Some(context) = thread::next_to_run() {
