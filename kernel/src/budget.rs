@@ -151,15 +151,9 @@ pub fn badge(sc: u64) -> u64 {
     core(sc).badge
 }
 
-/// The counter ticks the context has consumed since SchedContext Consumed or YieldTo last
-/// reported them (what a timeout fault reports).
-pub fn consumed(sc: u64) -> u64 {
-    core(sc).consumed
-}
-
 /// What the context has consumed since it was last asked, in microseconds at `frequency` Hz;
-/// the count starts again (seL4 `schedContext_updateConsumed`, for SchedContext Consumed and
-/// YieldTo).
+/// the count starts again (seL4 `schedContext_updateConsumed`, for SchedContext Consumed,
+/// YieldTo and a timeout fault's delivery).
 pub fn take_consumed_us(sc: u64, frequency: u64) -> u64 {
     let ticks = core::mem::take(&mut core(sc).consumed);
     ((u128::from(ticks) * 1_000_000) / u128::from(frequency.max(1))) as u64

@@ -310,7 +310,11 @@ pub mod fault {
     pub const VM: u64 = 6;
 }
 
-/// The fault message of a faulting thread: label, words, length (seL4's layouts).
+/// The fault message of a faulting thread: label, words, length (seL4's layouts). A timeout
+/// fault's second word is the microseconds its scheduling context consumed since that was last
+/// reported, and reporting it here restarts the count (seL4 `schedContext_updateConsumed`, when
+/// the fault is delivered, as for SchedContext Consumed and YieldTo); without a context the
+/// message is the badge alone.
 fn fault_message(t: &TcbObject) -> (u64, [u64; 16], usize) {
     let c = &t.tcb.context;
     let f = t.tcb.fault;
@@ -335,8 +339,14 @@ fn fault_message(t: &TcbObject) -> (u64, [u64; 16], usize) {
             5
         }
         fault::TIMEOUT => {
-            words[..2].copy_from_slice(&[f[1], f[2]]);
-            2
+            words[0] = f[1];
+            let sc = t.tcb.sched_context;
+            if sc == 0 {
+                1
+            } else {
+                words[1] = budget::take_consumed_us(sc, crate::arch::aarch64::timer::frequency());
+                2
+            }
         }
         _ => {
             words[..4].copy_from_slice(&[c.pc, f[1], f[2], f[3]]);
@@ -374,10 +384,11 @@ pub fn has_timeout_handler(thread: u64) -> bool {
 }
 
 /// The running thread used up its budget: a timeout fault (label 5: the scheduling context's
-/// badge, the time consumed) goes to its timeout handler as a Call.
-pub fn raise_timeout(thread: u64, badge: u64, consumed: u64) {
+/// badge, then the time consumed, read when it is delivered) goes to its timeout handler as a
+/// Call.
+pub fn raise_timeout(thread: u64, badge: u64) {
     let t = tcb(thread);
-    t.tcb.fault = [fault::TIMEOUT, badge, consumed, 0];
+    t.tcb.fault = [fault::TIMEOUT, badge, 0, 0];
     t.tcb.blocked_flags = FLAG_FAULT;
     let handler = t.slots[tcb::slot::TIMEOUT_HANDLER].cap();
     send_flagged(thread, handler, true, true, FLAG_FAULT, false);
@@ -761,7 +772,7 @@ fn run_replied(caller: u64, fault: Option<bool>) {
         if fault.is_none() {
             t.tcb.context.pc -= 4;
         }
-        raise_timeout(caller, budget::badge(sc), budget::consumed(sc));
+        raise_timeout(caller, budget::badge(sc));
         return;
     }
     wake(caller);

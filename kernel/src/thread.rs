@@ -376,7 +376,7 @@ pub fn account() -> bool {
                 let sporadic = budget::is_sporadic(sc);
                 if sporadic && crate::ipc::has_timeout_handler(cur as u64) {
                     may_go_on = false;
-                    crate::ipc::raise_timeout(cur as u64, budget::badge(sc), budget::consumed(sc));
+                    crate::ipc::raise_timeout(cur as u64, budget::badge(sc));
                 } else if charge == budget::Charge::Exhausted {
                     may_go_on = false;
                     release_insert(cur as u64);

@@ -9,7 +9,8 @@ pub struct SchedContext {
     /// Budget and period in counter ticks (0 until configured).
     pub budget: u64,
     pub period: u64,
-    /// Time consumed since last read by SchedContext Consumed (ticks).
+    /// Time consumed since last reported by SchedContext Consumed, YieldTo or a timeout fault
+    /// (ticks).
     pub consumed: u64,
     /// The bound TCB (kernel address, 0 for none).
     pub tcb: u64,

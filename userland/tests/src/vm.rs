@@ -394,8 +394,8 @@ fn mirror_in_pool(env: &mut Env, pool: CPtr) -> Made<CPtr> {
     let vspace = env.make(ObjectType::VSpace, 0)?;
     ok(AsidPool(pool).assign(vspace), "assign an ASID to the mirror")?;
     let frames = env.bootinfo.user_image_frames;
-    // A case may make two mirrors, each a copy per frame, within its 1536-slot window.
-    ensure!(frames.len() < 700, "the image has {} frames: too many for a case's slots", frames.len());
+    // One mirror a case, with its tables and a worker, well inside the case's slot window.
+    ensure!(frames.len() < 600, "the image has {} frames: too many for a case's slots", frames.len());
     for (i, frame) in (frames.start..frames.end).enumerate() {
         let copy = copy_of(env, frame, CapRights::ALL)?;
         map(env, vspace, copy, IMAGE_BASE + i as u64 * PAGE, CapRights::ALL, vm_attributes::DEFAULT)?;
