@@ -7,7 +7,11 @@
 //!   to the console module, which writes it to the UART (the console runs above this module, so
 //!   the line is out before the call returns);
 //! - a 4 KiB block write and read, where the board has a block service: from publishing the
-//!   request to taking the driver's reply (the bus, the driver, its device interrupt).
+//!   request to taking the driver's reply (the bus, the driver, its device interrupt);
+//! - the driver's restart: from a request that makes it fail (the service's test hook) to the
+//!   reply to the read published after it, which waited in the driver's inbox: the fault, the
+//!   parent's restart (the driver's data and bss loaded afresh), the driver's start-up (its
+//!   device brought up again, its own read-back checks) and the read.
 //!
 //! It prints `BENCH name instructions` lines on the kernel console (not through the console
 //! module: their format is the benchmark tool's), then `BENCH done`.
@@ -57,6 +61,24 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// The restart: the driver fails at once on a request (the service's test hook), its
+    /// parent restarts it, and the restarted driver serves the read that waited in its inbox;
+    /// counted from the failing request to that read's reply.
+    fn restart(&mut self, cx: &Context) {
+        self.op = block::FAIL;
+        self.started = instructions();
+        let fail = Request { op: block::FAIL, tag: 0xfe00, sectors: 0, sector: 0, offset: 0 };
+        let read = Request { op: block::READ, tag: 0xfe01, sectors: SECTORS, sector: SECTOR, offset: 0 };
+        let published =
+            [fail, read].iter().all(|r| cx.publish(classes::BLOCK_REQUEST, Scope::Local, &r.to_bytes()).is_ok());
+        if !published {
+            let _ = writeln!(DebugConsole, "bench-services: publishing the restart requests failed");
+            finish();
+        }
+    }
+}
+
 fn finish() {
     let _ = writeln!(DebugConsole, "BENCH done");
 }
@@ -86,6 +108,12 @@ impl Module for Bench {
         }
         let spent = instructions() - self.started;
         let Some(reply) = Reply::from_bytes(message.bytes()) else { return };
+        if self.op == block::FAIL {
+            // The read after the failure, served by the restarted driver.
+            report("virtio_blk_restart_fault_to_next_reply", spent);
+            finish();
+            return;
+        }
         if reply.status != block::DONE {
             let _ = writeln!(DebugConsole, "bench-services: a block request failed with status {}", reply.status);
             finish();
@@ -107,7 +135,7 @@ impl Module for Bench {
         };
         report(name, self.total / REQUESTS);
         if self.op == block::READ {
-            finish();
+            self.restart(cx);
             return;
         }
         *self = Bench { op: block::READ, done: 0, total: 0, started: 0 };
