@@ -477,6 +477,15 @@ impl Checker<'_> {
             }
             None => ClassSet::ALL,
         };
+        let watchdog_ms = match &m.watchdog_ms {
+            Some(ms) if !(10..=60_000).contains(ms.get_ref()) => {
+                let message = format!("module {name:?}: watchdog_ms {} is outside 10..=60000", ms.get_ref());
+                self.error(ms.span(), message);
+                0
+            }
+            Some(ms) => *ms.get_ref() as u64,
+            None => 0,
+        };
         let restart = match &m.restart {
             Some(restart) => self.restart(name, restart),
             None => Restart::Never,
@@ -509,6 +518,7 @@ impl Checker<'_> {
             dma_pages,
             memory: m.memory.iter().map(|r| r.get_ref().clone()).collect(),
             control: m.control,
+            watchdog_ms,
         }
     }
 

@@ -183,6 +183,7 @@ fn module_source(out: &mut String, plan: &Plan, module: &PlannedModule) {
          \x20           dma_pages: {dma_pages},\n\
          \x20           memory: &[{memory}],\n\
          \x20           control: {control},\n\
+         \x20           watchdog_ms: {watchdog_ms},\n\
          \x20       }},\n",
         name = module.name.as_str(),
         program = module.program.as_str(),
@@ -198,6 +199,7 @@ fn module_source(out: &mut String, plan: &Plan, module: &PlannedModule) {
         dma_pages = module.dma_pages,
         memory = memory.join(", "),
         control = module.control,
+        watchdog_ms = module.watchdog_ms,
     );
 }
 
@@ -285,6 +287,7 @@ pub const PLAN: hm_parent::plan::SystemPlan = hm_parent::plan::SystemPlan {
             dma_pages: 0,
             memory: &[],
             control: false,
+            watchdog_ms: 0,
         },
         hm_parent::plan::ModulePlan {
             name: "shell",
@@ -303,6 +306,7 @@ pub const PLAN: hm_parent::plan::SystemPlan = hm_parent::plan::SystemPlan {
             dma_pages: 0,
             memory: &[],
             control: false,
+            watchdog_ms: 0,
         },
     ],
     memories: &[

@@ -100,6 +100,8 @@ pub struct ModuleEntry {
     /// (the shell).
     #[serde(default)]
     pub control: bool,
+    /// How long the module may stay in one event handler before its parent counts it hung.
+    pub watchdog_ms: Option<Spanned<i64>>,
 }
 
 /// A device claim: exactly one of `compatible` (with an optional `index`), `name`, or

@@ -80,6 +80,8 @@ pub struct PlannedModule {
     pub memory: Vec<String>,
     /// It holds its parent's control capability.
     pub control: bool,
+    /// Its watchdog, in milliseconds (0: none).
+    pub watchdog_ms: u64,
 }
 
 /// A claimed device.

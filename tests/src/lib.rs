@@ -312,6 +312,11 @@ fn overflow_on_guard_page(log: &str) -> bool {
     });
     matches!((guard, fault), (Some((start, end)), Some(at)) if (start..end).contains(&at))
 }
+/// What the supervisor and the restarted module say of a module its parent's watchdog found
+/// hung.
+pub const SYSTEM_HANG_RESTART: &str =
+    "supervisor: hanger failed (hung: in one event handler for longer than its watchdog allows), restarted (1 of 3)";
+pub const SYSTEM_HANGER_BACK: &str = ": hanger back after a hang, restart 1";
 /// What the timer service's client says once its timer outlived the driver's restart.
 pub const SYSTEM_TICKER: &str = ": ticker: 3 ticks, the timer restarted (1), 3 ticks more";
 
@@ -426,12 +431,13 @@ pub fn check_console(suite: &Suite, log: &str) -> Vec<CheckResult> {
 /// The modules of the board's boot system (`system/<board>.toml`, then the `common.toml` it
 /// includes), in plan order: `(name, program)`.
 pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str)] {
-    const SHARED: [(&str, &str); 5] = [
+    const SHARED: [(&str, &str); 6] = [
         ("logger", "logger"),
         ("heartbeat", "heartbeat"),
         ("timer", "timer"),
         ("ticker", "ticker"),
         ("panicker", "panicker"),
+        ("hanger", "hanger"),
     ];
     match machine {
         Machine::Virt { .. } => &[
@@ -445,6 +451,7 @@ pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str
             SHARED[2],
             SHARED[3],
             SHARED[4],
+            SHARED[5],
         ],
         Machine::Raspi4b => &[
             ("console", "console"),
@@ -456,6 +463,7 @@ pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str
             SHARED[2],
             SHARED[3],
             SHARED[4],
+            SHARED[5],
         ],
     }
 }
@@ -465,14 +473,20 @@ pub fn system_modules(machine: Machine) -> &'static [(&'static str, &'static str
 /// the shared console while the typed text comes back.
 pub fn system_settled(machine: Machine) -> &'static [&'static str] {
     match machine {
-        Machine::Virt { .. } => {
-            &[SYSTEM_LAST_BEAT, SYSTEM_TIMER_BACK, SYSTEM_TICKER, SYSTEM_PANICKER_BACK, SYSTEM_BLK_CLIENT]
-        }
+        Machine::Virt { .. } => &[
+            SYSTEM_LAST_BEAT,
+            SYSTEM_TIMER_BACK,
+            SYSTEM_TICKER,
+            SYSTEM_PANICKER_BACK,
+            SYSTEM_HANGER_BACK,
+            SYSTEM_BLK_CLIENT,
+        ],
         Machine::Raspi4b => &[
             SYSTEM_LAST_BEAT,
             SYSTEM_TIMER_BACK,
             SYSTEM_TICKER,
             SYSTEM_PANICKER_BACK,
+            SYSTEM_HANGER_BACK,
             SYSTEM_GPIO_READBACK,
             ": mailbox: ",
         ],
@@ -568,6 +582,7 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
     let untangled: String = log
         .replace(&format!("{restart}\n"), "")
         .replace(&format!("{SYSTEM_PANIC_RESTART}\n"), "")
+        .replace(&format!("{SYSTEM_HANG_RESTART}\n"), "")
         .lines()
         .map(|l| match l.find(SYSTEM_OVERFLOW_RESTART) {
             Some(at) => l[..at].to_string(),
@@ -613,6 +628,11 @@ pub fn check_system_members(suite: &Suite, log: &str, members: Option<(u16, u16)
                  with A <= X < B, and \"{from}M{SYSTEM_PANICKER_BACK}\""
                 )
             },
+        ),
+        check(
+            &name("watchdog"),
+            contains(SYSTEM_HANG_RESTART) && member_in(log, &from, SYSTEM_HANGER_BACK).is_some(),
+            || format!("want lines with {SYSTEM_HANG_RESTART:?} and \"{from}M{SYSTEM_HANGER_BACK}\""),
         ),
     ];
     // What the root bus's drivers and clients said, as the logger logged it: any member.
@@ -854,7 +874,7 @@ mod tests {
     }
 
     const SYSTEM_LOG: &str = "root task: hello from EL0\n\
-        system: virt: 2 buses, 10 modules\n\
+        system: virt: 2 buses, 11 modules\n\
         system: module console (console) started\n\
         system: module rtc (rtc) started\n\
         system: module blk (virtio-blk) started\n\
@@ -865,6 +885,9 @@ mod tests {
         system: module timer (timer) started\n\
         system: module ticker (ticker) started\n\
         system: module panicker (panicker) started\n\
+        system: module hanger (hanger) started\n\
+        supervisor: hanger failed (hung: in one event handler for longer than its watchdog allows), restarted (1 of 3)\n\
+        logger: class 17 from bus 2 member 7: hanger back after a hang, restart 1\n\
         supervisor: panicker failed (it panicked), restarted (1 of 3)\n\
         logger: class 17 from bus 2 member 6: panicker: guard page at [0x508000, 0x509000)\n\
         supervisor: panicker failed (VM fault at 0x508ff0), restarted (2 of 3)\n\
@@ -883,14 +906,14 @@ mod tests {
 
     fn system_failures(log: &str, members: Option<(u16, u16)>) -> Vec<String> {
         let results = check_system_members(&SUITES[0], log, members);
-        assert_eq!(results.len(), 11);
+        assert_eq!(results.len(), 12);
         results.into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
     }
 
     #[test]
     fn the_pi_system_log_checks_the_gpio_read_back() {
         let log = SYSTEM_LOG
-            .replace("system: virt: 2 buses, 10 modules", "system: rpi4: 2 buses, 8 modules")
+            .replace("system: virt: 2 buses, 11 modules", "system: rpi4: 2 buses, 9 modules")
             .replace("system: module rtc (rtc) started", "system: module gpio (gpio) started")
             .replace("system: module blk (virtio-blk) started\n", "")
             .replace("system: module blk-check (blk-check) started\n", "")
@@ -901,7 +924,7 @@ mod tests {
         let failures = |log: &str| -> Vec<String> {
             check_system(&SUITES[3], log).into_iter().filter(|r| r.failure.is_some()).map(|r| r.name).collect()
         };
-        let log = log.replace("system: rpi4: 2 buses, 8 modules", "system: rpi4: 2 buses, 9 modules").replace(
+        let log = log.replace("system: rpi4: 2 buses, 9 modules", "system: rpi4: 2 buses, 10 modules").replace(
             "system: module logger (logger) started",
             "system: module mailbox (mailbox) started\nsystem: module logger (logger) started\n\
              logger: class 17 from bus 1 member 2: mailbox: revision 0xb03115, serial 0x0, \
@@ -924,7 +947,8 @@ mod tests {
     #[test]
     fn each_missing_system_line_fails_its_check() {
         let fails = |from: &str, to: &str| system_failures(&SYSTEM_LOG.replace(from, to), None);
-        assert_eq!(fails("2 buses, 10 modules", "2 buses, 3 modules"), ["virt-gic2/system-summary"]);
+        assert_eq!(fails("2 buses, 11 modules", "2 buses, 3 modules"), ["virt-gic2/system-summary"]);
+        assert_eq!(fails("after a hang, restart 1", "after a hang, restart 0"), ["virt-gic2/system-watchdog"]);
         assert_eq!(fails("(it panicked)", "(VM fault at 0x0)"), ["virt-gic2/system-panic"]);
         assert_eq!(fails("VM fault at 0x508ff0", "VM fault at 0x507ff0"), ["virt-gic2/system-stack-guard"]);
         assert_eq!(fails("0x509000)", "0x508800)"), ["virt-gic2/system-stack-guard"]);
@@ -955,6 +979,6 @@ mod tests {
             system_failures(SYSTEM_LOG, Some((3, 2))),
             ["virt-gic2/system-beats", "virt-gic2/system-timer-back"]
         );
-        assert_eq!(system_failures("", None).len(), 11);
+        assert_eq!(system_failures("", None).len(), 12);
     }
 }

@@ -27,7 +27,7 @@ pub use hmk_rt;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use hm_bus::module::Member;
-use hm_parent::info::{MAX_SEATS, MODULE_NOTIFICATION, ModuleInfo, irq_badge};
+use hm_parent::info::{MAX_SEATS, MODULE_NOTIFICATION, ModuleInfo, STATUS_BUSY_SINCE, irq_badge};
 use hmk_sys::invocation::IrqHandler;
 use hmk_sys::syscall;
 
@@ -215,16 +215,37 @@ pub unsafe fn run(info: u64, mut module: impl Module) -> ! {
         LOG_ENDPOINT.store(seat.endpoint, Ordering::SeqCst);
         hmk_rt::set_log_sink(bus_log);
     }
+    let status = (info.status != 0).then(|| {
+        // SAFETY: the parent mapped the module's status page read-write at `info.status` for
+        // its life; its first word is accessed only atomically (here and by the parent).
+        unsafe { AtomicU64::from_ptr((info.status as usize + STATUS_BUSY_SINCE) as *mut u64) }
+    });
+    let busy = |on: bool| {
+        if let Some(word) = status {
+            word.store(if on { 1 + counter() } else { 0 }, Ordering::SeqCst);
+        }
+    };
+    busy(true);
     module.init(&mut cx);
     loop {
         cx.deliver(&mut module);
+        busy(false);
         let badge = syscall::wait(MODULE_NOTIFICATION);
+        busy(true);
         for irq in 0..cx.irqs().len() {
             if badge & irq_badge(irq) != 0 {
                 module.interrupt(&mut cx, irq);
             }
         }
     }
+}
+
+/// The virtual counter (EL0 may read it).
+fn counter() -> u64 {
+    let ticks: u64;
+    // SAFETY: reading CNTVCT_EL0 has no side effects; the kernel lets EL0 read it.
+    unsafe { core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) ticks, options(nomem, nostack)) };
+    ticks
 }
 
 /// Declares the module program's entry: `hm_module::module!(Clock::new());` runs the

@@ -26,6 +26,14 @@ pub const MODULE_CNODE_BITS: u64 = 5;
 pub const MODULE_NOTIFICATION: CPtr = 1;
 pub const MODULE_BUS_CAPS: CPtr = 2;
 pub const MODULE_IRQS: CPtr = 16;
+/// Where a watched module's status page is mapped (read-write; its parent maps it too).
+pub const MODULE_STATUS: u64 = 0x0f20_0000;
+
+/// A watched module's status page (a module with `watchdog_ms` in its description): word 0 is
+/// 0 while the module waits for an event, and 1 + the virtual counter's value when it began
+/// handling one (set by `hm_module::run`). Its parent's watchdog reads it.
+pub const STATUS_BUSY_SINCE: usize = 0;
+
 /// Its capability to its parent's control service, for a module granted `control`.
 pub const MODULE_CONTROL: CPtr = 12;
 pub const MAX_SEATS: usize = 8;
@@ -163,6 +171,8 @@ pub struct ModuleInfo {
     /// Its capability to ask its parent for the state of the modules and to stop, start and
     /// restart them ([`crate::control`]; 0: none, its description does not grant `control`).
     pub control: CPtr,
+    /// Its status page's address ([`MODULE_STATUS`]), 0 when it is not watched.
+    pub status: u64,
     /// The system's directory: every bus, and every module's memberships, so that a module can
     /// name a message's origin.
     pub bus_count: u64,
@@ -192,6 +202,7 @@ impl ModuleInfo {
         shared_count: 0,
         shared: [SharedRegion { name: [0; 24], vaddr: 0, paddr: 0, bytes: 0 }; MAX_SHARED_REGIONS],
         control: 0,
+        status: 0,
         bus_count: 0,
         buses: [BusName { name: [0; 20], id: 0, parent: 0 }; MAX_DIRECTORY_BUSES],
         member_count: 0,

@@ -89,6 +89,11 @@ impl Splitter for SlotSplitter<'_> {
 }
 
 impl Allocator {
+    /// The BootInfo it allocates from (its SchedControl capabilities, say).
+    pub fn bootinfo(&self) -> &'static BootInfo {
+        self.bootinfo
+    }
+
     /// Objects come from the largest RAM untyped, slots from BootInfo's empty region, device
     /// frames from every device untyped BootInfo lists (for the root task).
     pub fn new(bootinfo: &'static BootInfo) -> Result<Allocator> {

@@ -79,6 +79,9 @@ pub struct ModulePlan {
     pub memory: &'static [u16],
     /// It gets its parent's control capability (`hm_parent::control`).
     pub control: bool,
+    /// How long it may stay in one event handler before its parent's watchdog counts it hung
+    /// and fails it (0: not watched).
+    pub watchdog_ms: u64,
 }
 
 /// What the parent does when the module fails.

@@ -7,6 +7,7 @@
 
 use crate::programs;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 use hm_bus::{ClassSet, Rights};
 use hm_parent::bus::{Bus, Crossing};
 use hm_parent::control::{self, CONTROL_BADGE, Refusal, STATUS_WORDS, State, Status};
@@ -14,12 +15,13 @@ use hm_parent::info::{
     BusName, MAX_DEVICE_FRAMES, MAX_DIRECTORY_BUSES, MAX_DIRECTORY_MEMBERS, MAX_DMA_PAGES, MAX_IRQS,
     MAX_REGISTER_BLOCKS, MAX_SEATS, MAX_SHARED_REGIONS, MODULE_BUS_CAPS, MODULE_CNODE_BITS, MODULE_CONTROL,
     MODULE_DEVICES, MODULE_DMA, MODULE_INBOXES, MODULE_INFO, MODULE_IRQS, MODULE_NOTIFICATION, MODULE_SHARED,
-    MemberName, ModuleInfo, RegisterBlock, SHARED_STRIDE, Seat, SharedRegion, irq_badge, padded,
+    MODULE_STATUS, MemberName, ModuleInfo, RegisterBlock, SHARED_STRIDE, STATUS_BUSY_SINCE, Seat, SharedRegion,
+    irq_badge, padded,
 };
 use hm_parent::plan::{MemoryPlan, ModulePlan, RestartPlan, SystemPlan};
 use hm_parent::{Allocator, DEPTH, Process, ROOT, Result, SetupError, Step};
 use hmk_sys::bootinfo::slot;
-use hmk_sys::invocation::{CNode, CPtr, IrqControl, IrqHandler, SchedContext, Tcb};
+use hmk_sys::invocation::{CNode, CPtr, IrqControl, IrqHandler, SchedContext, SchedControl, Tcb, UserContext};
 use hmk_sys::ipc_buffer::ipc_buffer;
 use hmk_sys::message::{CapRights, MessageInfo};
 use hmk_sys::object::{ObjectType, vm_attributes};
@@ -30,6 +32,22 @@ const BUS_FAULT_BADGE: u64 = 1 << 41;
 const BRIDGE_FAULT_BADGE: u64 = 1 << 42;
 /// How many times buses and bridges are restarted in all before the supervisor gives up on them.
 const MAX_BUS_RESTARTS: u32 = 16;
+/// The badge of the watchdog thread's capability to the fault endpoint (the module's index
+/// below): a watched module was found hung.
+const WATCHDOG_BADGE: u64 = 1 << 43;
+/// The label the supervisor gives a hang, beside seL4's fault labels.
+const HUNG: u64 = 0x100;
+/// Where the root task maps watched modules' status pages (module `i` at `+ i * 4096`), and
+/// the watchdog thread's stack.
+const STATUS_PAGES: u64 = 0x63_0000_0000;
+const WATCHDOG_STACK: u64 = 0x64_0000_0000;
+const WATCHDOG_STACK_PAGES: u64 = 4;
+/// The watchdog thread: just below the root task, 1 ms of CPU every 50 ms.
+const WATCHDOG_PRIORITY: u64 = 254;
+const WATCHDOG_BUDGET_US: u64 = 1000;
+const WATCHDOG_PERIOD_US: u64 = 50_000;
+/// Most modules the watchdog watches.
+const MAX_WATCHED: usize = 32;
 
 /// Bus modules and bridges run above the modules they serve.
 const BUS_PRIORITY: u64 = 210;
@@ -38,6 +56,45 @@ const BRIDGE_PRIORITY: u64 = 205;
 const INFO_PAGES: u64 = 0x60_0000_0000;
 /// Where the root task maps each new frame of a module's image while it copies it in.
 const LOAD_SCRATCH: u64 = 0x61_0000_0000;
+
+/// What the watchdog thread watches, written before it starts: per entry the module's index
+/// + 1 (0: unused), its status page in the root task's space, and its limit in counter ticks.
+static WATCHED: [[AtomicU64; 3]; MAX_WATCHED] = [const { [const { AtomicU64::new(0) }; 3] }; MAX_WATCHED];
+/// The watchdog's capability to the fault endpoint (badged per report: see `watchdog_main`).
+static WATCHDOG_FAULTS: [AtomicU64; MAX_WATCHED] = [const { AtomicU64::new(0) }; MAX_WATCHED];
+
+/// The watchdog thread: forever, once a period, every watched module that has been in one
+/// event handler for longer than its limit is reported to the supervisor (once per handler
+/// run, by the busy word's value), as a message on the fault endpoint badged with its index.
+extern "C" fn watchdog_main(_: u64) -> ! {
+    let mut reported = [0u64; MAX_WATCHED];
+    loop {
+        let now = now();
+        for (k, entry) in WATCHED.iter().enumerate() {
+            let index = entry[0].load(Ordering::SeqCst);
+            if index == 0 {
+                continue;
+            }
+            // SAFETY: entry 1 is the address of the module's status page, mapped read-write in
+            // this address space for the root task's life; its first word is accessed only
+            // atomically.
+            let busy =
+                unsafe { AtomicU64::from_ptr(entry[1].load(Ordering::SeqCst) as *mut u64) }.load(Ordering::SeqCst);
+            let limit = entry[2].load(Ordering::SeqCst);
+            if busy != 0 && busy != reported[k] && now.saturating_sub(busy - 1) > limit {
+                reported[k] = busy;
+                let report = syscall::Registers {
+                    cap_or_badge: WATCHDOG_FAULTS[k].load(Ordering::SeqCst),
+                    info: MessageInfo::new(HUNG, 0, 0, 0),
+                    mrs: [0; 4],
+                };
+                syscall::send(report);
+            }
+        }
+        // The rest of this period's budget is given up: the next round comes with the refill.
+        syscall::yield_now();
+    }
+}
 
 /// A module the root task supervises.
 struct Supervised {
@@ -117,6 +174,9 @@ pub fn build(plan: &'static SystemPlan, mut alloc: Allocator) -> Result<System> 
             }
         }
     }
+    if let Err(e) = start_watchdog(&mut alloc, &modules, faults) {
+        log::warn!("system: the watchdog did not start: {} ({:?})", e.step, e.error);
+    }
     Ok(System { plan, modules, buses, bridges, bus_restarts: 0, alloc, faults, fault_reply })
 }
 
@@ -158,6 +218,40 @@ fn fault_endpoint(alloc: &mut Allocator) -> Result<(CPtr, CPtr)> {
 
 /// A child bus's bridge module, with that bus's id.
 type Bridge = (u16, Process);
+
+/// Starts the watchdog thread (in the root task's own address space and CSpace) for the modules
+/// whose description sets `watchdog_ms`, if any.
+fn start_watchdog(alloc: &mut Allocator, modules: &[Supervised], faults: CPtr) -> Result<()> {
+    let watched: Vec<&Supervised> = modules.iter().filter(|m| m.plan.watchdog_ms > 0).take(MAX_WATCHED).collect();
+    if watched.is_empty() {
+        return Ok(());
+    }
+    let ticks_per_ms = (frequency() / 1000).max(1);
+    for (k, module) in watched.iter().enumerate() {
+        let report = fault_handler(alloc, faults, WATCHDOG_BADGE | module.index as u64)?;
+        WATCHDOG_FAULTS[k].store(report, Ordering::SeqCst);
+        WATCHED[k][1].store(STATUS_PAGES + module.index as u64 * 4096 + STATUS_BUSY_SINCE as u64, Ordering::SeqCst);
+        WATCHED[k][2].store(module.plan.watchdog_ms * ticks_per_ms, Ordering::SeqCst);
+        WATCHED[k][0].store(module.index as u64 + 1, Ordering::SeqCst);
+    }
+    alloc.map_new_pages(slot::INIT_THREAD_VSPACE, WATCHDOG_STACK, WATCHDOG_STACK_PAGES)?;
+    let tcb = alloc.make(ObjectType::Tcb, 0)?;
+    let sc = alloc.make(ObjectType::SchedContext, 8)?;
+    Tcb(tcb)
+        .configure(slot::INIT_THREAD_CNODE, 0, slot::INIT_THREAD_VSPACE, 0, 0, slot::INIT_THREAD_IPC_BUFFER)
+        .step("configuring the watchdog")?;
+    SchedControl(alloc.bootinfo().sched_control.start)
+        .configure_flags(SchedContext(sc), WATCHDOG_BUDGET_US, WATCHDOG_PERIOD_US, 0, 0, 0)
+        .step("the watchdog's scheduling context")?;
+    let me = Tcb(slot::INIT_THREAD_TCB);
+    Tcb(tcb).set_sched_params(me, WATCHDOG_PRIORITY, WATCHDOG_PRIORITY, sc, 0).step("the watchdog's priority")?;
+    let mut regs = UserContext::default();
+    regs.0[UserContext::PC] = watchdog_main as *const () as u64;
+    regs.0[UserContext::SP] = WATCHDOG_STACK + WATCHDOG_STACK_PAGES * 4096;
+    Tcb(tcb).write_registers(true, 4, &regs).step("starting the watchdog")?;
+    log::info!("system: the watchdog watches {} module{}", watched.len(), if watched.len() == 1 { "" } else { "s" });
+    Ok(())
+}
 
 /// A capability to the root task's fault endpoint badged `badge`, for a child's faults.
 fn fault_handler(alloc: &mut Allocator, faults: CPtr, badge: u64) -> Result<CPtr> {
@@ -295,6 +389,17 @@ fn start_module(
         info.irqs[k] = (u64::from(intid), at);
     }
     info.irq_count = module.irqs.len() as u64;
+    if module.watchdog_ms > 0 {
+        // Its status page: the module writes it, the watchdog thread reads it.
+        let page = alloc.make(ObjectType::SmallPage, 0)?;
+        let module_copy = alloc.slot()?;
+        ROOT.copy(module_copy, DEPTH, ROOT, page, DEPTH, CapRights::READ_WRITE).step("copying the status page")?;
+        let own = STATUS_PAGES + index as u64 * 4096;
+        alloc.map(slot::INIT_THREAD_VSPACE, page, own, CapRights::READ_WRITE, no_exec)?;
+        alloc.map(process.vspace, module_copy, MODULE_STATUS, CapRights::READ_WRITE, no_exec)?;
+        info.status = MODULE_STATUS;
+        pages += 1;
+    }
     if module.control {
         // A Call-only capability to the endpoint the root task serves faults and control on.
         let call_only = CapRights { write: true, grant_reply: true, ..CapRights::NONE };
@@ -412,6 +517,7 @@ impl core::fmt::Display for Fault {
                 other => write!(f, "it ended (reason {other})"),
             },
             2 => write!(f, "unknown syscall {}", self.syscall.0),
+            HUNG => f.write_str("hung: in one event handler for longer than its watchdog allows"),
             3 => f.write_str("user exception"),
             6 => write!(f, "VM fault at {:#x}", self.address),
             other => write!(f, "fault {other}"),
@@ -434,7 +540,12 @@ pub fn supervise(mut system: System) -> ! {
             restart_bus_or_bridge(&mut system, message.cap_or_badge, message.info.label(), message.mrs[1]);
             continue;
         }
-        let index = (message.cap_or_badge as usize).wrapping_sub(1);
+        // A hang the watchdog found comes badged with the module's index, a fault with index + 1.
+        let index = if message.cap_or_badge & WATCHDOG_BADGE != 0 {
+            (message.cap_or_badge & 0xffff) as usize
+        } else {
+            (message.cap_or_badge as usize).wrapping_sub(1)
+        };
         let Some(module) = system.modules.iter_mut().find(|m| m.index == index) else {
             continue;
         };
