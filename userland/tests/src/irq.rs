@@ -622,7 +622,9 @@ fn interrupt_wakes_a_higher_priority_driver(env: &mut Env) -> Outcome {
     spawn(env, 0, driver, 200, true)?;
     spawn(env, 1, spinner, 100, true)?;
     let armed = now();
-    vtimer_in(10_000);
+    // 50 ms: time enough for the driver to block and the spinner to start on a slow host with
+    // the checking kernel (10 ms was seen to pass before the spinner's first round on raspi4b).
+    vtimer_in(50_000);
     // Below both: the driver blocks, the spinner spins until the interrupt wakes the driver.
     ensure!(run_lower(|| LOG_LEN.load(Ordering::SeqCst) == 3), "workers did not finish: {:?}", log_contents());
     let elapsed = now() - armed;
