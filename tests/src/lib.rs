@@ -316,8 +316,7 @@ fn overflow_on_guard_page(log: &str) -> bool {
 }
 /// What the supervisor and the restarted module say of a module its parent's watchdog found
 /// hung.
-pub const SYSTEM_HANG_RESTART: &str =
-    "supervisor: hanger failed (hung: in one event handler for longer than its watchdog allows), restarted (1 of 3)";
+pub const SYSTEM_HANG_RESTART: &str = "supervisor: hanger failed (hung: in one event handler for more CPU time than its watchdog allows), restarted (1 of 3)";
 pub const SYSTEM_HANGER_BACK: &str = ": hanger back after a hang, restart 1";
 /// What the timer service's client says once its timer outlived the driver's restart.
 pub const SYSTEM_TICKER: &str = ": ticker: 3 ticks, the timer restarted (1), 3 ticks more";
@@ -918,7 +917,7 @@ mod tests {
         system: module ticker (ticker) started\n\
         system: module panicker (panicker) started\n\
         system: module hanger (hanger) started\n\
-        supervisor: hanger failed (hung: in one event handler for longer than its watchdog allows), restarted (1 of 3)\n\
+        supervisor: hanger failed (hung: in one event handler for more CPU time than its watchdog allows), restarted (1 of 3)\n\
         logger: class 17 from bus 2 member 7: hanger back after a hang, restart 1\n\
         supervisor: panicker failed (it panicked), restarted (1 of 3)\n\
         logger: class 17 from bus 2 member 6: panicker: guard page at [0x508000, 0x509000)\n\

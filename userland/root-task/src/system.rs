@@ -58,18 +58,26 @@ const INFO_PAGES: u64 = 0x60_0000_0000;
 const LOAD_SCRATCH: u64 = 0x61_0000_0000;
 
 /// What the watchdog thread watches, written before it starts: per entry the module's index
-/// + 1 (0: unused), its status page in the root task's space, and its limit in counter ticks.
-static WATCHED: [[AtomicU64; 3]; MAX_WATCHED] = [const { [const { AtomicU64::new(0) }; 3] }; MAX_WATCHED];
+/// plus 1 (0: unused), its status page in the root task's space, its limit in microseconds of
+/// CPU time, and its scheduling context.
+static WATCHED: [[AtomicU64; 4]; MAX_WATCHED] = [const { [const { AtomicU64::new(0) }; 4] }; MAX_WATCHED];
 /// The watchdog's capability to the fault endpoint (badged per report: see `watchdog_main`).
 static WATCHDOG_FAULTS: [AtomicU64; MAX_WATCHED] = [const { AtomicU64::new(0) }; MAX_WATCHED];
+/// The CPU time each watched module's scheduling context has consumed since boot (µs): the
+/// watchdog takes it from the context (SchedContext Consumed), so the control service's LIST
+/// reads it here rather than from the context.
+static WATCHED_CONSUMED_US: [AtomicU64; MAX_WATCHED] = [const { AtomicU64::new(0) }; MAX_WATCHED];
 
-/// The watchdog thread: forever, once a period, every watched module that has been in one
-/// event handler for longer than its limit is reported to the supervisor (once per handler
-/// run, by the busy word's value), as a message on the fault endpoint badged with its index.
+/// The watchdog thread: forever, once a period, every watched module that has used more CPU
+/// time than its limit in one event handler is reported to the supervisor (once per handler
+/// run, told apart by the busy word's value), as a message on the fault endpoint badged with
+/// its index. CPU time, not time passed: a module kept from running by higher priorities is
+/// not hung.
 extern "C" fn watchdog_main(_: u64) -> ! {
     let mut reported = [0u64; MAX_WATCHED];
+    // Per entry: the handler run being timed (its busy word) and the CPU time it has used.
+    let mut timing = [(0u64, 0u64); MAX_WATCHED];
     loop {
-        let now = now();
         for (k, entry) in WATCHED.iter().enumerate() {
             let index = entry[0].load(Ordering::SeqCst);
             if index == 0 {
@@ -81,7 +89,15 @@ extern "C" fn watchdog_main(_: u64) -> ! {
             let busy =
                 unsafe { AtomicU64::from_ptr(entry[1].load(Ordering::SeqCst) as *mut u64) }.load(Ordering::SeqCst);
             let limit = entry[2].load(Ordering::SeqCst);
-            if busy != 0 && busy != reported[k] && now.saturating_sub(busy - 1) > limit {
+            let used = SchedContext(entry[3].load(Ordering::SeqCst)).consumed().unwrap_or(0);
+            WATCHED_CONSUMED_US[k].fetch_add(used, Ordering::SeqCst);
+            if timing[k].0 != busy {
+                // Another handler run (or none): its time starts now.
+                timing[k] = (busy, 0);
+            } else if busy != 0 {
+                timing[k].1 += used;
+            }
+            if busy != 0 && busy != reported[k] && timing[k].1 > limit {
                 reported[k] = busy;
                 let report = syscall::Registers {
                     cap_or_badge: WATCHDOG_FAULTS[k].load(Ordering::SeqCst),
@@ -226,12 +242,12 @@ fn start_watchdog(alloc: &mut Allocator, modules: &[Supervised], faults: CPtr) -
     if watched.is_empty() {
         return Ok(());
     }
-    let ticks_per_ms = (frequency() / 1000).max(1);
     for (k, module) in watched.iter().enumerate() {
         let report = fault_handler(alloc, faults, WATCHDOG_BADGE | module.index as u64)?;
         WATCHDOG_FAULTS[k].store(report, Ordering::SeqCst);
         WATCHED[k][1].store(STATUS_PAGES + module.index as u64 * 4096 + STATUS_BUSY_SINCE as u64, Ordering::SeqCst);
-        WATCHED[k][2].store(module.plan.watchdog_ms * ticks_per_ms, Ordering::SeqCst);
+        WATCHED[k][2].store(module.plan.watchdog_ms * 1000, Ordering::SeqCst);
+        WATCHED[k][3].store(module.process.sc, Ordering::SeqCst);
         WATCHED[k][0].store(module.index as u64 + 1, Ordering::SeqCst);
     }
     alloc.map_new_pages(slot::INIT_THREAD_VSPACE, WATCHDOG_STACK, WATCHDOG_STACK_PAGES)?;
@@ -517,7 +533,7 @@ impl core::fmt::Display for Fault {
                 other => write!(f, "it ended (reason {other})"),
             },
             2 => write!(f, "unknown syscall {}", self.syscall.0),
-            HUNG => f.write_str("hung: in one event handler for longer than its watchdog allows"),
+            HUNG => f.write_str("hung: in one event handler for more CPU time than its watchdog allows"),
             3 => f.write_str("user exception"),
             6 => write!(f, "VM fault at {:#x}", self.address),
             other => write!(f, "fault {other}"),
@@ -648,7 +664,10 @@ fn control_request(system: &mut System, label: u64, index: u64) -> (u64, Vec<u64
     let name = plan.name;
     match label {
         control::LIST => {
-            if module.process.sc != 0
+            let watched = WATCHED.iter().position(|entry| entry[0].load(Ordering::SeqCst) == module.index as u64 + 1);
+            if let Some(k) = watched {
+                module.consumed_us = WATCHED_CONSUMED_US[k].load(Ordering::SeqCst);
+            } else if module.process.sc != 0
                 && let Ok(us) = SchedContext(module.process.sc).consumed()
             {
                 module.consumed_us += us;

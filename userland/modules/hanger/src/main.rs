@@ -1,7 +1,7 @@
 //! The `hanger` module: shows that a module hung inside its budget is noticed. Its first run
 //! spins forever in `init`, within its budget, faulting nothing; its parent's watchdog sees it
-//! in one handler for longer than its description's `watchdog_ms` and fails it, and its policy
-//! restarts it. Restarted, it says so on its first bus (`hanger back after a hang, restart
+//! use more CPU time than its description's `watchdog_ms` in one handler and fails it, and its
+//! policy restarts it. Restarted, it says so on its first bus (`hanger back after a hang, restart
 //! <n>`, class 17, scope global).
 #![no_std]
 #![no_main]
