@@ -222,7 +222,7 @@ pub unsafe fn run(info: u64, mut module: impl Module) -> ! {
     });
     let busy = |on: bool| {
         if let Some(word) = status {
-            word.store(if on { 1 + counter() } else { 0 }, Ordering::SeqCst);
+            word.store(if on { 1 + hmk_rt::counter() } else { 0 }, Ordering::SeqCst);
         }
     };
     busy(true);
@@ -238,14 +238,6 @@ pub unsafe fn run(info: u64, mut module: impl Module) -> ! {
             }
         }
     }
-}
-
-/// The virtual counter (EL0 may read it).
-fn counter() -> u64 {
-    let ticks: u64;
-    // SAFETY: reading CNTVCT_EL0 has no side effects; the kernel lets EL0 read it.
-    unsafe { core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) ticks, options(nomem, nostack)) };
-    ticks
 }
 
 /// Declares the module program's entry: `hm_module::module!(Clock::new());` runs the

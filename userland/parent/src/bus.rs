@@ -98,7 +98,19 @@ pub fn start_bus_supervised(
     image: Option<&[u8]>,
     fault_handler: CPtr,
 ) -> Result<Bus> {
-    start_bus_with(alloc, id, priority, image, fault_handler)
+    let mut process = new_process(alloc, image, BUS_CNODE_BITS)?;
+    process.fault_handler = fault_handler;
+    let endpoint = alloc.make(ObjectType::Endpoint, 0)?;
+    CNode(process.cnode)
+        .mint(BUS_ENDPOINT, BUS_CNODE_BITS, ROOT, endpoint, DEPTH, CapRights::READ, 0)
+        .step("the bus's receive capability")?;
+    alloc.make_in(ObjectType::Reply, process.cnode, BUS_REPLY, 1)?;
+    let state_pages = (hm_bus::module::STATE_BYTES / 4096) as u64;
+    alloc.map_new_pages(process.vspace, BUS_STATE, state_pages)?;
+    let owner = alloc.slot()?;
+    ROOT.mint(owner, DEPTH, ROOT, endpoint, DEPTH, call_only(), OWNER_BADGE).step("the owner's capability")?;
+    launch(alloc, &mut process, bus_main, u64::from(id), priority)?;
+    Ok(Bus { id, process, endpoint, owner: Owner(owner) })
 }
 
 /// Gives `process` a stack at [`CHILD_STACK_TOP`] and starts it at `entry(argument)`.
@@ -131,29 +143,7 @@ pub struct Bus {
 /// Starts bus `id` (its id in the tree) at `priority`, running `image` (the bus program's ELF)
 /// or, without one, the parent's own copy of the bus code.
 pub fn start_bus(alloc: &mut Allocator, id: u16, priority: u64, image: Option<&[u8]>) -> Result<Bus> {
-    start_bus_with(alloc, id, priority, image, 0)
-}
-
-fn start_bus_with(
-    alloc: &mut Allocator,
-    id: u16,
-    priority: u64,
-    image: Option<&[u8]>,
-    fault_handler: CPtr,
-) -> Result<Bus> {
-    let mut process = new_process(alloc, image, BUS_CNODE_BITS)?;
-    process.fault_handler = fault_handler;
-    let endpoint = alloc.make(ObjectType::Endpoint, 0)?;
-    CNode(process.cnode)
-        .mint(BUS_ENDPOINT, BUS_CNODE_BITS, ROOT, endpoint, DEPTH, CapRights::READ, 0)
-        .step("the bus's receive capability")?;
-    alloc.make_in(ObjectType::Reply, process.cnode, BUS_REPLY, 1)?;
-    let state_pages = (hm_bus::module::STATE_BYTES / 4096) as u64;
-    alloc.map_new_pages(process.vspace, BUS_STATE, state_pages)?;
-    let owner = alloc.slot()?;
-    ROOT.mint(owner, DEPTH, ROOT, endpoint, DEPTH, call_only(), OWNER_BADGE).step("the owner's capability")?;
-    launch(alloc, &mut process, bus_main, u64::from(id), priority)?;
-    Ok(Bus { id, process, endpoint, owner: Owner(owner) })
+    start_bus_supervised(alloc, id, priority, image, 0)
 }
 
 /// Restarts a bus module (after a fault, say): its thread starts over, its state (memberships,

@@ -20,6 +20,7 @@ use hm_parent::info::{
 };
 use hm_parent::plan::{MemoryPlan, ModulePlan, RestartPlan, SystemPlan};
 use hm_parent::{Allocator, DEPTH, Process, ROOT, Result, SetupError, Step};
+use hmk_rt::{counter as now, counter_frequency as frequency};
 use hmk_sys::bootinfo::slot;
 use hmk_sys::invocation::{CNode, CPtr, IrqControl, IrqHandler, SchedContext, SchedControl, Tcb, UserContext};
 use hmk_sys::ipc_buffer::ipc_buffer;
@@ -490,21 +491,6 @@ fn register_address(module: &ModulePlan, paddr: u64, size: u64) -> Result<u64> {
         Some(i) if contiguous => Ok(MODULE_DEVICES + i as u64 * 4096 + (paddr & 0xfff)),
         _ => Err(refused("a register block whose frames are not mapped one after another")),
     }
-}
-
-/// The virtual counter (EL0 may read it) and its frequency.
-fn now() -> u64 {
-    let ticks: u64;
-    // SAFETY: reading CNTVCT_EL0 has no side effects; the kernel lets EL0 read it.
-    unsafe { core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) ticks, options(nomem, nostack)) };
-    ticks
-}
-
-fn frequency() -> u64 {
-    let hz: u64;
-    // SAFETY: reading CNTFRQ_EL0 has no side effects; EL0 may read it with the counter.
-    unsafe { core::arch::asm!("mrs {}, cntfrq_el0", out(reg) hz, options(nomem, nostack)) };
-    hz.max(1)
 }
 
 /// A fault message, described.

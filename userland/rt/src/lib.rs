@@ -260,6 +260,22 @@ macro_rules! module_entry {
     };
 }
 
+/// The virtual counter's value (the kernel lets EL0 read CNTVCT_EL0).
+pub fn counter() -> u64 {
+    let ticks: u64;
+    // SAFETY: reading CNTVCT_EL0 has no side effects; the kernel lets EL0 read it.
+    unsafe { core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) ticks, options(nomem, nostack)) };
+    ticks
+}
+
+/// The virtual counter's frequency in Hz (never 0).
+pub fn counter_frequency() -> u64 {
+    let hz: u64;
+    // SAFETY: reading CNTFRQ_EL0 has no side effects; EL0 may read it with the counter.
+    unsafe { core::arch::asm!("mrs {}, cntfrq_el0", out(reg) hz, options(nomem, nostack)) };
+    hz.max(1)
+}
+
 /// The PMU's instruction counter, for benchmarks on a kernel built with its `bench` feature,
 /// which opens the PMU to EL0 (PMUSERENR_EL0); elsewhere these instructions are undefined at
 /// EL0 and fault.

@@ -58,10 +58,7 @@ impl Gpio {
 
 /// The virtual counter and its frequency.
 fn counter() -> (u64, u64) {
-    let (ticks, hz): (u64, u64);
-    // SAFETY: EL0 may read CNTVCT_EL0 and CNTFRQ_EL0 (CNTKCTL_EL1.EL0VCTEN); no side effects.
-    unsafe { core::arch::asm!("isb", "mrs {}, cntvct_el0", "mrs {}, cntfrq_el0", out(reg) ticks, out(reg) hz) };
-    (ticks, hz)
+    (hmk_rt::counter(), hmk_rt::counter_frequency())
 }
 
 /// Lets `ms` milliseconds pass, giving the processor away meanwhile.

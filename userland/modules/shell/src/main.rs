@@ -50,16 +50,9 @@ fn say(line: &str) {
     log::info!("{line}");
 }
 
-/// The virtual counter and its frequency.
+/// Milliseconds since the virtual counter started (at boot).
 fn uptime_ms() -> u64 {
-    let (ticks, hz): (u64, u64);
-    // SAFETY: reading CNTVCT_EL0 and CNTFRQ_EL0 has no side effects; the kernel lets EL0 read
-    // them.
-    unsafe {
-        core::arch::asm!("isb", "mrs {}, cntvct_el0", "mrs {}, cntfrq_el0", out(reg) ticks, out(reg) hz,
-            options(nomem, nostack))
-    };
-    ticks / (hz / 1000).max(1)
+    hmk_rt::counter() / (hmk_rt::counter_frequency() / 1000).max(1)
 }
 
 struct Shell {

@@ -27,14 +27,7 @@ static RUNS: AtomicU64 = AtomicU64::new(0);
 
 /// The counter's value and ticks per microsecond.
 fn counter() -> (u64, u64) {
-    let (now, hz): (u64, u64);
-    // SAFETY: EL0 may read the virtual counter and its frequency (CNTKCTL_EL1.EL0VCTEN); no
-    // side effects.
-    unsafe {
-        core::arch::asm!("isb", "mrs {}, cntvct_el0", "mrs {}, cntfrq_el0", out(reg) now, out(reg) hz,
-            options(nomem, nostack))
-    };
-    (now, (hz / 1_000_000).max(1))
+    (hmk_rt::counter(), (hmk_rt::counter_frequency() / 1_000_000).max(1))
 }
 
 /// Programs the virtual timer to raise its interrupt at counter value `deadline`, or turns it
